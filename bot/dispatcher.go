@@ -1,0 +1,372 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/classbot/classbot/store"
+)
+
+// Mode says where the Dispatcher runs a command's work.
+type Mode string
+
+// The modes. Queue is reserved for durable jobs in PostgreSQL (not built yet).
+const (
+	ModeSync  Mode = "sync"
+	ModeAsync Mode = "async"
+	ModeQueue Mode = "queue"
+)
+
+// ParseMode reads HANDLER_MODE or --mode.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeSync, ModeAsync:
+		return m, nil
+	case ModeQueue:
+		return "", errors.New("handler mode \"queue\" is not available yet: use sync or async")
+	default:
+		return "", fmt.Errorf("handler mode %q is not known: use sync or async", s)
+	}
+}
+
+// Trace is what happened to one command: the ledger row's moments, the time
+// spent in the store and the agent, and the outcome. The Dispatcher hands it
+// to Config.ObserveFunc when the command is finished.
+type Trace struct {
+	Platform, InteractionID, Command string
+	Mode                             Mode
+
+	Received, Acknowledged, Stored, AgentDone, Replied time.Time
+
+	Store time.Duration // time in the store write (zero if none)
+	Agent time.Duration // time in the agent call (zero if none)
+
+	Outcome string // one of the Outcome constants
+	Err     error  // for operators: the whole chain; never shown to students
+}
+
+// Total is the time from receipt to the answer's delivery.
+func (t *Trace) Total() time.Duration {
+	if t.Replied.IsZero() {
+		return 0
+	}
+	return t.Replied.Sub(t.Received)
+}
+
+func (t *Trace) fail(outcome string, err error) {
+	t.Outcome, t.Err = outcome, err
+}
+
+func (t *Trace) interaction(c Command) store.Interaction {
+	return store.Interaction{
+		Platform: c.Platform, ID: c.InteractionID, Command: t.Command, Mode: string(t.Mode),
+		Workspace: c.Workspace, Channel: c.Channel, User: c.User,
+		ReceivedAt: t.Received, AcknowledgedAt: t.Acknowledged, StoredAt: t.Stored,
+		AgentDoneAt: t.AgentDone, RepliedAt: t.Replied, Outcome: t.Outcome,
+	}
+}
+
+// Config configures a Dispatcher. Every field's zero value means its default.
+type Config struct {
+	// Mode is HANDLER_MODE. Default ModeAsync.
+	Mode Mode
+	// MaxInFlight is MAX_IN_FLIGHT: async commands in progress at once; past
+	// it a command is answered at once with "busy". Default 1000.
+	MaxInFlight int
+	// CommandTimeout bounds one command's work (store and agent). It must stay
+	// well under Discord's 15-minute token life so the student hears back.
+	// Default 2 minutes.
+	CommandTimeout time.Duration
+	// ReplyTimeout bounds delivering a follow-up and writing the ledger row
+	// after the work. Default 15 seconds.
+	ReplyTimeout time.Duration
+	// Logger gets one line per command. Default slog.Default().
+	Logger *slog.Logger
+	// ObserveFunc, if set, is called once per finished command (metrics, the
+	// demo's timing line). It may be called from many goroutines at once.
+	ObserveFunc func(Trace)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Mode == "" {
+		c.Mode = ModeAsync
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 2 * time.Minute
+	}
+	if c.ReplyTimeout <= 0 {
+		c.ReplyTimeout = 15 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Dispatcher runs commands in its mode. It is safe for concurrent use; every
+// adapter shares one. Create it with NewDispatcher and stop it with Shutdown.
+type Dispatcher struct {
+	bot   *Bot
+	cfg   Config
+	log   *slog.Logger
+	slots chan struct{} // async work in flight; its capacity is MaxInFlight
+
+	mu      sync.RWMutex // guards closing against wg.Add
+	closing bool
+	wg      sync.WaitGroup
+
+	stopCtx context.Context // cancelled when Shutdown gives up waiting
+	stop    context.CancelFunc
+}
+
+// NewDispatcher returns a Dispatcher for b. ctx's values are kept for the
+// background work; its cancellation is not (Shutdown ends the work).
+func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
+	cfg = cfg.withDefaults()
+	d := &Dispatcher{bot: b, cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight)}
+	d.stopCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
+	return d
+}
+
+// Mode reports the Dispatcher's mode.
+func (d *Dispatcher) Mode() Mode { return d.cfg.Mode }
+
+// InFlight reports the async commands in progress.
+func (d *Dispatcher) InFlight() int { return len(d.slots) }
+
+// Dispatch handles one command and returns once the platform has its first
+// response: the answer itself (sync mode, help, bad input, busy) or the
+// acknowledgement (async mode, with the work going on in the background).
+// It returns the Responder's error for that first response, if any; every
+// other failure becomes a kind reply to the student and a log line.
+func (d *Dispatcher) Dispatch(ctx context.Context, c Command, r Responder) error {
+	if c.ReceivedAt.IsZero() {
+		c.ReceivedAt = time.Now()
+	}
+	tr := &Trace{Platform: c.Platform, InteractionID: c.InteractionID, Command: c.Name, Mode: d.cfg.Mode, Received: c.ReceivedAt}
+	spec := lookup(c.Name)
+	if spec != nil {
+		tr.Command = spec.Name
+	} else {
+		tr.Command = "unknown"
+	}
+
+	// The ledger decides whether this delivery is new: a retry or a double
+	// delivery is acknowledged silently and not worked on again.
+	if err := d.bot.store.RecordInteraction(ctx, tr.interaction(c)); err != nil {
+		if errors.Is(err, store.ErrDuplicate) {
+			tr.Outcome = OutcomeDuplicate
+			err := r.Ack(ctx, Reply{})
+			tr.Acknowledged = time.Now()
+			d.observe(ctx, tr)
+			return err
+		}
+		tr.fail(OutcomeError, fmt.Errorf("record interaction: %w", err))
+		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, false)
+	}
+
+	if spec == nil {
+		tr.Outcome = OutcomeHelp
+		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, true)
+	}
+	work, err := spec.prepare(d.bot, c)
+	if err != nil {
+		var ue *UserError
+		if !errors.As(err, &ue) {
+			ue = &UserError{Msg: internalText}
+		}
+		tr.fail(OutcomeInvalid, err)
+		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, true)
+	}
+
+	switch d.cfg.Mode {
+	case ModeSync:
+		return d.runSync(ctx, c, r, tr, work)
+	default:
+		return d.startAsync(ctx, c, r, tr, spec, work)
+	}
+}
+
+// answerNow gives an immediate answer that needs no work, and records it.
+func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply, ledger bool) error {
+	err := r.Respond(ctx, reply)
+	tr.Acknowledged = time.Now()
+	tr.Replied = tr.Acknowledged
+	if err != nil && tr.Err == nil {
+		tr.Err = fmt.Errorf("respond: %w", err)
+	}
+	if ledger {
+		d.finishLedger(ctx, c, tr)
+	}
+	d.observe(ctx, tr)
+	return err
+}
+
+// runSync does the work inside the platform's request: store, then agent,
+// then the answer as the first response.
+func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Trace, work job) error {
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
+	reply := d.safeRun(wctx, work, tr)
+	cancel()
+	err := r.Respond(ctx, reply)
+	tr.Acknowledged = time.Now()
+	tr.Replied = tr.Acknowledged
+	if err != nil && tr.Err == nil {
+		tr.fail(OutcomeError, fmt.Errorf("respond: %w", err))
+	}
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	defer lcancel()
+	d.finishLedger(lctx, c, tr)
+	d.observe(lctx, tr)
+	return err
+}
+
+// startAsync acknowledges at once and runs the work in a bounded background
+// worker. This is the seam where a durable queue mode would enqueue instead.
+func (d *Dispatcher) startAsync(ctx context.Context, c Command, r Responder, tr *Trace, spec *Spec, work job) error {
+	select {
+	case d.slots <- struct{}{}:
+	default:
+		tr.Outcome = OutcomeBusy
+		return d.answerNow(ctx, c, r, tr, Reply{Text: busyText, Ephemeral: true}, true)
+	}
+	d.mu.RLock()
+	if d.closing {
+		d.mu.RUnlock()
+		<-d.slots
+		tr.Outcome = OutcomeRestarting
+		return d.answerNow(ctx, c, r, tr, Reply{Text: restartingText, Ephemeral: true}, true)
+	}
+	d.wg.Add(1)
+	d.mu.RUnlock()
+
+	err := r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
+	tr.Acknowledged = time.Now()
+	if err != nil {
+		// The platform never heard from us: it will show its own error and
+		// may retry. Don't work on a command nobody can hear the answer to.
+		tr.fail(OutcomeError, fmt.Errorf("acknowledge: %w", err))
+		d.finishLedger(context.WithoutCancel(ctx), c, tr)
+		d.observe(ctx, tr)
+		<-d.slots
+		d.wg.Done()
+		return err
+	}
+	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
+	return nil
+}
+
+// work runs one acknowledged command to its follow-up. base carries the
+// request's values but not its cancellation.
+func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trace, w job) {
+	defer d.wg.Done()
+	defer func() { <-d.slots }()
+
+	ctx, cancel := context.WithTimeout(base, d.cfg.CommandTimeout)
+	defer cancel()
+	stopWatch := context.AfterFunc(d.stopCtx, cancel)
+	defer stopWatch()
+
+	reply := d.safeRun(ctx, w, tr)
+	if tr.Outcome != OutcomeOK && ctx.Err() != nil {
+		switch {
+		case d.stopCtx.Err() != nil:
+			tr.fail(OutcomeInterrupted, fmt.Errorf("shutdown before the work finished: %w", tr.Err))
+			reply = Reply{Text: interruptedText, Ephemeral: true}
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			tr.fail(OutcomeTimeout, fmt.Errorf("command took over %s: %w", d.cfg.CommandTimeout, tr.Err))
+			reply = Reply{Text: tooLongText, Ephemeral: true}
+		}
+	}
+
+	rctx, rcancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
+	defer rcancel()
+	if err := r.FollowUp(rctx, reply); err != nil {
+		tr.fail(OutcomeError, errors.Join(tr.Err, fmt.Errorf("follow up: %w", err)))
+	} else {
+		tr.Replied = time.Now()
+	}
+	d.finishLedger(rctx, c, tr)
+	d.observe(rctx, tr)
+}
+
+// safeRun runs w, turning a panic into a kind reply and an error outcome.
+func (d *Dispatcher) safeRun(ctx context.Context, w job, tr *Trace) (reply Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			tr.fail(OutcomePanic, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+			reply = Reply{Text: internalText, Ephemeral: true}
+		}
+	}()
+	return w(ctx, d.cfg.Mode != ModeSync, tr)
+}
+
+func (d *Dispatcher) finishLedger(ctx context.Context, c Command, tr *Trace) {
+	if err := d.bot.store.FinishInteraction(ctx, tr.interaction(c)); err != nil {
+		d.log.LogAttrs(ctx, slog.LevelWarn, "ledger update failed",
+			slog.String("platform", c.Platform), slog.String("interaction", c.InteractionID), slog.Any("err", err))
+	}
+}
+
+func (d *Dispatcher) observe(ctx context.Context, tr *Trace) {
+	level := slog.LevelInfo
+	if tr.Err != nil && tr.Outcome != OutcomeInvalid {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("platform", tr.Platform), slog.String("interaction", tr.InteractionID),
+		slog.String("command", tr.Command), slog.String("mode", string(tr.Mode)),
+		slog.String("outcome", tr.Outcome),
+		slog.Duration("ack", nonNeg(tr.Acknowledged.Sub(tr.Received))),
+		slog.Duration("store", tr.Store), slog.Duration("agent", tr.Agent), slog.Duration("total", tr.Total()),
+	}
+	if tr.Err != nil && tr.Outcome != OutcomeInvalid {
+		attrs = append(attrs, slog.Any("err", tr.Err))
+	}
+	d.log.LogAttrs(ctx, level, "command", attrs...)
+	if d.cfg.ObserveFunc != nil {
+		d.cfg.ObserveFunc(*tr)
+	}
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Shutdown stops taking new async work ("restarting" answers), waits for the
+// work in flight until ctx is done, then cancels what is left so each student
+// still hears "please try again", and waits briefly for those replies.
+// It returns nil if everything finished in time, or ctx's error.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		d.stop()
+		return nil
+	case <-ctx.Done():
+	}
+	d.stop()
+	grace := time.NewTimer(min(d.cfg.ReplyTimeout, 5*time.Second))
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+	}
+	return fmt.Errorf("shutdown: work still in flight: %w", ctx.Err())
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/classbot/classbot/agent"
+	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/store"
+)
+
+// appStore is the store as the program holds it: what the bot needs, plus
+// health and lifecycle.
+type appStore interface {
+	bot.Store
+	Ping(ctx context.Context) error
+	Close()
+}
+
+var (
+	_ appStore  = (*store.Postgres)(nil)
+	_ appStore  = (*store.Memory)(nil)
+	_ bot.Agent = (*agent.Runner)(nil)
+)
+
+// app is classbot wired together from a Config.
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	store     appStore
+	storeKind string // "postgres" or "memory"
+	runner    *agent.Runner
+	bot       *bot.Bot
+	disp      *bot.Dispatcher
+}
+
+// appOptions are the knobs that subcommands other than serve turn.
+type appOptions struct {
+	logLevel       slog.Level
+	offlineLatency time.Duration             // the offline model's latency
+	wrapStore      func(bot.Store) bot.Store // the demo's simulated store latency
+	observe        func(bot.Trace)
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// newApp opens the store (migrating PostgreSQL), the model runner, the bot
+// and its dispatcher. Close it with close.
+func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, error) {
+	log := newLogger(e.stderr, opts.logLevel)
+	a := &app{cfg: cfg, log: log}
+
+	if cfg.DatabaseURL == "" {
+		log.Warn("DATABASE_URL is not set: using the in-memory store; registrations are lost when classbot stops")
+		a.store, a.storeKind = store.NewMemory(), "memory"
+	} else {
+		pg, err := store.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		if err := store.Migrate(ctx, pg.Pool()); err != nil {
+			pg.Close()
+			return nil, err
+		}
+		a.store, a.storeKind = pg, "postgres"
+	}
+
+	a.runner = agent.NewRunner(agentConfig(cfg, log, opts.offlineLatency))
+
+	var s bot.Store = a.store
+	if opts.wrapStore != nil {
+		s = opts.wrapStore(s)
+	}
+	a.bot = bot.New(s, a.runner, bot.Options{CourseInstructions: cfg.CourseInstructions, Logger: log})
+	a.disp = bot.NewDispatcher(ctx, a.bot, bot.Config{
+		Mode:        cfg.Mode,
+		MaxInFlight: cfg.MaxInFlight,
+		Logger:      log,
+		ObserveFunc: opts.observe,
+	})
+	return a, nil
+}
+
+// agentConfig maps the environment onto the runner: neither a key nor a
+// base URL means the offline model.
+func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration) agent.Config {
+	model := cfg.LLMModel
+	if model == "" {
+		model = "gpt-4o-mini"
+		if strings.Contains(cfg.LLMBaseURL, "generativelanguage.googleapis.com") {
+			model = "gemini-2.5-flash"
+		}
+	}
+	return agent.Config{
+		BaseURL:        cfg.LLMBaseURL,
+		APIKey:         cfg.LLMAPIKey,
+		Model:          model,
+		MaxConcurrency: cfg.LLMMaxConcurrency,
+		Offline:        cfg.LLMAPIKey == "" && cfg.LLMBaseURL == "",
+		OfflineLatency: offlineLatency,
+		Logger:         log,
+	}
+}
+
+// describe says in one line what the app runs on.
+func (a *app) describe() string {
+	model := a.runner.Model()
+	if a.runner.Offline() {
+		model = "offline"
+	}
+	return fmt.Sprintf("mode=%s store=%s model=%s", a.disp.Mode(), a.storeKind, model)
+}
+
+func (a *app) close() { a.store.Close() }

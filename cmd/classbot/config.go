@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// Config is everything classbot reads from its environment. Each field names
+// its variable and default; .env.example lists them all.
+type Config struct {
+	Mode        bot.Mode // HANDLER_MODE (sync|async); --mode overrides. Default async.
+	DatabaseURL string   // DATABASE_URL. Default empty: the in-memory store, with a warning.
+
+	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
+	LLMAPIKey  string // LLM_API_KEY, alias GEMINI_API_KEY. Neither key nor base URL: the offline model.
+	LLMModel   string // LLM_MODEL. Default gemini-2.5-flash for Gemini's endpoint, gpt-4o-mini otherwise.
+
+	HTTPAddr string // HTTP_ADDR. Default ":8080".
+
+	SlackBotToken      string // SLACK_BOT_TOKEN: Web API token (chat.postEphemeral fallback, Socket Mode).
+	SlackAppToken      string // SLACK_APP_TOKEN: app-level token; turns on Socket Mode.
+	SlackSigningSecret string // SLACK_SIGNING_SECRET: turns on POST /slack/commands.
+	SlackAPIURL        string // SLACK_API_URL. Default "https://slack.com/api/".
+
+	DiscordBotToken  string // DISCORD_BOT_TOKEN: gateway connection and command registration.
+	DiscordAppID     string // DISCORD_APP_ID: the application id.
+	DiscordPublicKey string // DISCORD_PUBLIC_KEY: hex Ed25519 key; turns on POST /discord/interactions.
+	DiscordGuildID   string // DISCORD_GUILD_ID: register commands in this guild instead of globally.
+	DiscordAPIURL    string // DISCORD_API_URL. Default "https://discord.com/api/v10/".
+
+	MaxInFlight       int           // MAX_IN_FLIGHT: async commands in progress at once. Default 1000.
+	LLMMaxConcurrency int           // LLM_MAX_CONCURRENCY: model calls in progress at once. Default 16.
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long shutdown waits for in-flight work. Default 30s.
+
+	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
+	CourseFile         string // COURSE_FILE: a file with the course instructions.
+}
+
+// Defaults, documented in README.md and .env.example.
+const (
+	defaultHTTPAddr          = ":8080"
+	defaultSlackAPIURL       = "https://slack.com/api/"
+	defaultDiscordAPIURL     = "https://discord.com/api/v10/"
+	defaultMaxInFlight       = 1000
+	defaultLLMMaxConcurrency = 16
+	defaultShutdownTimeout   = 30 * time.Second
+)
+
+// withDotEnv returns a getenv that reads the real environment first and
+// then the .env file in the working directory, if there is one.
+func withDotEnv(getenv func(string) string) (func(string) string, error) {
+	file, err := godotenv.Read(".env")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return getenv, nil
+		}
+		return nil, fmt.Errorf("read .env: %w", err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return file[k]
+	}, nil
+}
+
+// loadConfig reads the configuration and checks it. Its errors are
+// sentences a teacher can act on.
+func loadConfig(getenv func(string) string) (Config, error) {
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		DatabaseURL:        env("DATABASE_URL", ""),
+		LLMBaseURL:         env("LLM_BASE_URL", env("GEMINI_BASE_URL", "")),
+		LLMAPIKey:          env("LLM_API_KEY", env("GEMINI_API_KEY", "")),
+		LLMModel:           env("LLM_MODEL", ""),
+		HTTPAddr:           env("HTTP_ADDR", defaultHTTPAddr),
+		SlackBotToken:      env("SLACK_BOT_TOKEN", ""),
+		SlackAppToken:      env("SLACK_APP_TOKEN", ""),
+		SlackSigningSecret: env("SLACK_SIGNING_SECRET", ""),
+		SlackAPIURL:        env("SLACK_API_URL", defaultSlackAPIURL),
+		DiscordBotToken:    env("DISCORD_BOT_TOKEN", ""),
+		DiscordAppID:       env("DISCORD_APP_ID", ""),
+		DiscordPublicKey:   env("DISCORD_PUBLIC_KEY", ""),
+		DiscordGuildID:     env("DISCORD_GUILD_ID", ""),
+		DiscordAPIURL:      env("DISCORD_API_URL", defaultDiscordAPIURL),
+		CourseInstructions: env("COURSE_INSTRUCTIONS", ""),
+		CourseFile:         env("COURSE_FILE", ""),
+	}
+	var errs []error
+	var err error
+	if c.Mode, err = bot.ParseMode(env("HANDLER_MODE", string(bot.ModeAsync))); err != nil {
+		errs = append(errs, fmt.Errorf("HANDLER_MODE: %w", err))
+	}
+	if c.MaxInFlight, err = positiveInt(env("MAX_IN_FLIGHT", ""), defaultMaxInFlight); err != nil {
+		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT %w", err))
+	}
+	if c.LLMMaxConcurrency, err = positiveInt(env("LLM_MAX_CONCURRENCY", ""), defaultLLMMaxConcurrency); err != nil {
+		errs = append(errs, fmt.Errorf("LLM_MAX_CONCURRENCY %w", err))
+	}
+	if c.ShutdownTimeout, err = positiveDuration(env("SHUTDOWN_TIMEOUT", ""), defaultShutdownTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	if c.CourseFile != "" && c.CourseInstructions == "" {
+		b, err := os.ReadFile(c.CourseFile)
+		if err != nil {
+			return c, fmt.Errorf("COURSE_FILE: cannot read %s: %w", c.CourseFile, err)
+		}
+		c.CourseInstructions = string(b)
+	}
+	return c, c.validate()
+}
+
+// validate checks what can be checked without the network.
+func (c Config) validate() error {
+	var errs []error
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			errs = append(errs, errors.New("DATABASE_URL must look like postgres://user@host:5432/dbname"))
+		}
+	}
+	if c.LLMBaseURL != "" {
+		if u, err := url.Parse(c.LLMBaseURL); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, errors.New("LLM_BASE_URL must be a URL such as http://localhost:11434/v1"))
+		}
+	}
+	for name, v := range map[string]string{"SLACK_API_URL": c.SlackAPIURL, "DISCORD_API_URL": c.DiscordAPIURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http(s) URL", name))
+		}
+	}
+	if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
+		errs = append(errs, errors.New("SLACK_APP_TOKEN must be an app-level token starting with xapp-"))
+	}
+	if c.SlackAppToken != "" && c.SlackBotToken == "" {
+		errs = append(errs, errors.New("SLACK_APP_TOKEN (Socket Mode) needs SLACK_BOT_TOKEN too"))
+	}
+	if c.DiscordPublicKey != "" {
+		if b, err := hex.DecodeString(c.DiscordPublicKey); err != nil || len(b) != 32 {
+			errs = append(errs, errors.New("DISCORD_PUBLIC_KEY must be 64 hex characters (the Public Key on the Discord developer portal)"))
+		}
+		if c.DiscordAppID == "" {
+			errs = append(errs, errors.New("DISCORD_PUBLIC_KEY needs DISCORD_APP_ID too (the Application ID on the Discord developer portal)"))
+		}
+	}
+	if c.DiscordBotToken != "" && c.DiscordAppID == "" {
+		errs = append(errs, errors.New("DISCORD_BOT_TOKEN needs DISCORD_APP_ID too (the Application ID on the Discord developer portal)"))
+	}
+	return errors.Join(errs...)
+}
+
+func positiveInt(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a whole number above 0, not %q", s)
+	}
+	return n, nil
+}
+
+func positiveDuration(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("must be a duration such as 30s or 2m, not %q", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/bot/console"
+	"github.com/classbot/classbot/store"
+)
+
+// delayStore adds the demo's simulated latency to each registration write,
+// on top of the real one (the seed's time.sleep).
+type delayStore struct {
+	bot.Store
+	delay time.Duration
+}
+
+func (s delayStore) UpsertRegistration(ctx context.Context, r store.Registration) (bool, error) {
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return s.Store.UpsertRegistration(ctx, r)
+}
+
+// demoFlags are shared by demo and ask.
+type demoFlags struct {
+	mode       string
+	dbDelay    time.Duration
+	agentDelay time.Duration
+}
+
+func (f *demoFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}, dbDelay bool) {
+	fs.StringVar(&f.mode, "mode", "", "sync or async (default: HANDLER_MODE, else async)")
+	if dbDelay {
+		fs.DurationVar(&f.dbDelay, "db-delay", time.Second, "simulated latency added to the store write")
+	}
+	fs.DurationVar(&f.agentDelay, "agent-delay", 2*time.Second, "the offline model's latency (ignored with a real model)")
+}
+
+func runDemo(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "demo", "[--mode sync|async | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]")
+	var f demoFlags
+	f.register(fs, true)
+	compare := fs.Bool("compare", false, "run sync, then async, and print them side by side")
+	name := fs.String("name", "", "the student's name (default: asked on the terminal)")
+	email := fs.String("email", "", "the student's email (default: asked on the terminal)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("demo takes flags only, got %q", fs.Args())
+	}
+	if *compare && f.mode != "" {
+		return usagef("demo: use --compare or --mode, not both")
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	modes := []bot.Mode{cfg.Mode}
+	if *compare {
+		modes = []bot.Mode{bot.ModeSync, bot.ModeAsync}
+	} else if f.mode != "" {
+		m, err := bot.ParseMode(f.mode)
+		if err != nil {
+			return usagef("--mode: %v", err)
+		}
+		modes = []bot.Mode{m}
+	}
+
+	in := bufio.NewReader(e.stdin)
+	if *name == "" {
+		if *name, err = prompt(in, e.stdout, "Your name: "); err != nil {
+			return err
+		}
+	}
+	if *email == "" {
+		if *email, err = prompt(in, e.stdout, "Your email: "); err != nil {
+			return err
+		}
+	}
+	text := strings.TrimSpace(*name) + " " + strings.TrimSpace(*email)
+
+	var results []bot.Trace
+	for _, m := range modes {
+		cfg.Mode = m
+		tr, err := demoOnce(ctx, cfg, e, f, "register", text)
+		if err != nil {
+			return err
+		}
+		results = append(results, tr)
+	}
+	if *compare {
+		printComparison(e.stdout, results)
+	}
+	return nil
+}
+
+func runAsk(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "ask", "[--mode sync|async] [--agent-delay 2s] \"your question\"")
+	var f demoFlags
+	f.register(fs, false)
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("ask: what is your question? classbot ask \"When is the exam?\"")
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	if f.mode != "" {
+		if cfg.Mode, err = bot.ParseMode(f.mode); err != nil {
+			return usagef("--mode: %v", err)
+		}
+	}
+	_, err = demoOnce(ctx, cfg, e, f, "ask", strings.Join(fs.Args(), " "))
+	return err
+}
+
+// demoOnce runs one command through the real dispatcher with the console
+// adapter, waits for its answer, and prints the timing line.
+func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text string) (bot.Trace, error) {
+	traces := make(chan bot.Trace, 1)
+	a, err := newApp(ctx, cfg, e, appOptions{
+		logLevel:       slog.LevelWarn,
+		offlineLatency: f.agentDelay,
+		wrapStore: func(s bot.Store) bot.Store {
+			if f.dbDelay <= 0 {
+				return s
+			}
+			return delayStore{Store: s, delay: f.dbDelay}
+		},
+		observe: func(t bot.Trace) { traces <- t },
+	})
+	if err != nil {
+		return bot.Trace{}, err
+	}
+	defer a.close()
+
+	fmt.Fprintf(e.stdout, "\n== /%s in %s mode (%s, db delay %s", command, cfg.Mode, a.describe(), f.dbDelay)
+	if a.runner.Offline() {
+		fmt.Fprintf(e.stdout, ", model latency %s", f.agentDelay)
+	}
+	fmt.Fprintln(e.stdout, ")")
+
+	start := time.Now()
+	cmd := console.NewCommand(command, text, "demo-student")
+	cmd.ReceivedAt = start
+	r := console.NewResponder(e.stdout, start)
+	if err := a.disp.Dispatch(ctx, cmd, r); err != nil {
+		return bot.Trace{}, fmt.Errorf("demo: %w", err)
+	}
+	var tr bot.Trace
+	select {
+	case tr = <-traces:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = a.disp.Shutdown(sctx)
+		return bot.Trace{}, ctx.Err()
+	}
+	if err := a.disp.Shutdown(ctx); err != nil {
+		return tr, err
+	}
+	fmt.Fprintf(e.stdout, "mode=%s total=%s db=%s agent=%s first_response=%s\n",
+		tr.Mode, secs(tr.Total()), secs(tr.Store), secs(tr.Agent), ms(tr.Acknowledged.Sub(tr.Received)))
+	if tr.Err != nil && tr.Outcome != bot.OutcomeInvalid {
+		return tr, fmt.Errorf("%s: %w", tr.Outcome, tr.Err)
+	}
+	return tr, nil
+}
+
+func printComparison(w io.Writer, results []bot.Trace) {
+	fmt.Fprintln(w, "\nblocking versus concurrent:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\tfirst response\tanswer after\tdb\tagent\t")
+	for _, t := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.Mode, ms(t.Acknowledged.Sub(t.Received)), secs(t.Total()), secs(t.Store), secs(t.Agent))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "sync answers after db + agent, inside the platform's 3-second window;")
+	fmt.Fprintln(w, "async acknowledges at once and answers after max(db, agent).")
+}
+
+func prompt(in *bufio.Reader, out io.Writer, label string) (string, error) {
+	fmt.Fprint(out, label)
+	line, err := in.ReadString('\n')
+	line = strings.TrimSpace(line)
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", usagef("no input for %q: pass --name and --email", strings.TrimSuffix(label, ": "))
+		}
+		return "", fmt.Errorf("read %s: %w", strings.TrimSuffix(label, ": "), err)
+	}
+	return line, nil
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
+func ms(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/classbot/classbot/bot"
+)
+
+func runServe(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "serve", "[--mode sync|async] [--addr HOST:PORT]")
+	mode := fs.String("mode", "", "sync or async (default: HANDLER_MODE, else async)")
+	addr := fs.String("addr", "", "HTTP listen address (default: HTTP_ADDR, else :8080)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	if *mode != "" {
+		if cfg.Mode, err = bot.ParseMode(*mode); err != nil {
+			return usagef("--mode: %v", err)
+		}
+	}
+	if *addr != "" {
+		cfg.HTTPAddr = *addr
+	}
+	return serve(ctx, cfg, e)
+}
+
+// serve runs classbot until ctx is done, then shuts down in order: stop
+// taking events (HTTP and platform connections), drain the work in flight
+// up to SHUTDOWN_TIMEOUT, close the store.
+func serve(ctx context.Context, cfg Config, e env) error {
+	a, err := newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelInfo})
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	platforms, err := setupPlatforms(ctx, a)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           newServer(a, platforms),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      3 * time.Minute, // sync mode answers inside the request
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	names := make([]string, 0, len(platforms))
+	for _, p := range platforms {
+		names = append(names, p.name)
+	}
+	fmt.Fprintf(e.stdout, "classbot listening on http://%s (%s platforms=%v)\n", ln.Addr(), a.describe(), names)
+	if len(platforms) == 0 {
+		a.log.Warn("no platform is configured: set SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, DISCORD_PUBLIC_KEY or DISCORD_BOT_TOKEN")
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	for _, p := range platforms {
+		if p.run != nil {
+			g.Go(func() error { return p.run(gctx) })
+		}
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		a.log.Info("shutting down: no new commands; draining work in flight", "timeout", cfg.ShutdownTimeout, "in_flight", a.disp.InFlight())
+		err := srv.Shutdown(sctx)
+		if derr := a.disp.Shutdown(sctx); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		a.log.Info("shut down cleanly")
+		return nil
+	})
+	return g.Wait()
+}
+
+// setupPlatforms starts the adapters the configuration turns on.
+func setupPlatforms(ctx context.Context, a *app) ([]platform, error) {
+	var out []platform
+	for _, setup := range []func(context.Context, *app) (*platform, error){setupSlack, setupDiscord} {
+		p, err := setup(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out, nil
+}
