@@ -115,17 +115,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.ShutdownTimeout, err = positiveDuration(env("SHUTDOWN_TIMEOUT", ""), defaultShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT %w", err))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return c, err
-	}
 	if c.CourseFile != "" && c.CourseInstructions == "" {
 		b, err := os.ReadFile(c.CourseFile)
 		if err != nil {
-			return c, fmt.Errorf("COURSE_FILE: cannot read %s: %w", c.CourseFile, err)
+			errs = append(errs, fmt.Errorf("COURSE_FILE: cannot read %s: %w", c.CourseFile, err))
 		}
 		c.CourseInstructions = string(b)
 	}
-	return c, c.validate()
+	return c, errors.Join(append(errs, c.validate())...)
 }
 
 // validate checks what can be checked without the network.

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is an io.Writer safe for the concurrent writes of run.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// served is a classbot serve started in-process by startServe.
+type served struct {
+	URL    string // http://127.0.0.1:PORT
+	Stdout *lockedBuffer
+	Stderr *lockedBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Stop cancels serve's context and returns what run returned.
+func (s *served) Stop(t *testing.T) error {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of its context being cancelled")
+		return nil
+	}
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+
+// startServe runs "classbot serve" with env (HTTP_ADDR defaults to
+// 127.0.0.1:0) and waits until it listens. It is stopped at cleanup.
+func startServe(t *testing.T, env map[string]string, args ...string) *served {
+	t.Helper()
+	if _, ok := env["HTTP_ADDR"]; !ok {
+		env["HTTP_ADDR"] = "127.0.0.1:0"
+	}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &served{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.done <- run(ctx, append([]string{"classbot", "serve"}, args...), getenv, strings.NewReader(""), s.Stdout, s.Stderr)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(s.Stdout.String()); m != nil {
+			s.URL = m[1]
+			break
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve exited before listening: %v\nstderr:\n%s", err, s.Stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not listen within 30s\nstderr:\n%s", s.Stderr.String())
+		}
+	}
+	t.Cleanup(func() {
+		s.cancel()
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop at cleanup")
+		}
+	})
+	return s
+}
+
+func TestServeHealthzAndStop(t *testing.T) {
+	s := startServe(t, map[string]string{})
+	resp, err := http.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
+		t.Fatalf("GET /healthz = %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	resp, err = http.Get(s.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz = %d, want 200", resp.StatusCode)
+	}
+	if err := s.Stop(t); err != nil {
+		t.Fatalf("serve returned %v after its context was cancelled, want nil", err)
+	}
+	if _, err := http.Get(s.URL + "/healthz"); err == nil {
+		t.Fatal("server still answers after serve returned")
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		wantUsage bool // a *usageError (exit 2)
+		wantErr   bool
+		wantOut   string
+	}{
+		{name: "no command", args: nil, wantUsage: true, wantErr: true},
+		{name: "unknown command", args: []string{"frobnicate"}, wantUsage: true, wantErr: true},
+		{name: "help", args: []string{"--help"}, wantOut: "classbot <command>"},
+		{name: "serve help", args: []string{"serve", "--help"}, wantOut: "Usage: classbot serve"},
+		{name: "demo help", args: []string{"demo", "--help"}, wantOut: "--db-delay"},
+		{name: "bad flag", args: []string{"demo", "--nope"}, wantUsage: true, wantErr: true},
+		{name: "bad mode", args: []string{"demo", "--mode", "fast", "--name", "Ada", "--email", "a@b.c"}, wantUsage: true, wantErr: true},
+		{name: "ask without question", args: []string{"ask"}, wantUsage: true, wantErr: true},
+		{name: "version", args: []string{"version"}, wantOut: "classbot "},
+		{name: "migrate without database", args: []string{"migrate"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut lockedBuffer
+			err := run(t.Context(), append([]string{"classbot"}, tt.args...), func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("run(%q) = %v, want error %v", tt.args, err, tt.wantErr)
+			}
+			var ue *usageError
+			if errors.As(err, &ue) != tt.wantUsage {
+				t.Fatalf("run(%q) = %v, usage error %v, want %v", tt.args, err, errors.As(err, &ue), tt.wantUsage)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Fatalf("stdout %q does not contain %q", out.String(), tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsAreSentences(t *testing.T) {
+	env := map[string]string{
+		"DISCORD_PUBLIC_KEY": "not-hex",
+		"MAX_IN_FLIGHT":      "-3",
+		"HANDLER_MODE":       "fast",
+	}
+	_, err := loadConfig(func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("loadConfig accepted a bad configuration")
+	}
+	for _, want := range []string{"DISCORD_PUBLIC_KEY must be 64 hex characters", "MAX_IN_FLIGHT must be a whole number", "HANDLER_MODE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
