@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/classbot/classbot/agent"
@@ -36,6 +35,7 @@ type app struct {
 	runner    *agent.Runner
 	bot       *bot.Bot
 	disp      *bot.Dispatcher
+	metrics   *metrics
 }
 
 // appOptions are the knobs that subcommands other than serve turn.
@@ -71,7 +71,8 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		a.store, a.storeKind = pg, "postgres"
 	}
 
-	a.runner = agent.NewRunner(agentConfig(cfg, log, opts.offlineLatency))
+	a.metrics = newMetrics(func() int { return a.disp.InFlight() })
+	a.runner = agent.NewRunner(agentConfig(cfg, log, opts.offlineLatency, a.metrics.modelRetries.Inc))
 
 	var s bot.Store = a.store
 	if opts.wrapStore != nil {
@@ -82,38 +83,34 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		Mode:        cfg.Mode,
 		MaxInFlight: cfg.MaxInFlight,
 		Logger:      log,
-		ObserveFunc: opts.observe,
+		ObserveFunc: func(t bot.Trace) {
+			a.metrics.observe(t)
+			if opts.observe != nil {
+				opts.observe(t)
+			}
+		},
 	})
 	return a, nil
 }
 
 // agentConfig maps the environment onto the runner: neither a key nor a
 // base URL means the offline model.
-func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration) agent.Config {
-	model := cfg.LLMModel
-	if model == "" {
-		model = "gpt-4o-mini"
-		if strings.Contains(cfg.LLMBaseURL, "generativelanguage.googleapis.com") {
-			model = "gemini-2.5-flash"
-		}
-	}
+func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration, onRetry func()) agent.Config {
 	return agent.Config{
 		BaseURL:        cfg.LLMBaseURL,
 		APIKey:         cfg.LLMAPIKey,
-		Model:          model,
+		Model:          cfg.LLMModel,
 		MaxConcurrency: cfg.LLMMaxConcurrency,
 		Offline:        cfg.LLMAPIKey == "" && cfg.LLMBaseURL == "",
 		OfflineLatency: offlineLatency,
 		Logger:         log,
+		OnRetry:        onRetry,
 	}
 }
 
 // describe says in one line what the app runs on.
 func (a *app) describe() string {
 	model := a.runner.Model()
-	if a.runner.Offline() {
-		model = "offline"
-	}
 	return fmt.Sprintf("mode=%s store=%s model=%s", a.disp.Mode(), a.storeKind, model)
 }
 

@@ -22,6 +22,7 @@ func newServer(a *app, platforms []platform) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(a))
+	mux.Handle("GET /metrics", a.metrics.handler())
 	for _, p := range platforms {
 		for pattern, h := range p.routes {
 			mux.Handle(pattern, h)

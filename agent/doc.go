@@ -1,0 +1,47 @@
+// Package agent runs LLM agents for classbot: an [Agent] (instructions, tools,
+// a turn limit) is run by a [Runner] against any OpenAI-compatible chat
+// completions endpoint (OpenAI, Gemini's OpenAI endpoint, a local Ollama or
+// vLLM) or, when no model is configured, against a deterministic offline model.
+//
+// # Prompt safety
+//
+// [Agent.Instructions] become the system message; the text passed to
+// [Runner.Run] (anything a student typed) goes only into the user message and
+// is never logged.
+//
+// # One Run
+//
+// Run sends the conversation, executes the function tools the model asks for,
+// appends their results as tool messages and asks again, until the model gives
+// a final answer or [Agent.MaxTurns] round trips have been made
+// ([ErrMaxTurns]). Each model call is one or more attempts:
+//
+//   - at most [Config.MaxConcurrency] attempts are in progress at once across
+//     the Runner; waiting for a slot honours the caller's context, and a slot
+//     is not held while sleeping between retries;
+//   - each attempt has its own timeout, [Config.AttemptTimeout];
+//   - HTTP 429, HTTP 5xx, transport errors and attempt timeouts are retried
+//     with exponential backoff and full jitter, or after the server's
+//     Retry-After when it sends one, bounded by [Config.MaxAttempts] and
+//     [Config.MaxRetryWait]; other 4xx answers and the caller's own
+//     cancellation or deadline are not retried. When retries run out the
+//     error wraps [ErrUnavailable] and the last underlying error.
+//
+// The offline model and the real client sit behind the same small interface,
+// so turns, usage, latency, concurrency and the turn limit behave identically
+// for both.
+//
+// # Offline model contract
+//
+// The offline model never leaves the process. After [Config.OfflineLatency]
+// (cut short by cancellation) it answers from the last user message:
+//
+//   - if a line starts with "Student name:", a warm two-sentence welcome that
+//     uses the name after the colon, starting "Welcome to the class, <name>!";
+//   - otherwise it says it is the offline model and echoes a short form of the
+//     question: "You asked: …; connect a model with LLM_API_KEY or
+//     LLM_BASE_URL for a real answer."
+//
+// It never calls tools. Its token usage counts words: prompt tokens are the
+// words of all messages sent, completion tokens the words of the answer.
+package agent

@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// offlineModel answers without a network, deterministically from the last
+// user message; the contract is in the package documentation.
+type offlineModel struct{ latency time.Duration }
+
+const echoLimit = 80 // runes of the question echoed back
+
+func (m offlineModel) complete(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error) {
+	if err := sleep(ctx, m.latency); err != nil {
+		return openai.ChatCompletionResponse{}, fmt.Errorf("offline model: %w", err)
+	}
+	var user string
+	prompt := 0
+	for _, msg := range req.Messages {
+		prompt += len(strings.Fields(msg.Content))
+		if msg.Role == openai.ChatMessageRoleUser {
+			user = msg.Content
+		}
+	}
+	answer := offlineAnswer(user)
+	completion := len(strings.Fields(answer))
+	return openai.ChatCompletionResponse{
+		Object: "chat.completion",
+		Model:  OfflineModel,
+		Choices: []openai.ChatCompletionChoice{{
+			Message:      openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: answer},
+			FinishReason: openai.FinishReasonStop,
+		}},
+		Usage: openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
+	}, nil
+}
+
+func offlineAnswer(user string) string {
+	for line := range strings.Lines(user) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "Student name:"); ok {
+			if name := strings.Join(strings.Fields(rest), " "); name != "" {
+				return fmt.Sprintf("Welcome to the class, %s! We're glad to have you here. "+
+					"Whenever a question comes up, just ask with /ask and I'll do my best to help.", name)
+			}
+		}
+	}
+	return fmt.Sprintf("I am the offline model, so I cannot really answer yet. "+
+		"You asked: %s; connect a model with LLM_API_KEY or LLM_BASE_URL for a real answer.", shorten(user, echoLimit))
+}
+
+// shorten collapses whitespace and cuts s to at most n runes, marking a cut with "…".
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:n])) + "…"
+}

@@ -1,0 +1,190 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/sync/semaphore"
+)
+
+// ErrMaxTurns is wrapped by Run's error when the model still asked for tools
+// after the Agent's MaxTurns round trips.
+var ErrMaxTurns = errors.New("agent: no final answer within the turn limit")
+
+// model is one chat completion call: the go-openai client or the offline model.
+type model interface {
+	complete(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error)
+}
+
+// Runner runs Agents against one model endpoint (or the offline model). It is
+// safe for concurrent use by many goroutines; all of them share its
+// concurrency limit and HTTP connections. A Runner needs no closing.
+type Runner struct {
+	cfg   Config
+	model model
+	sem   *semaphore.Weighted
+}
+
+// NewRunner returns a Runner for cfg, with defaults filled in as documented on
+// [Config]. It does no I/O. With cfg.Offline it logs one warning that answers
+// come from the offline model.
+func NewRunner(cfg Config) *Runner {
+	cfg = cfg.withDefaults()
+	r := &Runner{cfg: cfg, sem: semaphore.NewWeighted(int64(cfg.MaxConcurrency))}
+	if cfg.Offline {
+		r.model = offlineModel{latency: cfg.OfflineLatency}
+		cfg.Logger.Warn("agent: no model configured, answers come from the offline model; set LLM_API_KEY or LLM_BASE_URL for a real one",
+			slog.Duration("latency", cfg.OfflineLatency))
+	} else {
+		r.model = newOpenAIModel(cfg)
+	}
+	return r
+}
+
+// Offline reports whether the Runner uses the offline model.
+func (r *Runner) Offline() bool { return r.cfg.Offline }
+
+// Model returns the model used for Agents that do not name one
+// ("offline" for the offline model).
+func (r *Runner) Model() string { return r.cfg.Model }
+
+// Run runs a on input and returns the model's final answer. input is the
+// student's text: it is sent only as the user message (a.Instructions is the
+// system message, omitted when empty) and never logged.
+//
+// Run may be called concurrently. It returns when the model answers, when
+// ctx is done (the error then wraps ctx.Err()), or on failure: the error
+// wraps ErrMaxTurns when the turn limit is reached, ErrUnavailable (and the
+// last underlying error, e.g. an *openai.APIError) when retries ran out, or
+// the model's non-retryable error such as an HTTP 400. Even on failure the
+// returned Result reports the turns, usage, retries and latency so far.
+// Tool errors and unknown tools do not fail Run: the model is told about them
+// in the tool message.
+func (r *Runner) Run(ctx context.Context, a Agent, input string) (Result, error) {
+	start := time.Now()
+	res, err := r.run(ctx, a, input)
+	res.Latency = time.Since(start)
+
+	attrs := []slog.Attr{
+		slog.String("agent", a.Name),
+		slog.String("model", r.modelFor(a)),
+		slog.Int("turns", res.Turns),
+		slog.Duration("latency", res.Latency),
+		slog.Int("retries", res.Retries),
+		slog.Int("tokens", res.Usage.TotalTokens),
+	}
+	if err != nil {
+		err = fmt.Errorf("run agent %q: %w", a.Name, err)
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: run failed", append(attrs, slog.Any("error", err))...)
+		return res, err
+	}
+	r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: run done", attrs...)
+	return res, nil
+}
+
+func (r *Runner) modelFor(a Agent) string {
+	if a.Model != "" && !r.cfg.Offline {
+		return a.Model
+	}
+	return r.cfg.Model
+}
+
+func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error) {
+	var res Result
+	maxTurns := a.MaxTurns
+	if maxTurns <= 0 {
+		maxTurns = DefaultMaxTurns
+	}
+	req := openai.ChatCompletionRequest{Model: r.modelFor(a)}
+	if a.Instructions != "" {
+		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: a.Instructions})
+	}
+	req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: input})
+	tools := make(map[string]Tool, len(a.Tools))
+	for _, t := range a.Tools {
+		if _, dup := tools[t.Name]; dup {
+			continue
+		}
+		tools[t.Name] = t
+		var params any = json.RawMessage(`{"type":"object","properties":{}}`)
+		if len(t.Parameters) > 0 {
+			params = t.Parameters
+		}
+		req.Tools = append(req.Tools, openai.Tool{
+			Type:     openai.ToolTypeFunction,
+			Function: &openai.FunctionDefinition{Name: t.Name, Description: t.Description, Parameters: params},
+		})
+	}
+
+	for turn := 1; turn <= maxTurns; turn++ {
+		resp, retries, err := r.call(ctx, req)
+		res.Retries += retries
+		if err != nil {
+			return res, fmt.Errorf("turn %d: %w", turn, err)
+		}
+		res.Turns = turn
+		res.Usage.PromptTokens += resp.Usage.PromptTokens
+		res.Usage.CompletionTokens += resp.Usage.CompletionTokens
+		res.Usage.TotalTokens += resp.Usage.TotalTokens
+		if len(resp.Choices) == 0 {
+			return res, fmt.Errorf("turn %d: model %s: response has no choices", turn, req.Model)
+		}
+		msg := resp.Choices[0].Message
+		if len(msg.ToolCalls) == 0 {
+			if msg.Content == "" {
+				return res, fmt.Errorf("turn %d: model %s: empty answer (finish reason %q)", turn, req.Model, resp.Choices[0].FinishReason)
+			}
+			res.Output = msg.Content
+			return res, nil
+		}
+		if msg.Role == "" {
+			msg.Role = openai.ChatMessageRoleAssistant
+		}
+		req.Messages = append(req.Messages, msg)
+		for _, tc := range msg.ToolCalls {
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("turn %d: %w", turn, err)
+			}
+			req.Messages = append(req.Messages, openai.ChatCompletionMessage{
+				Role:       openai.ChatMessageRoleTool,
+				ToolCallID: tc.ID,
+				Content:    r.callTool(ctx, a, tools, tc),
+			})
+		}
+	}
+	return res, fmt.Errorf("model %s: %d turns: %w", req.Model, maxTurns, ErrMaxTurns)
+}
+
+// callTool runs the tool the model asked for and returns the text for the
+// tool message; failures become text the model can read, never a Run error.
+func (r *Runner) callTool(ctx context.Context, a Agent, tools map[string]Tool, tc openai.ToolCall) (out string) {
+	t, ok := tools[tc.Function.Name]
+	if !ok || t.Func == nil {
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: model called an unknown tool",
+			slog.String("agent", a.Name), slog.String("tool", tc.Function.Name))
+		return fmt.Sprintf("error: unknown tool %q", tc.Function.Name)
+	}
+	args := json.RawMessage(tc.Function.Arguments)
+	if len(args) == 0 {
+		args = json.RawMessage("{}")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r.cfg.Logger.LogAttrs(ctx, slog.LevelError, "agent: tool panicked",
+				slog.String("agent", a.Name), slog.String("tool", t.Name), slog.Any("panic", p))
+			out = fmt.Sprintf("error: tool %s failed", t.Name)
+		}
+	}()
+	out, err := t.Func(ctx, args)
+	if err != nil {
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: tool failed",
+			slog.String("agent", a.Name), slog.String("tool", t.Name), slog.Any("error", err))
+		return fmt.Sprintf("error: %v", err)
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// platformDeadline is Slack's and Discord's: the first response must come
+// within 3 seconds.
+const platformDeadline = 3.0 // seconds
+
+// metrics are classbot's Prometheus metrics, on their own registry and
+// served at GET /metrics. Safe for concurrent use.
+type metrics struct {
+	reg            *prometheus.Registry
+	commands       *prometheus.CounterVec
+	ackLatency     *prometheus.HistogramVec
+	storeLatency   *prometheus.HistogramVec
+	agentLatency   *prometheus.HistogramVec
+	endToEnd       *prometheus.HistogramVec
+	deadlineMisses *prometheus.CounterVec
+	modelRetries   prometheus.Counter
+	refused        *prometheus.CounterVec
+}
+
+// ackBuckets resolve the 3-second deadline, from 1 ms to 10 s.
+var ackBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5, 10}
+
+// workBuckets cover store writes and model calls, from 1 ms to 2 minutes.
+var workBuckets = []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2, 3, 5, 10, 30, 60, 120}
+
+func newMetrics(inFlight func() int) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "classbot_commands_total", Help: "Commands handled, by platform, command, mode and outcome.",
+		}, []string{"platform", "command", "mode", "outcome"}),
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "classbot_ack_latency_seconds", Help: "Time from receiving a command to its first response (the platform's 3 s deadline).", Buckets: ackBuckets,
+		}, []string{"platform", "mode"}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "classbot_store_latency_seconds", Help: "Time spent writing a registration.", Buckets: workBuckets,
+		}, []string{"platform", "mode"}),
+		agentLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "classbot_agent_latency_seconds", Help: "Time spent in the model, retries included.", Buckets: workBuckets,
+		}, []string{"platform", "command"}),
+		endToEnd: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "classbot_end_to_end_seconds", Help: "Time from receiving a command to delivering its answer.", Buckets: workBuckets,
+		}, []string{"platform", "command", "mode"}),
+		deadlineMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "classbot_deadline_misses_total", Help: "Commands whose first response took longer than the platform's 3 s deadline.",
+		}, []string{"platform", "mode"}),
+		modelRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "classbot_model_retries_total", Help: "Model calls retried after a 429, a 5xx or a transport error.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "classbot_refused_requests_total", Help: "Platform requests refused before dispatch, by reason.",
+		}, []string{"platform", "reason"}),
+	}
+	reg.MustRegister(m.commands, m.ackLatency, m.storeLatency, m.agentLatency, m.endToEnd,
+		m.deadlineMisses, m.modelRetries, m.refused,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "classbot_in_flight", Help: "Async commands being worked on.",
+		}, func() float64 { return float64(inFlight()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// observe records one finished command.
+func (m *metrics) observe(t bot.Trace) {
+	mode := string(t.Mode)
+	m.commands.WithLabelValues(t.Platform, t.Command, mode, t.Outcome).Inc()
+	if !t.Acknowledged.IsZero() {
+		ack := t.Acknowledged.Sub(t.Received).Seconds()
+		m.ackLatency.WithLabelValues(t.Platform, mode).Observe(ack)
+		if ack > platformDeadline {
+			m.deadlineMisses.WithLabelValues(t.Platform, mode).Inc()
+		}
+	}
+	if t.Store > 0 {
+		m.storeLatency.WithLabelValues(t.Platform, mode).Observe(t.Store.Seconds())
+	}
+	if t.Agent > 0 {
+		m.agentLatency.WithLabelValues(t.Platform, t.Command).Observe(t.Agent.Seconds())
+	}
+	if total := t.Total(); total > 0 {
+		m.endToEnd.WithLabelValues(t.Platform, t.Command, mode).Observe(total.Seconds())
+	}
+}
+
+// refuse counts a request refused before dispatch (bad signature, stale,
+// too large, malformed). Adapters call it through their RefuseFunc.
+func (m *metrics) refuse(platform, reason string) {
+	m.refused.WithLabelValues(platform, reason).Inc()
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
