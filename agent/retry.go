@@ -105,7 +105,7 @@ func retryable(ctx, attemptCtx context.Context, err error, sent bool, status int
 	case status >= 400:
 		return false
 	case attemptCtx.Err() != nil:
-		return false
+		return true // the attempt timed out
 	default:
 		// A transport error, or a broken 2xx body; an error raised before the
 		// request was sent (bad URL, invalid request) would repeat itself.
