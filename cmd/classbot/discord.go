@@ -1,13 +1,116 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/bot/discord"
+)
 
 // setupDiscord wires the Discord adapter when DISCORD_PUBLIC_KEY or
-// DISCORD_BOT_TOKEN is set; nil otherwise.
+// DISCORD_BOT_TOKEN is set; nil otherwise. The public key turns on
+// POST /discord/interactions; the bot token turns on the gateway, which
+// registers the commands when it starts.
 func setupDiscord(ctx context.Context, a *app) (*platform, error) {
-	return nil, nil
+	if a.cfg.DiscordPublicKey == "" && a.cfg.DiscordBotToken == "" {
+		return nil, nil
+	}
+	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log)
+	if err != nil {
+		return nil, err
+	}
+	p := &platform{name: "discord"}
+	if a.cfg.DiscordPublicKey != "" {
+		p.routes = map[string]http.Handler{"POST /discord/interactions": ad.Handler()}
+	}
+	if a.cfg.DiscordBotToken != "" {
+		p.run = ad.Run
+	}
+	return p, nil
 }
 
+// newDiscordAdapter builds the adapter from the configuration. disp may be
+// nil for register-commands, which only talks to Discord's REST API.
+func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger) (*discord.Adapter, error) {
+	dc := discord.Config{
+		AppID:      cfg.DiscordAppID,
+		BotToken:   cfg.DiscordBotToken,
+		GuildID:    cfg.DiscordGuildID,
+		APIURL:     cfg.DiscordAPIURL,
+		Dispatcher: disp,
+		Logger:     log,
+	}
+	if cfg.DiscordPublicKey != "" {
+		key, err := hex.DecodeString(cfg.DiscordPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("DISCORD_PUBLIC_KEY must be 64 hex characters: %w", err)
+		}
+		dc.PublicKey = key
+	}
+	return discord.New(dc)
+}
+
+const discordUsage = `Usage: classbot discord <command>
+
+Commands:
+  register-commands  replace the /register and /ask slash commands on Discord
+                     (in DISCORD_GUILD_ID when set: instant; globally otherwise:
+                     up to an hour). Needs DISCORD_BOT_TOKEN and DISCORD_APP_ID.
+`
+
+// runDiscord is "classbot discord SUBCOMMAND".
 func runDiscord(ctx context.Context, e env, args []string) error {
-	return usagef("discord: not built yet")
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, discordUsage)
+		return usagef("discord: no command given (see classbot discord --help)")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stdout, discordUsage)
+		return flag.ErrHelp
+	case "register-commands":
+		return runDiscordRegister(ctx, e, args[1:])
+	default:
+		fmt.Fprint(e.stderr, discordUsage)
+		return usagef("discord: unknown command %q (see classbot discord --help)", args[0])
+	}
+}
+
+func runDiscordRegister(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "discord register-commands", "[--guild ID]")
+	guild := fs.String("guild", "", "register in this guild (default: DISCORD_GUILD_ID, else globally)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("discord register-commands takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.DiscordBotToken == "" || cfg.DiscordAppID == "" {
+		return usagef("discord register-commands needs DISCORD_BOT_TOKEN and DISCORD_APP_ID (from the Discord developer portal)")
+	}
+	if *guild != "" {
+		cfg.DiscordGuildID = *guild
+	}
+	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	if err := ad.RegisterCommands(ctx); err != nil {
+		return err
+	}
+	where := "globally (they can take up to an hour to appear)"
+	if cfg.DiscordGuildID != "" {
+		where = "in guild " + cfg.DiscordGuildID
+	}
+	fmt.Fprintf(e.stdout, "registered /register and /ask %s\n", where)
+	return nil
 }

@@ -1,0 +1,202 @@
+package discord
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// DefaultAPIURL is Discord's REST base.
+const DefaultAPIURL = "https://discord.com/api/v10/"
+
+// Config configures an Adapter. Fields not marked required may be left zero.
+type Config struct {
+	// AppID is the application id (DISCORD_APP_ID). Required for the gateway
+	// and command registration; for HTTP interactions the id in each
+	// interaction is used when it is empty.
+	AppID string
+	// PublicKey verifies HTTP interactions (DISCORD_PUBLIC_KEY, decoded).
+	// Required for Handler.
+	PublicKey ed25519.PublicKey
+	// BotToken (DISCORD_BOT_TOKEN) turns on the gateway and command
+	// registration. With or without the "Bot " prefix. Never logged.
+	BotToken string
+	// GuildID (DISCORD_GUILD_ID): register commands in this guild (instant)
+	// instead of globally (up to an hour to appear). Default: global.
+	GuildID string
+	// APIURL is the REST base every call goes to (DISCORD_API_URL).
+	// Default DefaultAPIURL.
+	APIURL string
+	// HTTPClient makes the REST calls; its transport is wrapped to send them
+	// to APIURL. Default: a client with a bounded connection pool (64
+	// connections per host), 10 s dial/TLS/response-header timeouts and a
+	// 20 s overall timeout.
+	HTTPClient *http.Client
+	// Dispatcher runs the commands. Required by Handler and Run; only
+	// RegisterCommands works without it.
+	Dispatcher *bot.Dispatcher
+	// Logger gets the adapter's own lines (refusals, delivery failures).
+	// Default slog.Default(). Emails and tokens are never logged.
+	Logger *slog.Logger
+	// MaxGatewayHandlers bounds gateway interactions being handled at once
+	// (sync mode holds one for the whole command); past it an interaction is
+	// answered at once with "busy". Default 1000.
+	MaxGatewayHandlers int
+	// Now returns the current time, for the signature timestamp check.
+	// Default time.Now.
+	Now func() time.Time
+}
+
+// Adapter connects Discord to a bot.Dispatcher. Create it with New. Its
+// Handler and Run may be used at the same time from many goroutines.
+type Adapter struct {
+	cfg     Config
+	log     *slog.Logger
+	session *discordgo.Session // REST calls and, with a bot token, the gateway
+	slots   chan struct{}      // gateway handlers in progress
+
+	mu       sync.Mutex // guards closing against handlers.Add
+	closing  bool
+	handlers sync.WaitGroup
+}
+
+// New checks cfg and returns an Adapter. It does no I/O.
+func New(cfg Config) (*Adapter, error) {
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	base, err := url.Parse(cfg.APIURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("discord: API URL %q must be an http(s) URL", cfg.APIURL)
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	if cfg.PublicKey != nil && len(cfg.PublicKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("discord: public key has %d bytes, want %d", len(cfg.PublicKey), ed25519.PublicKeySize)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxGatewayHandlers <= 0 {
+		cfg.MaxGatewayHandlers = 1000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.BotToken = strings.TrimSpace(cfg.BotToken)
+	token := ""
+	if cfg.BotToken != "" {
+		token = "Bot " + strings.TrimPrefix(cfg.BotToken, "Bot ")
+	}
+	s, err := discordgo.New(token)
+	if err != nil {
+		return nil, fmt.Errorf("discord: new session: %w", err)
+	}
+	s.Client = rewritingClient(cfg.HTTPClient, base)
+	s.StateEnabled = false                     // classbot keeps no guild state
+	s.Identify.Intents = discordgo.IntentsNone // interactions arrive without intents
+	s.ShouldReconnectOnError = false           // Run reconnects, so it can stop
+	s.MaxRestRetries = 1                       // one retry on 502
+	s.LogLevel = discordgo.LogError            // discordgo logs through log.Printf
+	return &Adapter{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		session: s,
+		slots:   make(chan struct{}, cfg.MaxGatewayHandlers),
+	}, nil
+}
+
+// newHTTPClient is the default REST client: a bounded pool and timeouts.
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          64,
+			MaxIdleConnsPerHost:   64,
+			MaxConnsPerHost:       64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+	}
+}
+
+// rewritingClient returns a copy of c (or the default client) whose
+// transport sends discordgo's discord.com API calls to base.
+func rewritingClient(c *http.Client, base *url.URL) *http.Client {
+	if c == nil {
+		c = newHTTPClient()
+	}
+	out := *c
+	rt := out.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	out.Transport = &rewriter{base: base, next: rt}
+	return &out
+}
+
+// rewriter moves requests for https://discord.com/api/vN/PATH to base+PATH.
+// discordgo builds its endpoint URLs at package init, so this is the one
+// place where a per-session API base can be applied.
+type rewriter struct {
+	base *url.URL
+	next http.RoundTripper
+}
+
+func (t *rewriter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !strings.EqualFold(req.URL.Host, "discord.com") {
+		return t.next.RoundTrip(req)
+	}
+	rest := apiPath(req.URL.Path)
+	r := req.Clone(req.Context())
+	u := *req.URL
+	u.Scheme, u.Host, u.User = t.base.Scheme, t.base.Host, t.base.User
+	u.Path = t.base.Path + rest
+	u.RawPath = ""
+	if req.URL.RawPath != "" {
+		u.RawPath = t.base.EscapedPath() + apiPath(req.URL.RawPath)
+	}
+	r.URL = &u
+	r.Host = ""
+	return t.next.RoundTrip(r)
+}
+
+// apiPath strips "/api/vN/" (or "/api/") from p.
+func apiPath(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if rest, ok := strings.CutPrefix(p, "api/"); ok {
+		p = rest
+		if len(p) > 1 && p[0] == 'v' {
+			if i := strings.IndexByte(p, '/'); i > 1 && allDigits(p[1:i]) {
+				p = p[i+1:]
+			}
+		}
+	}
+	return p
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,434 @@
+// Package discordtest is a local stand-in for Discord: the REST calls
+// classbot makes (interaction callbacks, webhook edits and follow-ups,
+// command registration, the gateway URL) and the gateway websocket (HELLO,
+// IDENTIFY, heartbeats, READY, RESUME, INTERACTION_CREATE). The real
+// discordgo client talks to it; tests read what arrived. It also signs HTTP
+// interactions like Discord does. Nothing here is used in production.
+package discordtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Request is one REST call as the stand-in received it. Path has the
+// /api/vN prefix removed ("webhooks/APP/TOKEN/messages/@original").
+type Request struct {
+	Method string
+	Path   string
+	Query  string
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r Request) JSON(v any) error { return json.Unmarshal(r.Body, v) }
+
+// Server is the stand-in. Create it with New and Close it at the end. It is
+// safe for concurrent use.
+type Server struct {
+	// URL is the base, http://127.0.0.1:PORT.
+	URL string
+	// APIURL is URL + "/api/v9/", what DISCORD_API_URL should be.
+	APIURL string
+	// HeartbeatInterval is sent in HELLO. Default 1s.
+	HeartbeatInterval time.Duration
+
+	srv      *httptest.Server
+	upgrader websocket.Upgrader
+
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every event
+	requests   []Request
+	identifies int
+	resumes    int
+	heartbeats int
+	conns      map[*gwConn]struct{}
+	seq        int64
+	closed     bool
+	wg         sync.WaitGroup
+}
+
+type gwConn struct {
+	ws    *websocket.Conn
+	wmu   sync.Mutex
+	ready bool
+}
+
+func (c *gwConn) write(v any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteJSON(v)
+}
+
+// New starts a stand-in on 127.0.0.1.
+func New() *Server {
+	s := &Server{
+		HeartbeatInterval: time.Second,
+		changed:           make(chan struct{}),
+		conns:             map[*gwConn]struct{}{},
+		upgrader:          websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.URL = s.srv.URL
+	s.APIURL = s.srv.URL + "/api/v9/"
+	return s
+}
+
+// Close drops the gateway connections and stops the server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		_ = c.ws.Close()
+	}
+	s.mu.Unlock()
+	s.srv.Close()
+	s.wg.Wait()
+}
+
+// notify wakes the waiters; s.mu must be held.
+func (s *Server) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Requests returns the REST calls received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Wait polls cond, under the stand-in's lock-free snapshot, every time
+// something arrives, until it is true or timeout passes.
+func (s *Server) Wait(timeout time.Duration, cond func() bool) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			if cond() {
+				return nil
+			}
+			return fmt.Errorf("discordtest: condition not met within %s", timeout)
+		}
+	}
+}
+
+// WaitRequest waits for a REST call for which match is true and returns it.
+func (s *Server) WaitRequest(timeout time.Duration, match func(Request) bool) (Request, error) {
+	var found Request
+	err := s.Wait(timeout, func() bool {
+		for _, r := range s.Requests() {
+			if match(r) {
+				found = r
+				return true
+			}
+		}
+		return false
+	})
+	return found, err
+}
+
+// Gateway reports the IDENTIFY, RESUME and heartbeat payloads received.
+func (s *Server) Gateway() (identifies, resumes, heartbeats int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.identifies, s.resumes, s.heartbeats
+}
+
+// ReadyConns reports the gateway connections that got READY or RESUMED.
+func (s *Server) ReadyConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.ready {
+			n++
+		}
+	}
+	return n
+}
+
+// SendInteraction dispatches an INTERACTION_CREATE with payload (an
+// interaction object) on every ready gateway connection. It returns how
+// many got it.
+func (s *Server) SendInteraction(payload json.RawMessage) int {
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	var conns []*gwConn
+	for c := range s.conns {
+		if c.ready {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.write(map[string]any{"op": 0, "t": "INTERACTION_CREATE", "s": seq, "d": payload}) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// DropConnections closes every gateway connection without a close frame,
+// as a network failure would.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		_ = c.ws.UnderlyingConn().Close()
+		delete(s.conns, c)
+	}
+	s.notify()
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/gateway") {
+		s.serveGateway(w, r)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	if rest, ok := strings.CutPrefix(path, "api/"); ok {
+		if i := strings.IndexByte(rest, '/'); i > 0 && rest[0] == 'v' {
+			rest = rest[i+1:]
+		}
+		path = rest
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	s.notify()
+	s.mu.Unlock()
+
+	parts := strings.Split(path, "/")
+	switch {
+	case r.Method == http.MethodGet && path == "gateway":
+		ws := "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway"
+		writeJSON(w, http.StatusOK, map[string]string{"url": ws})
+	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "interactions" && parts[3] == "callback":
+		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodPatch && len(parts) == 5 && parts[0] == "webhooks" && parts[3] == "messages":
+		writeJSON(w, http.StatusOK, message(parts[4], body))
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "webhooks":
+		writeJSON(w, http.StatusOK, message(strconv.Itoa(len(s.Requests())), body))
+	case r.Method == http.MethodPut && parts[0] == "applications" && parts[len(parts)-1] == "commands":
+		var cmds []map[string]any
+		if err := json.Unmarshal(body, &cmds); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035})
+			return
+		}
+		for i, c := range cmds {
+			c["id"] = strconv.Itoa(1000 + i)
+			c["application_id"] = parts[1]
+		}
+		writeJSON(w, http.StatusOK, cmds)
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": "404: Not Found", "code": 0})
+	}
+}
+
+func message(id string, body []byte) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	if m == nil {
+		m = map[string]any{}
+	}
+	m["id"] = id
+	m["type"] = 0
+	return m
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// serveGateway speaks the gateway: HELLO, then READY after IDENTIFY (or
+// RESUMED after RESUME), heartbeat ACKs, until the connection ends.
+func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &gwConn{ws: ws}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.notify()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.notify()
+		s.mu.Unlock()
+		_ = ws.Close()
+	}()
+
+	if c.write(map[string]any{"op": 10, "d": map[string]any{"heartbeat_interval": s.HeartbeatInterval.Milliseconds()}}) != nil {
+		return
+	}
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(3*s.HeartbeatInterval + 10*time.Second))
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var p struct {
+			Op int             `json:"op"`
+			D  json.RawMessage `json:"d"`
+		}
+		if json.Unmarshal(data, &p) != nil {
+			return
+		}
+		switch p.Op {
+		case 1: // heartbeat
+			s.mu.Lock()
+			s.heartbeats++
+			s.notify()
+			s.mu.Unlock()
+			if c.write(map[string]any{"op": 11}) != nil {
+				return
+			}
+		case 2: // identify
+			var id struct {
+				Token string `json:"token"`
+			}
+			_ = json.Unmarshal(p.D, &id)
+			if id.Token == "" {
+				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4004, "Authentication failed."))
+				return
+			}
+			s.mu.Lock()
+			s.identifies++
+			s.seq++
+			seq := s.seq
+			s.mu.Unlock()
+			err := c.write(map[string]any{"op": 0, "t": "READY", "s": seq, "d": map[string]any{
+				"v": 10, "session_id": "standin-session", "resume_gateway_url": "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway",
+				"user":        map[string]any{"id": "1", "username": "classbot", "discriminator": "0", "bot": true},
+				"guilds":      []any{},
+				"application": map[string]any{"id": "1", "flags": 0},
+			}})
+			if err != nil {
+				return
+			}
+			s.markReady(c)
+		case 6: // resume
+			s.mu.Lock()
+			s.resumes++
+			s.seq++
+			seq := s.seq
+			s.mu.Unlock()
+			if c.write(map[string]any{"op": 0, "t": "RESUMED", "s": seq, "d": map[string]any{}}) != nil {
+				return
+			}
+			s.markReady(c)
+		}
+	}
+}
+
+func (s *Server) markReady(c *gwConn) {
+	s.mu.Lock()
+	c.ready = true
+	s.notify()
+	s.mu.Unlock()
+}
+
+// Sign returns the X-Signature-Ed25519 value Discord would send.
+func Sign(key ed25519.PrivateKey, timestamp string, body []byte) string {
+	return hex.EncodeToString(ed25519.Sign(key, append([]byte(timestamp), body...)))
+}
+
+// NewRequest returns a POST of body to url signed with key at time at, as
+// Discord sends interactions. A nil key leaves the signature headers off.
+func NewRequest(ctx context.Context, url string, key ed25519.PrivateKey, at time.Time, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Discord-Interactions/1.0 (+https://discord.com)")
+	if key != nil {
+		ts := strconv.FormatInt(at.Unix(), 10)
+		req.Header.Set("X-Signature-Timestamp", ts)
+		req.Header.Set("X-Signature-Ed25519", Sign(key, ts, body))
+	}
+	return req, nil
+}
+
+// Response is an interaction response as classbot sends it.
+type Response struct {
+	Type int `json:"type"`
+	Data *struct {
+		Content         string        `json:"content"`
+		Flags           int           `json:"flags"`
+		AllowedMentions *MentionsJSON `json:"allowed_mentions"`
+	} `json:"data"`
+}
+
+// MentionsJSON is allowed_mentions with Parse kept as raw JSON, so a test
+// can tell "parse":[] from a missing or null list.
+type MentionsJSON struct {
+	Parse json.RawMessage `json:"parse"`
+}
+
+// NoPings reports whether raw (a message, a response's data, or a
+// response) carries allowed_mentions with a present, empty parse list.
+func NoPings(raw []byte) error {
+	var m struct {
+		AllowedMentions *MentionsJSON `json:"allowed_mentions"`
+		Data            *struct {
+			AllowedMentions *MentionsJSON `json:"allowed_mentions"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	am := m.AllowedMentions
+	if am == nil && m.Data != nil {
+		am = m.Data.AllowedMentions
+	}
+	if am == nil {
+		return errors.New("allowed_mentions is missing")
+	}
+	if p := strings.TrimSpace(string(am.Parse)); p != "[]" {
+		return fmt.Errorf("allowed_mentions.parse is %q, want []", p)
+	}
+	return nil
+}

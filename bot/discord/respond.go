@@ -1,0 +1,246 @@
+package discord
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// MaxMessageLen is Discord's limit on a message's content, in characters
+// (counted as UTF-16 code units, as Discord's clients count them).
+const MaxMessageLen = 2000
+
+// noMentions is set on every message: an empty, present parse list, so
+// nothing in the text (@everyone, @here, <@&role>, <@user>) pings anyone.
+// discordgo's Parse field has no omitempty, and an empty (not nil) slice
+// marshals as "parse":[].
+func noMentions() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+}
+
+func flags(r bot.Reply) discordgo.MessageFlags {
+	if r.Ephemeral {
+		return discordgo.MessageFlagsEphemeral
+	}
+	return 0
+}
+
+// deferred is the type 5 response: "classbot is thinking…".
+func deferred(r bot.Reply) *discordgo.InteractionResponse {
+	return &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Flags: flags(r), AllowedMentions: noMentions()},
+	}
+}
+
+// message is the type 4 response carrying content.
+func message(r bot.Reply, content string) *discordgo.InteractionResponse {
+	return &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: content, Flags: flags(r), AllowedMentions: noMentions()},
+	}
+}
+
+// Split cuts text into messages of at most MaxMessageLen characters,
+// preferring line breaks, then spaces, and cutting inside a word only when a
+// word alone is too long. It never returns an empty list: empty text gives
+// one empty part.
+func Split(text string) []string {
+	text = strings.TrimSpace(text)
+	var parts []string
+	for utf16Len(text) > MaxMessageLen {
+		cut := prefixLen(text, MaxMessageLen) // bytes that fit
+		head := text[:cut]
+		at, skip := strings.LastIndex(head, "\n"), 1
+		if at <= 0 {
+			at = strings.LastIndexAny(head, " \t")
+		}
+		if at <= 0 {
+			at, skip = cut, 0
+		}
+		if p := strings.TrimRight(text[:at], " \t\n"); p != "" {
+			parts = append(parts, p)
+		}
+		text = strings.TrimLeft(text[at+skip:], " \t\n")
+	}
+	if text != "" || len(parts) == 0 {
+		parts = append(parts, text)
+	}
+	return parts
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// prefixLen returns the length in bytes of the longest prefix of s that has
+// at most n UTF-16 code units and ends on a rune boundary.
+func prefixLen(s string, n int) int {
+	units := 0
+	for i, r := range s {
+		units += utf16.RuneLen(r)
+		if units > n {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// webhook delivers what comes after the first response, over REST: the edit
+// of the original response and follow-up messages. It is shared by both
+// transports.
+type webhook struct {
+	a     *Adapter
+	appID string
+	token string
+}
+
+// edit replaces the original (deferred) response's content.
+func (w webhook) edit(ctx context.Context, content string) error {
+	uri := discordgo.EndpointInteractionResponseActions(w.appID, w.token)
+	// discordgo's InteractionResponseEdit puts every edit of every
+	// interaction in one rate-limit bucket, which serialises them; Discord
+	// limits webhooks per token, so the bucket here is the URL.
+	_, err := w.a.session.RequestWithBucketID(http.MethodPatch, uri,
+		&discordgo.WebhookEdit{Content: &content, AllowedMentions: noMentions()}, uri,
+		discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("edit original response: %w", redact(err, w.token))
+	}
+	return nil
+}
+
+// followUps sends parts as follow-up messages, in order.
+func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) error {
+	in := &discordgo.Interaction{AppID: w.appID, Token: w.token}
+	for i, p := range parts {
+		_, err := w.a.session.FollowupMessageCreate(in, true, &discordgo.WebhookParams{
+			Content: p, Flags: flags(r), AllowedMentions: noMentions(),
+		}, discordgo.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("follow-up message %d of %d: %w", i+1, len(parts), redact(err, w.token))
+		}
+	}
+	return nil
+}
+
+// FollowUp edits the deferred response with the answer's first part and
+// sends the rest as follow-ups.
+func (w webhook) FollowUp(ctx context.Context, r bot.Reply) error {
+	parts := Split(r.Text)
+	if err := w.edit(ctx, parts[0]); err != nil {
+		return err
+	}
+	return w.followUps(ctx, r, parts[1:])
+}
+
+// httpResponder answers an HTTP interaction: the first response is the HTTP
+// response; later ones go over REST. The Dispatcher calls it from one
+// goroutine at a time (see bot.Responder).
+type httpResponder struct {
+	webhook
+	w       http.ResponseWriter
+	written bool
+}
+
+var _ bot.Responder = (*httpResponder)(nil)
+
+// write sends resp as the whole HTTP response and flushes it, so Discord has
+// it before anything else happens.
+func (h *httpResponder) write(resp *discordgo.InteractionResponse) error {
+	if h.written {
+		return errors.New("discord: interaction already answered")
+	}
+	h.written = true
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	hd := h.w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	h.w.WriteHeader(http.StatusOK)
+	if _, err := h.w.Write(b); err != nil {
+		return fmt.Errorf("write interaction response: %w", err)
+	}
+	if err := http.NewResponseController(h.w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("flush interaction response: %w", err)
+	}
+	return nil
+}
+
+// Ack defers: type 5, ephemeral when r is. Discord shows "classbot is
+// thinking…"; r.Text cannot be shown with a deferral and is not sent.
+func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
+	return h.write(deferred(r))
+}
+
+// Respond answers with type 4; parts past the first 2,000 characters follow
+// as follow-up messages once the response is flushed.
+func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
+	parts := Split(r.Text)
+	if err := h.write(message(r, parts[0])); err != nil {
+		return err
+	}
+	return h.followUps(ctx, r, parts[1:])
+}
+
+// gatewayResponder answers a gateway interaction entirely over REST.
+type gatewayResponder struct {
+	webhook
+	id string
+}
+
+var _ bot.Responder = (*gatewayResponder)(nil)
+
+func (g *gatewayResponder) callback(ctx context.Context, resp *discordgo.InteractionResponse) error {
+	in := &discordgo.Interaction{ID: g.id, AppID: g.appID, Token: g.token}
+	if err := g.a.session.InteractionRespond(in, resp, discordgo.WithContext(ctx)); err != nil {
+		return fmt.Errorf("interaction callback: %w", redact(err, g.token))
+	}
+	return nil
+}
+
+// Ack defers with a type 5 callback.
+func (g *gatewayResponder) Ack(ctx context.Context, r bot.Reply) error {
+	return g.callback(ctx, deferred(r))
+}
+
+// Respond answers with a type 4 callback and follow-ups for long text.
+func (g *gatewayResponder) Respond(ctx context.Context, r bot.Reply) error {
+	parts := Split(r.Text)
+	if err := g.callback(ctx, message(r, parts[0])); err != nil {
+		return err
+	}
+	return g.followUps(ctx, r, parts[1:])
+}
+
+// redact hides an interaction token in err's message (a *url.Error names
+// the webhook URL, which carries the token) while keeping err's chain.
+func redact(err error, token string) error {
+	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
+		return err
+	}
+	return redactedError{msg: strings.ReplaceAll(err.Error(), token, "[token]"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
