@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,7 +125,12 @@ func sleepFor(d time.Duration) func(context.Context, string) (string, error) {
 func gate(started chan<- struct{}, release <-chan struct{}) func(context.Context, string) (string, error) {
 	return func(ctx context.Context, input string) (string, error) {
 		if started != nil {
-			started <- struct{}{}
+			// Never block: callers wait for the first start only, and
+			// later callers (commands that raced a shutdown) must not hang.
+			select {
+			case started <- struct{}{}:
+			default:
+			}
 		}
 		select {
 		case <-release:
@@ -164,7 +170,11 @@ type fixture struct {
 func setup(t *testing.T, cfg bot.Config) *fixture {
 	t.Helper()
 	f := &fixture{store: &hookStore{Memory: store.NewMemory()}, agent: &fakeAgent{}}
-	b := bot.New(f.store, f.agent, bot.Options{CourseInstructions: "Course: Go 101. Teacher: Ms Hopper."})
+	log := slog.New(slog.NewTextHandler(t.Output(), nil)) // shown only when the test fails
+	b := bot.New(f.store, f.agent, bot.Options{CourseInstructions: "Course: Go 101. Teacher: Ms Hopper.", Logger: log})
+	if cfg.Logger == nil {
+		cfg.Logger = log
+	}
 	f.disp = bot.NewDispatcher(t.Context(), b, cfg)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 5*time.Second)

@@ -15,10 +15,10 @@ func TestValidateEmail(t *testing.T) {
 		{"ada@example.com", "ada@example.com", true},
 		{"Ada.Lovelace@Example.COM", "ada.lovelace@example.com", true},
 		{"<mailto:ada@example.com|ada@example.com>", "ada@example.com", true},
-		{"ada@", "", false},
-		{"ada", "", false},
-		{"Ada <ada@example.com>", "", false},
-		{"ada@example.com, bob@example.com", "", false},
+		{"zed@", "", false},
+		{"zed-at-home", "", false},
+		{"Zed <zed@example.org>", "", false},
+		{"zed@example.org, bob@example.org", "", false},
 		{strings.Repeat("a", 243) + "@example.com", "", false},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,10 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors returned by every store implementation. Callers compare with errors.Is.
@@ -12,6 +15,10 @@ var (
 	// ErrDuplicate is returned by RecordInteraction when the platform's
 	// interaction id was recorded before: the delivery is a retry or a double.
 	ErrDuplicate = errors.New("duplicate interaction")
+	// ErrInvalid is returned when a record breaks the schema's rules (an
+	// empty key, a name outside 1 to 100 characters, an over-long email).
+	// The error names the field, never its value.
+	ErrInvalid = errors.New("invalid record")
 )
 
 // Registration is one student in one class: unique per (Platform, Workspace, User).
@@ -44,4 +51,47 @@ type Interaction struct {
 	AgentDoneAt    time.Time
 	RepliedAt      time.Time
 	Outcome        string // "", "ok", "invalid", "busy", "error", "timeout", ...
+}
+
+// Limits the schema enforces (the CHECK constraints of the migrations).
+const (
+	MaxNameChars  = 100
+	MaxEmailBytes = 254
+	maxKeyBytes   = 128
+	maxIDBytes    = 256
+)
+
+// normalize checks r against the schema's rules and lower-cases its email.
+func (r Registration) normalize() (Registration, error) {
+	r.Email = strings.ToLower(strings.TrimSpace(r.Email))
+	switch {
+	case r.Platform == "" || len(r.Platform) > 32:
+		return r, fmt.Errorf("%w: platform", ErrInvalid)
+	case r.User == "" || len(r.User) > maxKeyBytes:
+		return r, fmt.Errorf("%w: user", ErrInvalid)
+	case len(r.Workspace) > maxKeyBytes:
+		return r, fmt.Errorf("%w: workspace", ErrInvalid)
+	case len(r.Channel) > maxKeyBytes:
+		return r, fmt.Errorf("%w: channel", ErrInvalid)
+	case r.Name == "" || utf8.RuneCountInString(r.Name) > MaxNameChars:
+		return r, fmt.Errorf("%w: name must be 1 to %d characters", ErrInvalid, MaxNameChars)
+	case len(r.Email) < 3 || len(r.Email) > MaxEmailBytes:
+		return r, fmt.Errorf("%w: email must be 3 to %d characters", ErrInvalid, MaxEmailBytes)
+	}
+	return r, nil
+}
+
+// check checks the ledger row's key against the schema's rules.
+func (in Interaction) check() error {
+	switch {
+	case in.Platform == "" || len(in.Platform) > 32:
+		return fmt.Errorf("%w: platform", ErrInvalid)
+	case in.ID == "" || len(in.ID) > maxIDBytes:
+		return fmt.Errorf("%w: interaction id", ErrInvalid)
+	case len(in.Command) > 64 || len(in.Mode) > 16 || len(in.Outcome) > 32:
+		return fmt.Errorf("%w: command, mode or outcome too long", ErrInvalid)
+	case len(in.Workspace) > maxKeyBytes || len(in.Channel) > maxKeyBytes || len(in.User) > maxKeyBytes:
+		return fmt.Errorf("%w: workspace, channel or user too long", ErrInvalid)
+	}
+	return nil
 }

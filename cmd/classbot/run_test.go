@@ -37,16 +37,18 @@ type served struct {
 	Stdout *lockedBuffer
 	Stderr *lockedBuffer
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when run returns
+	err    error         // what run returned; read after done is closed
 }
 
-// Stop cancels serve's context and returns what run returned.
+// Stop cancels serve's context and returns what run returned. It may be
+// called more than once (cleanup calls it too).
 func (s *served) Stop(t *testing.T) error {
 	t.Helper()
 	s.cancel()
 	select {
-	case err := <-s.done:
-		return err
+	case <-s.done:
+		return s.err
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop within 30s of its context being cancelled")
 		return nil
@@ -64,9 +66,10 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(t.Context())
-	s := &served{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &served{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		s.done <- run(ctx, append([]string{"classbot", "serve"}, args...), getenv, strings.NewReader(""), s.Stdout, s.Stderr)
+		defer close(s.done)
+		s.err = run(ctx, append([]string{"classbot", "serve"}, args...), getenv, strings.NewReader(""), s.Stdout, s.Stderr)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -75,8 +78,8 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 			break
 		}
 		select {
-		case err := <-s.done:
-			t.Fatalf("serve exited before listening: %v\nstderr:\n%s", err, s.Stderr.String())
+		case <-s.done:
+			t.Fatalf("serve exited before listening: %v\nstderr:\n%s", s.err, s.Stderr.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -84,14 +87,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 			t.Fatalf("serve did not listen within 30s\nstderr:\n%s", s.Stderr.String())
 		}
 	}
-	t.Cleanup(func() {
-		s.cancel()
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop at cleanup")
-		}
-	})
+	t.Cleanup(func() { _ = s.Stop(t) })
 	return s
 }
 
