@@ -86,5 +86,11 @@ func since(t time.Time) string {
 }
 
 func indent(s string) string {
-	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+strings.Repeat(" ", 20))
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := 1; i < len(lines); i++ {
+		if strings.TrimSpace(lines[i]) != "" {
+			lines[i] = strings.Repeat(" ", 20) + lines[i]
+		}
+	}
+	return strings.Join(lines, "\n")
 }
