@@ -52,6 +52,9 @@ type Config struct {
 	// (sync mode holds one for the whole command); past it an interaction is
 	// answered at once with "busy". Default 1000.
 	MaxGatewayHandlers int
+	// OnRefuse, when set, is called with one of the Refuse* reasons for
+	// every HTTP request refused before dispatch (for metrics).
+	OnRefuse func(reason string)
 	// Now returns the current time, for the signature timestamp check.
 	// Default time.Now.
 	Now func() time.Time

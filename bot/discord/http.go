@@ -50,11 +50,11 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			a.refuse(r, http.StatusRequestEntityTooLarge, "body over 64 KiB")
+			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
 			httpError(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
-		a.refuse(r, http.StatusBadRequest, "cannot read body")
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
 		httpError(w, http.StatusBadRequest, "cannot read body")
 		return
 	}
@@ -66,7 +66,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var in discordgo.Interaction
 	if err := json.Unmarshal(body, &in); err != nil || in.Type == 0 {
-		a.refuse(r, http.StatusBadRequest, "not an interaction")
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
 		httpError(w, http.StatusBadRequest, "body is not an interaction")
 		return
 	}
@@ -76,7 +76,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case discordgo.InteractionApplicationCommand:
 	default:
-		a.refuse(r, http.StatusBadRequest, fmt.Sprintf("interaction type %d not supported", in.Type))
+		a.refuse(r, http.StatusBadRequest, RefuseUnsupported)
 		httpError(w, http.StatusBadRequest, "interaction type not supported")
 		return
 	}
@@ -97,27 +97,41 @@ func (a *Adapter) verify(r *http.Request, body []byte) string {
 	sig, ts := r.Header.Get("X-Signature-Ed25519"), r.Header.Get("X-Signature-Timestamp")
 	switch {
 	case len(a.cfg.PublicKey) == 0:
-		return "no public key configured"
+		return RefuseBadSignature
 	case sig == "" || ts == "":
-		return "missing signature headers"
+		return RefuseMissingSignature
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return "timestamp is not a number"
+		return RefuseStale
 	}
 	if skew := a.cfg.Now().Sub(time.Unix(sec, 0)); skew > MaxClockSkew || skew < -MaxClockSkew {
-		return "timestamp more than 5 minutes off"
+		return RefuseStale
 	}
 	// VerifyInteraction reads r.Body; give it the bytes already read.
 	vr := r.Clone(r.Context())
 	vr.Body = io.NopCloser(bytes.NewReader(body))
 	if !discordgo.VerifyInteraction(vr, a.cfg.PublicKey) {
-		return "bad signature"
+		return RefuseBadSignature
 	}
 	return ""
 }
 
+// Reasons a request is refused before dispatch, as passed to Config.OnRefuse
+// (a metric label: a short fixed set).
+const (
+	RefuseTooLarge         = "too_large"
+	RefuseBadBody          = "bad_body"
+	RefuseMissingSignature = "missing_signature"
+	RefuseStale            = "stale_timestamp"
+	RefuseBadSignature     = "bad_signature"
+	RefuseUnsupported      = "unsupported_type"
+)
+
 func (a *Adapter) refuse(r *http.Request, status int, reason string) {
+	if a.cfg.OnRefuse != nil {
+		a.cfg.OnRefuse(reason)
+	}
 	a.log.LogAttrs(r.Context(), slog.LevelWarn, "discord: interaction refused",
 		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
 }

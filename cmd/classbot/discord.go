@@ -20,7 +20,7 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 	if a.cfg.DiscordPublicKey == "" && a.cfg.DiscordBotToken == "" {
 		return nil, nil
 	}
-	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log)
+	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log, func(reason string) { a.metrics.refuse("discord", reason) })
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 
 // newDiscordAdapter builds the adapter from the configuration. disp may be
 // nil for register-commands, which only talks to Discord's REST API.
-func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger) (*discord.Adapter, error) {
+func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, onRefuse func(reason string)) (*discord.Adapter, error) {
 	dc := discord.Config{
 		AppID:      cfg.DiscordAppID,
 		BotToken:   cfg.DiscordBotToken,
@@ -44,6 +44,7 @@ func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger) (*dis
 		APIURL:     cfg.DiscordAPIURL,
 		Dispatcher: disp,
 		Logger:     log,
+		OnRefuse:   onRefuse,
 	}
 	if cfg.DiscordPublicKey != "" {
 		key, err := hex.DecodeString(cfg.DiscordPublicKey)
@@ -100,7 +101,7 @@ func runDiscordRegister(ctx context.Context, e env, args []string) error {
 	if *guild != "" {
 		cfg.DiscordGuildID = *guild
 	}
-	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn))
+	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn), nil)
 	if err != nil {
 		return err
 	}

@@ -217,24 +217,25 @@ func TestDiscordServeRefusals(t *testing.T) {
 		name   string
 		req    func(body []byte) *http.Request
 		status int
+		reason string // the label counted in classbot_refused_requests_total
 	}{
 		{"missing headers", func(b []byte) *http.Request {
 			r := d.signed(t, b, time.Now())
 			r.Header.Del("X-Signature-Ed25519")
 			r.Header.Del("X-Signature-Timestamp")
 			return r
-		}, http.StatusUnauthorized},
+		}, http.StatusUnauthorized, "missing_signature"},
 		{"bad signature", func(b []byte) *http.Request {
 			_, other, _ := ed25519.GenerateKey(rand.Reader)
 			r, _ := discordtest.NewRequest(t.Context(), d.URL+"/discord/interactions", other, time.Now(), b)
 			return r
-		}, http.StatusUnauthorized},
-		{"stale timestamp", func(b []byte) *http.Request { return d.signed(t, b, time.Now().Add(-10*time.Minute)) }, http.StatusUnauthorized},
+		}, http.StatusUnauthorized, "bad_signature"},
+		{"stale timestamp", func(b []byte) *http.Request { return d.signed(t, b, time.Now().Add(-10*time.Minute)) }, http.StatusUnauthorized, "stale_timestamp"},
 		{"oversized body", func(b []byte) *http.Request {
 			big := append(b[:len(b)-1:len(b)-1], []byte(`,"pad":"`+strings.Repeat("x", 65<<10)+`"}`)...)
 			return d.signed(t, big, time.Now())
-		}, http.StatusRequestEntityTooLarge},
-		{"malformed body", func(b []byte) *http.Request { return d.signed(t, b[:len(b)/2], time.Now()) }, http.StatusBadRequest},
+		}, http.StatusRequestEntityTooLarge, "too_large"},
+		{"malformed body", func(b []byte) *http.Request { return d.signed(t, b[:len(b)/2], time.Now()) }, http.StatusBadRequest, "bad_body"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,6 +264,10 @@ func TestDiscordServeRefusals(t *testing.T) {
 			}
 			if n := len(d.discord.Requests()); n != 0 {
 				t.Fatalf("Discord got %d calls after a refusal", n)
+			}
+			want := `classbot_refused_requests_total{platform="discord",reason="` + tt.reason + `"} 1`
+			if m := getBody(t, d.URL+"/metrics"); !strings.Contains(m, want) {
+				t.Errorf("/metrics lacks %s", want)
 			}
 		})
 	}
