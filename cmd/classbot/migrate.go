@@ -29,10 +29,11 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer pg.Close()
-	if err := store.Migrate(ctx, pg.Pool()); err != nil {
+	v, applied, err := store.MigrateVersion(ctx, pg.Pool())
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "database is up to date")
+	fmt.Fprintf(e.stdout, "database is up to date: schema version %d (%d migrations applied now)\n", v, applied)
 	return nil
 }
 
