@@ -83,7 +83,7 @@ func (r *Runner) Run(ctx context.Context, a Agent, input string) (Result, error)
 		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: run failed", append(attrs, slog.Any("error", err))...)
 		return res, err
 	}
-	r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: run done", attrs...)
+	r.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "agent: run done", attrs...)
 	return res, nil
 }
 

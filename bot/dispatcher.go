@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/classbot/classbot/internal/logctx"
 	"github.com/classbot/classbot/store"
 )
 
@@ -151,6 +152,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c Command, r Responder) error
 	if c.ReceivedAt.IsZero() {
 		c.ReceivedAt = time.Now()
 	}
+	// Every line logged while handling the command names it.
+	ctx = logctx.WithInteraction(ctx, c.InteractionID)
 	tr := &Trace{Platform: c.Platform, InteractionID: c.InteractionID, Command: c.Name, Mode: d.cfg.Mode, Received: c.ReceivedAt}
 	spec := lookup(c.Name)
 	if spec != nil {

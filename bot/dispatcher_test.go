@@ -3,12 +3,14 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/logctx"
 	"github.com/classbot/classbot/store"
 )
 
@@ -422,3 +424,45 @@ func TestStudentTextStaysOutOfInstructions(t *testing.T) {
 }
 
 var _ = store.ErrDuplicate
+
+// Lines that the store or the model log while working on a command name
+// its interaction id, though they know nothing of commands.
+func TestWorkLogsCarryTheInteractionID(t *testing.T) {
+	for _, mode := range []bot.Mode{bot.ModeSync, bot.ModeAsync} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := setup(t, bot.Config{Mode: mode})
+			var buf lockedBuf
+			log := slog.New(logctx.NewHandler(slog.NewTextHandler(&buf, nil)))
+			f.agent.run = func(ctx context.Context, input string) (string, error) {
+				log.InfoContext(ctx, "model called")
+				return "Welcome!", nil
+			}
+			c := registerCmd("Ada ada@example.com")
+			r := newRecorder()
+			if err := f.disp.Dispatch(t.Context(), c, r); err != nil {
+				t.Fatal(err)
+			}
+			r.answer(t)
+			if want := "interaction=" + c.InteractionID; !strings.Contains(buf.String(), want) {
+				t.Errorf("model's log line %q lacks %s", buf.String(), want)
+			}
+		})
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

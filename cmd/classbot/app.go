@@ -9,6 +9,7 @@ import (
 
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/logctx"
 	"github.com/classbot/classbot/store"
 )
 
@@ -47,7 +48,8 @@ type appOptions struct {
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	// logctx adds the interaction id to lines logged while handling a command.
+	return slog.New(logctx.NewHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
 }
 
 // newApp opens the store (migrating PostgreSQL), the model runner, the bot
