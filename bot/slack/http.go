@@ -1,0 +1,137 @@
+package slack
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+)
+
+const (
+	// MaxBodyBytes bounds a slash command's body; larger ones get 413.
+	MaxBodyBytes = 64 << 10
+	// MaxClockSkew is how far X-Slack-Request-Timestamp may be from now.
+	MaxClockSkew = 5 * time.Minute
+)
+
+// Reasons a request is refused before dispatch, as passed to Config.OnRefuse
+// (a metric label: a short fixed set, the same words as the Discord adapter's).
+const (
+	RefuseTooLarge         = "too_large"
+	RefuseBadBody          = "bad_body"
+	RefuseMissingSignature = "missing_signature"
+	RefuseStale            = "stale_timestamp"
+	RefuseBadSignature     = "bad_signature"
+)
+
+// Handler serves POST /slack/commands: it reads at most 64 KiB (413 past
+// it), verifies X-Slack-Signature over the exact body and refuses a
+// timestamp more than 5 minutes off (401), parses the slash command form
+// (400 if it is not one), and hands the command to the Dispatcher, whose
+// first response becomes the HTTP response. A refused request stores
+// nothing and calls no model. Slack's retries (X-Slack-Retry-Num) carry the
+// same trigger_id and are answered once. It is safe for concurrent use.
+func (a *Adapter) Handler() http.Handler {
+	return http.HandlerFunc(a.serveHTTP)
+}
+
+func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	ctx := r.Context()
+	if a.cfg.Dispatcher == nil {
+		http.Error(w, "no dispatcher configured", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	if reason := a.verify(r.Header, body); reason != "" {
+		a.refuse(r, http.StatusUnauthorized, reason)
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+
+	// SlashCommandParse reads the form from the body already read.
+	pr := r.Clone(ctx)
+	pr.Body = io.NopCloser(bytes.NewReader(body))
+	pr.ContentLength = int64(len(body))
+	pr.Form, pr.PostForm = nil, nil
+	sc, err := slackgo.SlashCommandParse(pr)
+	if err != nil || !valid(sc) {
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
+		http.Error(w, "body is not a slash command", http.StatusBadRequest)
+		return
+	}
+	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
+		a.log.LogAttrs(ctx, slog.LevelInfo, "slack: retried delivery",
+			slog.String("interaction", sc.TriggerID), slog.String("retry", n), slog.String("reason", r.Header.Get("X-Slack-Retry-Reason")))
+	}
+
+	resp := &httpResponder{delivery: a.delivery(sc), w: w}
+	if err := a.cfg.Dispatcher.Dispatch(ctx, command(sc, received), resp); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: first response failed",
+			slog.String("interaction", sc.TriggerID), slog.Any("err", redact(err, sc.ResponseURL)))
+	}
+	if !resp.written {
+		http.Error(w, "no response", http.StatusInternalServerError)
+	}
+}
+
+// verify returns why the request's signature is not acceptable, or "".
+func (a *Adapter) verify(h http.Header, body []byte) string {
+	sig, ts := h.Get("X-Slack-Signature"), h.Get("X-Slack-Request-Timestamp")
+	switch {
+	case a.cfg.SigningSecret == "":
+		return RefuseBadSignature
+	case sig == "" || ts == "":
+		return RefuseMissingSignature
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return RefuseStale
+	}
+	if skew := a.cfg.Now().Sub(time.Unix(sec, 0)); skew > MaxClockSkew || skew < -MaxClockSkew {
+		return RefuseStale
+	}
+	sv, err := slackgo.NewSecretsVerifier(h, a.cfg.SigningSecret)
+	switch {
+	case errors.Is(err, slackgo.ErrExpiredTimestamp):
+		return RefuseStale
+	case err != nil:
+		return RefuseBadSignature
+	}
+	if _, err := sv.Write(body); err != nil {
+		return RefuseBadSignature
+	}
+	if sv.Ensure() != nil {
+		return RefuseBadSignature
+	}
+	return ""
+}
+
+func (a *Adapter) refuse(r *http.Request, status int, reason string) {
+	if a.cfg.OnRefuse != nil {
+		a.cfg.OnRefuse(reason)
+	}
+	a.log.LogAttrs(r.Context(), slog.LevelWarn, "slack: command refused",
+		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
+}

@@ -1,0 +1,275 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/classbot/classbot/bot"
+)
+
+const (
+	// MaxMessageLen is the most characters classbot puts in one Slack
+	// message, counted after escaping (Slack's own limit on a message's
+	// text is far higher, but it truncates long ones and a block's text
+	// stops at 3,000).
+	MaxMessageLen = 3000
+	// MaxMessages is the most messages one answer is cut into: a
+	// response_url takes up to five posts. Text past them is cut off, ending
+	// with "…".
+	MaxMessages = 5
+)
+
+// responseURLTimeout bounds one post to a response_url, leaving the rest of
+// the Dispatcher's reply time for the chat.postEphemeral fallback.
+const responseURLTimeout = 5 * time.Second
+
+// escaper turns Slack's three control characters into entities.
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// Escape makes s safe to show in a Slack message: &, < and > become
+// entities, so <!channel>, <!here>, <@U123> or <https://x|y> in it are shown
+// as typed and cannot ping anyone or become a link.
+func Escape(s string) string { return escaper.Replace(s) }
+
+// escapedLen is the length of Escape(s) in characters.
+func escapedLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeCost(r)
+	}
+	return n
+}
+
+func runeCost(r rune) int {
+	switch r {
+	case '&':
+		return len("&amp;")
+	case '<', '>':
+		return len("&lt;")
+	}
+	return 1
+}
+
+// prefixLen returns the length in bytes of the longest prefix of s whose
+// escaped form has at most n characters. It ends on a rune boundary.
+func prefixLen(s string, n int) int {
+	cost := 0
+	for i, r := range s {
+		cost += runeCost(r)
+		if cost > n {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// Messages escapes text and cuts it into Slack messages of at most
+// MaxMessageLen characters each, preferring line breaks, then spaces, and
+// cutting inside a word only when a word alone is too long; never inside a
+// UTF-8 sequence or an entity. It returns at most MaxMessages messages: if
+// the text needs more, the last one is cut short and ends with "…". It
+// never returns an empty list: empty text gives one empty message.
+func Messages(text string) []string {
+	text = strings.TrimSpace(text)
+	var parts []string
+	for escapedLen(text) > MaxMessageLen {
+		if len(parts) == MaxMessages-1 {
+			head := strings.TrimRight(text[:prefixLen(text, MaxMessageLen-1)], " \t\n")
+			return append(parts, Escape(head)+"…")
+		}
+		cut := prefixLen(text, MaxMessageLen)
+		head := text[:cut]
+		at, skip := strings.LastIndex(head, "\n"), 1
+		if at <= 0 {
+			at = strings.LastIndexAny(head, " \t")
+		}
+		if at <= 0 {
+			at, skip = cut, 0
+		}
+		if p := strings.TrimRight(text[:at], " \t\n"); p != "" {
+			parts = append(parts, Escape(p))
+		}
+		text = strings.TrimLeft(text[at+skip:], " \t\n")
+	}
+	if text != "" || len(parts) == 0 {
+		parts = append(parts, Escape(text))
+	}
+	return parts
+}
+
+// Response types of a slash command's replies.
+const (
+	ephemeral = "ephemeral"  // only the student sees it
+	inChannel = "in_channel" // the whole channel sees it
+)
+
+func responseType(r bot.Reply) string {
+	if r.Ephemeral {
+		return ephemeral
+	}
+	return inChannel
+}
+
+// message is a slash command's immediate response: the HTTP body, or the
+// payload of a Socket Mode acknowledgement.
+type message struct {
+	ResponseType string `json:"response_type"`
+	Text         string `json:"text"`
+}
+
+// delivery sends what comes after the first response: posts to the
+// command's response_url and, when those fail, chat.postEphemeral with the
+// bot token. It is shared by both transports.
+type delivery struct {
+	a           *Adapter
+	id          string // trigger id, for logs
+	responseURL string // a secret: never logged
+	channel     string
+	user        string
+}
+
+func (a *Adapter) delivery(sc slackgo.SlashCommand) delivery {
+	return delivery{a: a, id: sc.TriggerID, responseURL: sc.ResponseURL, channel: sc.ChannelID, user: sc.UserID}
+}
+
+// FollowUp posts the answer to the response_url, cut into Messages; if a
+// post fails and a bot token is configured, it and the rest go through
+// chat.postEphemeral instead.
+func (d delivery) FollowUp(ctx context.Context, r bot.Reply) error {
+	return d.send(ctx, r, Messages(r.Text))
+}
+
+// send delivers parts (already escaped) in order.
+func (d delivery) send(ctx context.Context, r bot.Reply, parts []string) error {
+	for i, p := range parts {
+		err := d.post(ctx, r, p)
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("response_url message %d of %d: %w", i+1, len(parts), err)
+		if !d.canFallback() {
+			return err
+		}
+		d.a.log.LogAttrs(ctx, slog.LevelWarn, "slack: response_url failed; sending through chat.postEphemeral",
+			slog.String("interaction", d.id), slog.Any("err", err))
+		for j, q := range parts[i:] {
+			if ferr := d.postEphemeral(ctx, q); ferr != nil {
+				return errors.Join(err, fmt.Errorf("chat.postEphemeral message %d of %d: %w", i+j+1, len(parts), ferr))
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+// post sends one message to the response_url.
+func (d delivery) post(ctx context.Context, r bot.Reply, text string) error {
+	if d.responseURL == "" {
+		return errors.New("the command has no response_url")
+	}
+	ctx, cancel := context.WithTimeout(ctx, responseURLTimeout)
+	defer cancel()
+	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.http, &slackgo.WebhookMessage{
+		Text: text, ResponseType: responseType(r),
+	})
+	return redact(err, d.responseURL)
+}
+
+func (d delivery) canFallback() bool {
+	return d.a.cfg.BotToken != "" && d.channel != "" && d.user != ""
+}
+
+// postEphemeral sends one message to the student with chat.postEphemeral.
+// It is always ephemeral: the bot may not be a member of the channel, and
+// an ephemeral message needs no membership.
+func (d delivery) postEphemeral(ctx context.Context, text string) error {
+	_, err := d.a.api.PostEphemeralContext(ctx, d.channel, d.user, slackgo.MsgOptionText(text, false))
+	return err
+}
+
+// httpResponder answers an HTTP slash command: the first response is the
+// HTTP response; later ones go to the response_url. The Dispatcher calls it
+// from one goroutine at a time (see bot.Responder).
+type httpResponder struct {
+	delivery
+	w       http.ResponseWriter
+	written bool
+}
+
+var _ bot.Responder = (*httpResponder)(nil)
+
+// write sends body (nil: an empty body) as the whole HTTP response with
+// status 200 and flushes it, so Slack has it before anything else happens.
+func (h *httpResponder) write(body []byte) error {
+	if h.written {
+		return errors.New("slack: command already answered")
+	}
+	h.written = true
+	hd := h.w.Header()
+	if body != nil {
+		hd.Set("Content-Type", "application/json")
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	h.w.WriteHeader(http.StatusOK)
+	if _, err := h.w.Write(body); err != nil {
+		return fmt.Errorf("write slash command response: %w", err)
+	}
+	if err := http.NewResponseController(h.w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("flush slash command response: %w", err)
+	}
+	return nil
+}
+
+// Ack answers 200 with r.Text as an ephemeral message (it is a progress
+// note for the student alone), or with an empty body when r.Text is empty.
+func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
+	if strings.TrimSpace(r.Text) == "" {
+		return h.write(nil)
+	}
+	b, err := json.Marshal(message{ResponseType: ephemeral, Text: Messages(r.Text)[0]})
+	if err != nil {
+		return err
+	}
+	return h.write(b)
+}
+
+// Respond answers 200 with the answer's first message as the body; the
+// rest of a long answer follows through the response_url once the
+// response is flushed.
+func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
+	parts := Messages(r.Text)
+	b, err := json.Marshal(message{ResponseType: responseType(r), Text: parts[0]})
+	if err != nil {
+		return err
+	}
+	if err := h.write(b); err != nil {
+		return err
+	}
+	return h.send(ctx, r, parts[1:])
+}
+
+// redact hides a response_url in err's message (a *url.Error names it, and
+// it lets anyone post into the channel) while keeping err's chain.
+func redact(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return redactedError{msg: strings.ReplaceAll(err.Error(), secret, "[response_url]"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }

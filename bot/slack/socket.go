@@ -1,0 +1,253 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// socketBusyText answers a Socket Mode command when MaxSocketHandlers are
+// already in progress.
+const socketBusyText = "Lots of students are typing right now, so I'm busy. Please try again in a minute."
+
+const (
+	// handlerTimeout bounds one Socket Mode command's handling; its
+	// response_url works for 30 minutes.
+	handlerTimeout = 10 * time.Minute
+	// ackTimeout bounds queueing one acknowledgement for the websocket.
+	ackTimeout = 5 * time.Second
+	// drainTimeout bounds how long Run waits, once stopped, for commands it
+	// received to get their first response. Async work after that is the
+	// Dispatcher's to drain.
+	drainTimeout = 10 * time.Second
+	// stopTimeout bounds how long Run waits for slack-go's connection loop
+	// to end after ctx is done.
+	stopTimeout = 5 * time.Second
+)
+
+// Run connects to Slack in Socket Mode with the app-level token and handles
+// slash commands until ctx is done. slack-go's client asks
+// apps.connections.open for a websocket URL, answers Slack's pings, and
+// reconnects on its own (with backoff) when the connection drops or Slack
+// asks it to. Run reads its events continuously and acknowledges every
+// envelope: a slash command with the Dispatcher's first response, anything
+// else at once with no payload.
+//
+// When ctx is done Run closes the connection, waits up to 10 s for the
+// commands it received to get their first response, and returns nil. It
+// returns an error if there is no app token or dispatcher, or if Slack
+// refuses the token (invalid_auth, token_revoked, …): retrying would not
+// help, and the teacher must fix SLACK_APP_TOKEN.
+func (a *Adapter) Run(ctx context.Context) error {
+	if a.cfg.AppToken == "" {
+		return errors.New("slack: Socket Mode needs an app-level token (SLACK_APP_TOKEN)")
+	}
+	if a.cfg.Dispatcher == nil {
+		return errors.New("slack: Socket Mode needs Config.Dispatcher")
+	}
+	client := socketmode.New(a.api, socketmode.OptionLog(slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- client.RunContext(runCtx) }()
+
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			t := time.NewTimer(stopTimeout)
+			select {
+			case <-done:
+			case <-t.C:
+				a.log.Warn("slack: Socket Mode connection still closing at shutdown")
+			}
+			t.Stop()
+			a.drain()
+			return nil
+		case err := <-done:
+			a.drain()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("slack: Socket Mode stopped; check SLACK_APP_TOKEN: %w", err)
+		case evt := <-client.Events:
+			a.handleEvent(ctx, client, evt)
+		}
+	}
+}
+
+// handleEvent handles one event of slack-go's client. It must not block:
+// the client's event channel holds 50 and its reader waits when it is full.
+func (a *Adapter) handleEvent(ctx context.Context, client *socketmode.Client, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		a.log.LogAttrs(ctx, slog.LevelDebug, "slack: Socket Mode connecting")
+	case socketmode.EventTypeConnected:
+		a.log.LogAttrs(ctx, slog.LevelInfo, "slack: Socket Mode connected")
+	case socketmode.EventTypeHello:
+		a.log.LogAttrs(ctx, slog.LevelDebug, "slack: Socket Mode hello")
+	case socketmode.EventTypeConnectionError:
+		var err error
+		if e, ok := evt.Data.(*slackgo.ConnectionErrorEvent); ok {
+			err = e.ErrorObj
+		}
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: Socket Mode connection failed; retrying", slog.Any("err", err))
+	case socketmode.EventTypeInvalidAuth:
+		a.log.LogAttrs(ctx, slog.LevelError, "slack: Socket Mode token refused; check SLACK_APP_TOKEN")
+	case socketmode.EventTypeDisconnect:
+		a.log.LogAttrs(ctx, slog.LevelInfo, "slack: Socket Mode disconnect requested; reconnecting")
+	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorWriteFailed:
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: Socket Mode connection error", slog.String("event", string(evt.Type)))
+	case socketmode.EventTypeErrorBadMessage:
+		// An envelope slack-go could not parse: ack it so Slack does not
+		// redeliver it forever.
+		if e, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
+			var env struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
+			if json.Unmarshal(e.Message, &env) == nil && env.EnvelopeID != "" {
+				a.ack(ctx, client, env.EnvelopeID, nil)
+			}
+		}
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: Socket Mode message not understood")
+	case socketmode.EventTypeSlashCommand:
+		sc, ok := evt.Data.(slackgo.SlashCommand)
+		if !ok || evt.Request == nil {
+			return
+		}
+		a.startSocketCommand(ctx, client, evt.Request.EnvelopeID, sc)
+	default:
+		// events_api, interactive, …: classbot has nothing to do with them,
+		// but Slack waits for every envelope's acknowledgement.
+		if evt.Request != nil && evt.Request.EnvelopeID != "" {
+			a.ack(ctx, client, evt.Request.EnvelopeID, nil)
+		}
+	}
+}
+
+func (a *Adapter) ack(ctx context.Context, client *socketmode.Client, envelope string, payload any) {
+	actx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	if err := client.AckCtx(actx, envelope, payload); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: Socket Mode ack failed", slog.Any("err", err))
+	}
+}
+
+// startSocketCommand hands one slash command to a bounded handler
+// goroutine: the Dispatcher blocks for the whole command in sync mode, and
+// the event loop must keep reading.
+func (a *Adapter) startSocketCommand(runCtx context.Context, client *socketmode.Client, envelope string, sc slackgo.SlashCommand) {
+	received := time.Now()
+	if !valid(sc) {
+		a.log.LogAttrs(runCtx, slog.LevelWarn, "slack: Socket Mode slash command without command, trigger, user or team")
+		a.ack(runCtx, client, envelope, nil)
+		return
+	}
+	a.mu.Lock()
+	if a.closing {
+		a.mu.Unlock()
+		return // not acked: Slack redelivers it to another connection
+	}
+	a.handlers.Add(1)
+	a.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), handlerTimeout)
+	resp := &socketResponder{delivery: a.delivery(sc), client: client, envelope: envelope}
+	select {
+	case a.slots <- struct{}{}:
+	default:
+		defer a.handlers.Done()
+		defer cancel()
+		if err := resp.Respond(ctx, bot.Reply{Text: socketBusyText, Ephemeral: true}); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "slack: busy answer failed", slog.String("interaction", sc.TriggerID), slog.Any("err", err))
+		}
+		return
+	}
+	go func() {
+		defer a.handlers.Done()
+		defer func() { <-a.slots }()
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				a.log.LogAttrs(ctx, slog.LevelError, "slack: panic handling command", slog.String("interaction", sc.TriggerID), slog.Any("panic", p))
+			}
+			if !resp.acked {
+				a.ack(ctx, client, envelope, nil)
+			}
+		}()
+		if err := a.cfg.Dispatcher.Dispatch(ctx, command(sc, received), resp); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "slack: first response failed",
+				slog.String("interaction", sc.TriggerID), slog.Any("err", redact(err, sc.ResponseURL)))
+		}
+	}()
+}
+
+// drain stops new Socket Mode handlers and waits, bounded, for those running.
+func (a *Adapter) drain() {
+	a.mu.Lock()
+	a.closing = true
+	a.mu.Unlock()
+	done := make(chan struct{})
+	go func() { a.handlers.Wait(); close(done) }()
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		a.log.Warn("slack: Socket Mode commands still being handled at shutdown")
+	}
+}
+
+// socketResponder answers a Socket Mode slash command: the first response
+// is the envelope's acknowledgement; later ones go to the response_url.
+type socketResponder struct {
+	delivery
+	client   *socketmode.Client
+	envelope string
+	acked    bool
+}
+
+var _ bot.Responder = (*socketResponder)(nil)
+
+// sendAck queues the acknowledgement for the websocket; slack-go's single
+// writer sends it in order, before anything this command posts later.
+func (s *socketResponder) sendAck(ctx context.Context, payload any) error {
+	if s.acked {
+		return errors.New("slack: envelope already acknowledged")
+	}
+	s.acked = true
+	actx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	if err := s.client.AckCtx(actx, s.envelope, payload); err != nil {
+		return fmt.Errorf("socket mode ack: %w", err)
+	}
+	return nil
+}
+
+// Ack acknowledges the envelope, with r.Text as an ephemeral message when
+// there is one.
+func (s *socketResponder) Ack(ctx context.Context, r bot.Reply) error {
+	if r.Text == "" {
+		return s.sendAck(ctx, nil)
+	}
+	return s.sendAck(ctx, message{ResponseType: ephemeral, Text: Messages(r.Text)[0]})
+}
+
+// Respond acknowledges the envelope with the answer's first message; the
+// rest of a long answer follows through the response_url.
+func (s *socketResponder) Respond(ctx context.Context, r bot.Reply) error {
+	parts := Messages(r.Text)
+	if err := s.sendAck(ctx, message{ResponseType: responseType(r), Text: parts[0]}); err != nil {
+		return err
+	}
+	return s.send(ctx, r, parts[1:])
+}

@@ -1,0 +1,240 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is one run's figures. Latencies are in milliseconds.
+type Report struct {
+	Label        string  `json:"label"`
+	Mode         string  `json:"mode"`
+	Platform     string  `json:"platform"`
+	Loop         string  `json:"loop"` // "open" or "closed"
+	Rate         float64 `json:"rate,omitempty"`
+	Concurrency  int     `json:"concurrency,omitempty"`
+	RequestLimit int     `json:"request_limit,omitempty"`
+	Connections  int     `json:"connections"`
+	Classes      int     `json:"classes"`
+	Students     int     `json:"students_per_class"`
+	AskRatio     float64 `json:"ask_ratio"`
+	ModelLatency string  `json:"model_latency"`
+	Store        string  `json:"store"` // postgres, memory, none
+	// DurationLimit is the send loop's bound; Elapsed the time from the
+	// first command to the last acknowledgement.
+	DurationLimit  string  `json:"duration_limit"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+
+	Sent         int `json:"sent"`
+	Dropped      int `json:"dropped"` // open loop: not sent, too many waiting
+	Acknowledged int `json:"acknowledged"`
+	// Errors are responses other than 200 and failed connections;
+	// Timeouts got no response within the request timeout; Late were
+	// acknowledged after the 3 s deadline. DeadlineMisses is all three.
+	Errors         int     `json:"errors"`
+	Timeouts       int     `json:"timeouts"`
+	Late           int     `json:"late"`
+	DeadlineMisses int     `json:"deadline_misses"`
+	Refused        int     `json:"refused"` // answered at once with "busy" or "sorry"
+	Ack            Summary `json:"ack_ms"`
+
+	FollowUpsExpected  int     `json:"follow_ups_expected"`
+	FollowUpsDelivered int     `json:"follow_ups_delivered"`
+	FollowUpDuplicates int     `json:"follow_up_duplicates"`
+	FollowUpsUnknown   int     `json:"follow_ups_unknown"`
+	EndToEnd           Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync: → the answer)
+
+	// Complete interactions: acknowledged and followed up (async), or
+	// answered (sync). CompletePerSecond divides them by the time from the
+	// first command to the last completion.
+	Complete          int     `json:"complete"`
+	AcksPerSecond     float64 `json:"acks_per_second"`
+	CompletePerSecond float64 `json:"complete_per_second"`
+
+	// The bot process, read from /proc (zero when unknown).
+	BotCPUSeconds             float64 `json:"bot_cpu_seconds,omitempty"`
+	BotCPUMicrosPerCompletion float64 `json:"bot_cpu_us_per_interaction,omitempty"`
+	BotPeakRSSMB              float64 `json:"bot_peak_rss_mb,omitempty"`
+	// GeneratorCPUSeconds is this process's CPU time during the run: the
+	// load generator with its model stand-in and follow-up sink (and the
+	// bot too with --in-process). If it nears the run's length, the
+	// generator, not the bot, is the limit.
+	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
+
+	DistinctStudents int     `json:"distinct_students_registered"`
+	DB               *DBRows `json:"postgres,omitempty"`
+	DBError          string  `json:"postgres_error,omitempty"`
+	FirstError       string  `json:"first_error,omitempty"`
+
+	ackSamples []time.Duration
+}
+
+// Summary is a latency distribution's percentiles, in milliseconds.
+type Summary struct {
+	Count int     `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// DBRows counts rows in PostgreSQL after the run, and how many it added.
+type DBRows struct {
+	Registrations      int64 `json:"registrations"`
+	Interactions       int64 `json:"interactions"`
+	RegistrationsAdded int64 `json:"registrations_added"`
+	InteractionsAdded  int64 `json:"interactions_added"`
+}
+
+// AckSamples are the acknowledgement latencies, sorted (for plots).
+func (r *Report) AckSamples() []time.Duration { return r.ackSamples }
+
+func summarize(d []time.Duration) Summary {
+	if len(d) == 0 {
+		return Summary{}
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return summarizeSorted(s)
+}
+
+func summarizeSorted(s []time.Duration) Summary {
+	if len(s) == 0 {
+		return Summary{}
+	}
+	return Summary{Count: len(s), P50: ms(quantile(s, .50)), P90: ms(quantile(s, .90)), P99: ms(quantile(s, .99)), Max: ms(s[len(s)-1])}
+}
+
+// quantile is the nearest-rank quantile of sorted samples.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+
+	acks := slices.Clone(r.acks)
+	slices.Sort(acks)
+	rep.ackSamples = acks
+	rep.Ack = summarizeSorted(acks)
+	rep.Sent, rep.Dropped, rep.Acknowledged = r.sent, r.dropped, len(acks)
+	rep.Errors, rep.Timeouts = r.statusErrors+r.transport, r.timeouts
+	for _, d := range acks {
+		if d > Deadline {
+			rep.Late++
+		}
+	}
+	rep.DeadlineMisses = rep.Late + rep.Errors + rep.Timeouts
+	rep.Refused = r.refused
+	rep.FirstError = r.errSample
+	rep.DistinctStudents = len(r.students)
+
+	last := r.lastAck
+	if r.async {
+		rep.FollowUpsExpected = r.expected
+		rep.FollowUpsDelivered = r.t.delivered
+		rep.FollowUpDuplicates = r.t.duplicates
+		rep.FollowUpsUnknown = r.t.unknown
+		rep.EndToEnd = summarize(r.t.followLat)
+		rep.Complete = r.t.delivered
+		if r.t.last.After(last) || rep.Complete == 0 {
+			last = r.t.last
+		}
+	} else {
+		rep.EndToEnd = summarize(r.answers)
+		rep.Complete = len(r.answers)
+	}
+	if last.IsZero() {
+		last = sendEnd
+	}
+	if el := r.lastAck.Sub(start).Seconds(); el > 0 {
+		rep.ElapsedSeconds = el
+		rep.AcksPerSecond = float64(len(acks)) / el
+	}
+	if el := last.Sub(start).Seconds(); el > 0 {
+		rep.CompletePerSecond = float64(rep.Complete) / el
+	}
+	if rep.BotCPUSeconds > 0 && rep.Complete > 0 {
+		rep.BotCPUMicrosPerCompletion = rep.BotCPUSeconds * 1e6 / float64(rep.Complete)
+	}
+}
+
+// WriteText writes the report for people.
+func (r *Report) WriteText(w io.Writer) {
+	load := fmt.Sprintf("closed loop, %d concurrent for up to %s", r.Concurrency, r.DurationLimit)
+	if r.RequestLimit > 0 {
+		load = fmt.Sprintf("closed loop, %d concurrent, %d commands (at most %s)", r.Concurrency, r.RequestLimit, r.DurationLimit)
+	}
+	if r.Loop == "open" {
+		load = fmt.Sprintf("open loop, %g/s for %s", r.Rate, r.DurationLimit)
+	}
+	title := r.Mode + " mode"
+	if r.Label != "" && r.Label != r.Mode {
+		title = r.Label
+	}
+	fmt.Fprintf(w, "%s: %s, %s, model %s, store %s\n", title, r.Platform, load, r.ModelLatency, storeText(r.Store))
+	fmt.Fprintf(w, "  sent                %d (last acknowledgement %.1fs after the first command)", r.Sent, r.ElapsedSeconds)
+	if r.Dropped > 0 {
+		fmt.Fprintf(w, "; %d more not sent: too many waiting", r.Dropped)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  acknowledged        %d   errors %d   timeouts %d   answered busy/sorry %d\n", r.Acknowledged, r.Errors, r.Timeouts, r.Refused)
+	fmt.Fprintf(w, "  ack latency         p50 %s   p90 %s   p99 %s   max %s\n", fmtMs(r.Ack.P50), fmtMs(r.Ack.P90), fmtMs(r.Ack.P99), fmtMs(r.Ack.Max))
+	fmt.Fprintf(w, "  deadline misses     %d (acknowledged after 3s: %d, errors and timeouts: %d)\n", r.DeadlineMisses, r.Late, r.Errors+r.Timeouts)
+	if r.Mode == "async" {
+		fmt.Fprintf(w, "  follow-ups          %d of %d delivered; end-to-end p50 %s   p99 %s   max %s\n",
+			r.FollowUpsDelivered, r.FollowUpsExpected, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99), fmtMs(r.EndToEnd.Max))
+	} else {
+		fmt.Fprintf(w, "  answers             %d in the response (sync); p50 %s   p99 %s\n", r.Complete, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99))
+	}
+	fmt.Fprintf(w, "  throughput          %.0f acknowledgements/s, %.0f complete interactions/s\n", r.AcksPerSecond, r.CompletePerSecond)
+	if r.BotCPUSeconds > 0 {
+		fmt.Fprintf(w, "  bot CPU             %.2fs, %.0f µs per complete interaction; peak RSS %.0f MB\n", r.BotCPUSeconds, r.BotCPUMicrosPerCompletion, r.BotPeakRSSMB)
+	} else {
+		fmt.Fprintf(w, "  bot CPU             not measured (the bot is not a separate process with a known pid)\n")
+	}
+	fmt.Fprintf(w, "  generator CPU       %.2fs (this process: load, model stand-in, sink)\n", r.GeneratorCPUSeconds)
+	switch {
+	case r.DB != nil:
+		fmt.Fprintf(w, "  PostgreSQL          registrations %d (+%d; %d distinct students registered), interactions %d (+%d)\n",
+			r.DB.Registrations, r.DB.RegistrationsAdded, r.DistinctStudents, r.DB.Interactions, r.DB.InteractionsAdded)
+	case r.DBError != "":
+		fmt.Fprintf(w, "  PostgreSQL          could not count rows: %s\n", r.DBError)
+	}
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first error         %s\n", r.FirstError)
+	}
+}
+
+func storeText(s string) string {
+	switch s {
+	case "memory":
+		return "MEMORY (DATABASE_URL not set: nothing is written to PostgreSQL)"
+	case "none":
+		return "none (bare reference handler)"
+	case "":
+		return "unknown"
+	}
+	return s
+}
+
+func fmtMs(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.2fs", v/1000)
+	case v >= 10:
+		return fmt.Sprintf("%.0fms", v)
+	default:
+		return strings.TrimSuffix(fmt.Sprintf("%.2fms", v), "")
+	}
+}

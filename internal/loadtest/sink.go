@@ -1,0 +1,160 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/classbot/classbot/internal/llmstub"
+)
+
+// tracker matches follow-ups at the sink to the commands that were sent.
+// It is safe for concurrent use.
+type tracker struct {
+	mu         sync.Mutex
+	sent       map[uint64]time.Time // commands waiting for their follow-up, by seq
+	followLat  []time.Duration
+	delivered  int
+	duplicates int // a second follow-up for a command (Discord: extra messages)
+	unknown    int // follow-ups for no command we sent
+	last       time.Time
+	changed    chan struct{} // closed and replaced on every delivery
+}
+
+func newTracker() *tracker {
+	return &tracker{sent: make(map[uint64]time.Time, 1<<14), changed: make(chan struct{})}
+}
+
+func (t *tracker) add(seq uint64, at time.Time) {
+	t.mu.Lock()
+	t.sent[seq] = at
+	t.mu.Unlock()
+}
+
+// forget drops a command that will get no follow-up.
+func (t *tracker) forget(seq uint64) {
+	t.mu.Lock()
+	delete(t.sent, seq)
+	t.mu.Unlock()
+}
+
+func (t *tracker) deliver(seq uint64, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.sent[seq]
+	if !ok {
+		t.unknown++
+		return
+	}
+	if at.IsZero() {
+		t.duplicates++
+		return
+	}
+	t.sent[seq] = time.Time{} // delivered; a zero time marks it
+	t.followLat = append(t.followLat, now.Sub(at))
+	t.delivered++
+	t.last = now
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+func (t *tracker) deliveredCount() (int, chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.delivered, t.changed
+}
+
+// sink stands in for the platforms' side of follow-ups: Slack's
+// response_url (POST /slack/commands/TEAM/SEQ/X) and Discord's webhook REST
+// API under /api/v10/ (PATCH webhooks/APP/TOKEN/messages/@original, POST
+// webhooks/APP/TOKEN for extra messages), plus {"ok":true} for any Slack
+// Web API call under /slack/api/.
+type sink struct {
+	t   *tracker
+	srv *http.Server
+	url string
+}
+
+func startSink(addr string, t *tracker) (*sink, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{t: t, url: "http://" + ln.Addr().String()}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *sink) close() { closeServer(s.srv) }
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/slack/commands/"):
+		parts := strings.Split(strings.TrimPrefix(p, "/slack/commands/"), "/")
+		if len(parts) >= 2 {
+			if seq, err := strconv.ParseUint(parts[1], 10, 64); err == nil {
+				s.t.deliver(seq, now)
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok"))
+	case strings.HasPrefix(p, "/slack/api/"):
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	case strings.HasPrefix(p, "/api/"):
+		// /api/vN/webhooks/APP/TOKEN[/messages/@original]
+		parts := strings.Split(strings.Trim(p, "/"), "/")
+		if len(parts) >= 5 && parts[2] == "webhooks" {
+			if seq, ok := seqFromDiscordToken(parts[4]); ok {
+				s.t.deliver(seq, now)
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"1400000000000000001","channel_id":"1100000000000000001","type":0,"content":"","flags":64}`))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// modelServer serves the model stand-in (internal/llmstub) with the run's
+// latency.
+type modelServer struct {
+	stub *llmstub.Server
+	srv  *http.Server
+	url  string // base, http://127.0.0.1:PORT/v1
+}
+
+func startModel(addr string, l *Latency) (*modelServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	stub := &llmstub.Server{LatencyFunc: l.Sample}
+	m := &modelServer{stub: stub, url: "http://" + ln.Addr().String() + "/v1"}
+	m.srv = &http.Server{Handler: stub, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = m.srv.Serve(ln) }()
+	return m, nil
+}
+
+func (m *modelServer) close() {
+	m.stub.Close() // wakes sleeping requests
+	closeServer(m.srv)
+}
+
+func closeServer(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		_ = srv.Close()
+	}
+}

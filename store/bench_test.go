@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/classbot/classbot/store"
+)
+
+// openPostgresTB is openPostgres for benchmarks: a migrated, emptied store
+// on this package's test database.
+func openPostgresTB(tb testing.TB) *store.Postgres {
+	tb.Helper()
+	ctx := tb.Context()
+	pg, err := store.Open(ctx, testDatabaseURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pg.Close)
+	if err := store.Migrate(ctx, pg.Pool()); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := pg.Pool().Exec(ctx, "TRUNCATE registrations, interactions"); err != nil {
+		tb.Fatal(err)
+	}
+	return pg
+}
+
+var benchSeq atomic.Int64
+
+// BenchmarkPostgresRegister is the store's share of one /register: the
+// ledger row, the registration upsert, and the ledger's finish, as the
+// dispatcher writes them (three round trips).
+func BenchmarkPostgresRegister(b *testing.B) {
+	pg := openPostgresTB(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := benchSeq.Add(1)
+		now := time.Now()
+		in := store.Interaction{Platform: "slack", ID: fmt.Sprintf("bench-%d", n), Command: "register", Mode: "async",
+			Workspace: "T1", Channel: "C1", User: fmt.Sprintf("U%d", n), ReceivedAt: now}
+		if err := pg.RecordInteraction(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pg.UpsertRegistration(ctx, store.Registration{Platform: "slack", Workspace: "T1", User: in.User,
+			Channel: "C1", Name: "Ada Lovelace", Email: fmt.Sprintf("ada.%d@example.com", n)}); err != nil {
+			b.Fatal(err)
+		}
+		in.AcknowledgedAt, in.StoredAt, in.AgentDoneAt, in.RepliedAt, in.Outcome = now, now, now, time.Now(), "ok"
+		if err := pg.FinishInteraction(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPostgresUpsertRegistration is one registration write.
+func BenchmarkPostgresUpsertRegistration(b *testing.B) {
+	pg := openPostgresTB(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := benchSeq.Add(1)
+		if _, err := pg.UpsertRegistration(ctx, store.Registration{Platform: "discord", Workspace: "G1", User: fmt.Sprintf("%d", n),
+			Channel: "C1", Name: "Grace Hopper", Email: "grace@example.com"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPostgresRecordInteraction is one ledger insert, the write that
+// happens before the acknowledgement.
+func BenchmarkPostgresRecordInteraction(b *testing.B) {
+	pg := openPostgresTB(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := benchSeq.Add(1)
+		if err := pg.RecordInteraction(ctx, store.Interaction{Platform: "discord", ID: fmt.Sprintf("bench-ri-%d", n), Command: "register",
+			Mode: "async", Workspace: "G1", Channel: "C1", User: "U1", ReceivedAt: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPostgresRegisterParallel is BenchmarkPostgresRegister from many
+// goroutines at once, as under load (the pool's connections shared).
+func BenchmarkPostgresRegisterParallel(b *testing.B) {
+	pg := openPostgresTB(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := benchSeq.Add(1)
+			now := time.Now()
+			in := store.Interaction{Platform: "slack", ID: fmt.Sprintf("bench-p-%d", n), Command: "register", Mode: "async",
+				Workspace: "T2", Channel: "C1", User: fmt.Sprintf("U%d", n), ReceivedAt: now}
+			if err := pg.RecordInteraction(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pg.UpsertRegistration(ctx, store.Registration{Platform: "slack", Workspace: "T2", User: in.User,
+				Channel: "C1", Name: "Ada Lovelace", Email: "ada@example.com"}); err != nil {
+				b.Fatal(err)
+			}
+			in.AcknowledgedAt, in.RepliedAt, in.Outcome = now, time.Now(), "ok"
+			if err := pg.FinishInteraction(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
