@@ -157,7 +157,7 @@ func newHTTPClient(cfg Config) *http.Client {
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
+			MaxIdleConns:          2 * cfg.MaxConcurrency, // keep every connection we may reuse: a smaller pool redials and leaves sockets in TIME_WAIT
 			MaxIdleConnsPerHost:   cfg.MaxConcurrency,
 			MaxConnsPerHost:       2 * cfg.MaxConcurrency,
 			IdleConnTimeout:       90 * time.Second,
