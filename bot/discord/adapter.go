@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 // DefaultAPIURL is Discord's REST base.
@@ -120,31 +120,11 @@ func New(cfg Config) (*Adapter, error) {
 	}, nil
 }
 
-// newHTTPClient is the default REST client: a bounded pool and timeouts.
-func newHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Timeout: 20 * time.Second,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          64,
-			MaxIdleConnsPerHost:   64,
-			MaxConnsPerHost:       64,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-	}
-}
-
 // rewritingClient returns a copy of c (or the default client) whose
 // transport sends discordgo's discord.com API calls to base.
 func rewritingClient(c *http.Client, base *url.URL) *http.Client {
 	if c == nil {
-		c = newHTTPClient()
+		c = platformhttp.NewHTTPClient()
 	}
 	out := *c
 	rt := out.Transport

@@ -14,13 +14,14 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 const (
 	// MaxBodyBytes bounds an HTTP interaction's body; larger ones get 413.
-	MaxBodyBytes = 64 << 10
+	MaxBodyBytes = platformhttp.MaxBodyBytes
 	// MaxClockSkew is how far X-Signature-Timestamp may be from now.
-	MaxClockSkew = 5 * time.Minute
+	MaxClockSkew = platformhttp.MaxClockSkew
 )
 
 // Handler serves POST /discord/interactions: it reads at most 64 KiB (413
@@ -101,12 +102,8 @@ func (a *Adapter) verify(r *http.Request, body []byte) string {
 	case sig == "" || ts == "":
 		return RefuseMissingSignature
 	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return RefuseStale
-	}
-	if skew := a.cfg.Now().Sub(time.Unix(sec, 0)); skew > MaxClockSkew || skew < -MaxClockSkew {
-		return RefuseStale
+	if reason := platformhttp.CheckTimestamp(ts, a.cfg.Now()); reason != "" {
+		return reason
 	}
 	// VerifyInteraction reads r.Body; give it the bytes already read.
 	vr := r.Clone(r.Context())
@@ -120,12 +117,12 @@ func (a *Adapter) verify(r *http.Request, body []byte) string {
 // Reasons a request is refused before dispatch, as passed to Config.OnRefuse
 // (a metric label: a short fixed set).
 const (
-	RefuseTooLarge         = "too_large"
-	RefuseBadBody          = "bad_body"
-	RefuseMissingSignature = "missing_signature"
-	RefuseStale            = "stale_timestamp"
-	RefuseBadSignature     = "bad_signature"
-	RefuseUnsupported      = "unsupported_type"
+	RefuseTooLarge         = platformhttp.RefuseTooLarge
+	RefuseBadBody          = platformhttp.RefuseBadBody
+	RefuseMissingSignature = platformhttp.RefuseMissingSignature
+	RefuseStale            = platformhttp.RefuseStale
+	RefuseBadSignature     = platformhttp.RefuseBadSignature
+	RefuseUnsupported      = platformhttp.RefuseUnsupported
 )
 
 func (a *Adapter) refuse(r *http.Request, status int, reason string) {

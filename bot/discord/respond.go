@@ -13,6 +13,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 // MaxMessageLen is Discord's limit on a message's content, in characters
@@ -118,7 +119,7 @@ func (w webhook) edit(ctx context.Context, content string) error {
 		&discordgo.WebhookEdit{Content: &content, AllowedMentions: noMentions()}, uri,
 		discordgo.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("edit original response: %w", redact(err, w.token))
+		return fmt.Errorf("edit original response: %w", platformhttp.Redact(err, w.token, "[token]"))
 	}
 	return nil
 }
@@ -131,7 +132,7 @@ func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) err
 			Content: p, Flags: flags(r), AllowedMentions: noMentions(),
 		}, discordgo.WithContext(ctx))
 		if err != nil {
-			return fmt.Errorf("follow-up message %d of %d: %w", i+1, len(parts), redact(err, w.token))
+			return fmt.Errorf("follow-up message %d of %d: %w", i+1, len(parts), platformhttp.Redact(err, w.token, "[token]"))
 		}
 	}
 	return nil
@@ -209,7 +210,7 @@ var _ bot.Responder = (*gatewayResponder)(nil)
 func (g *gatewayResponder) callback(ctx context.Context, resp *discordgo.InteractionResponse) error {
 	in := &discordgo.Interaction{ID: g.id, AppID: g.appID, Token: g.token}
 	if err := g.a.session.InteractionRespond(in, resp, discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("interaction callback: %w", redact(err, g.token))
+		return fmt.Errorf("interaction callback: %w", platformhttp.Redact(err, g.token, "[token]"))
 	}
 	return nil
 }
@@ -227,20 +228,3 @@ func (g *gatewayResponder) Respond(ctx context.Context, r bot.Reply) error {
 	}
 	return g.followUps(ctx, r, parts[1:])
 }
-
-// redact hides an interaction token in err's message (a *url.Error names
-// the webhook URL, which carries the token) while keeping err's chain.
-func redact(err error, token string) error {
-	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
-		return err
-	}
-	return redactedError{msg: strings.ReplaceAll(err.Error(), token, "[token]"), err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }

@@ -3,7 +3,6 @@ package slack
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 // DefaultAPIURL is Slack's Web API base.
@@ -99,7 +99,7 @@ func New(cfg Config) (*Adapter, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = newHTTPClient()
+		hc = platformhttp.NewHTTPClient()
 	}
 	opts := []slackgo.Option{slackgo.OptionAPIURL(cfg.APIURL), slackgo.OptionHTTPClient(hc)}
 	if cfg.AppToken != "" {
@@ -112,26 +112,6 @@ func New(cfg Config) (*Adapter, error) {
 		api:   slackgo.New(cfg.BotToken, opts...),
 		slots: make(chan struct{}, cfg.MaxSocketHandlers),
 	}, nil
-}
-
-// newHTTPClient is the default client: a bounded pool and timeouts.
-func newHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Timeout: 20 * time.Second,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          64,
-			MaxIdleConnsPerHost:   64,
-			MaxConnsPerHost:       64,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-	}
 }
 
 // command turns a slash command into a bot.Command. The trigger id is the

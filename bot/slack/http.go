@@ -6,27 +6,28 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
+
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 const (
 	// MaxBodyBytes bounds a slash command's body; larger ones get 413.
-	MaxBodyBytes = 64 << 10
+	MaxBodyBytes = platformhttp.MaxBodyBytes
 	// MaxClockSkew is how far X-Slack-Request-Timestamp may be from now.
-	MaxClockSkew = 5 * time.Minute
+	MaxClockSkew = platformhttp.MaxClockSkew
 )
 
 // Reasons a request is refused before dispatch, as passed to Config.OnRefuse
-// (a metric label: a short fixed set, the same words as the Discord adapter's).
+// (a metric label: the same words on every platform).
 const (
-	RefuseTooLarge         = "too_large"
-	RefuseBadBody          = "bad_body"
-	RefuseMissingSignature = "missing_signature"
-	RefuseStale            = "stale_timestamp"
-	RefuseBadSignature     = "bad_signature"
+	RefuseTooLarge         = platformhttp.RefuseTooLarge
+	RefuseBadBody          = platformhttp.RefuseBadBody
+	RefuseMissingSignature = platformhttp.RefuseMissingSignature
+	RefuseStale            = platformhttp.RefuseStale
+	RefuseBadSignature     = platformhttp.RefuseBadSignature
 )
 
 // Handler serves POST /slack/commands: it reads at most 64 KiB (413 past
@@ -89,7 +90,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := &httpResponder{delivery: a.delivery(sc), w: w}
 	if err := a.cfg.Dispatcher.Dispatch(ctx, command(sc, received), resp); err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: first response failed",
-			slog.String("interaction", sc.TriggerID), slog.Any("err", redact(err, sc.ResponseURL)))
+			slog.String("interaction", sc.TriggerID), slog.Any("err", platformhttp.Redact(err, sc.ResponseURL, "[response_url]")))
 	}
 	if !resp.written {
 		http.Error(w, "no response", http.StatusInternalServerError)
@@ -105,12 +106,8 @@ func (a *Adapter) verify(h http.Header, body []byte) string {
 	case sig == "" || ts == "":
 		return RefuseMissingSignature
 	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return RefuseStale
-	}
-	if skew := a.cfg.Now().Sub(time.Unix(sec, 0)); skew > MaxClockSkew || skew < -MaxClockSkew {
-		return RefuseStale
+	if reason := platformhttp.CheckTimestamp(ts, a.cfg.Now()); reason != "" {
+		return reason
 	}
 	sv, err := slackgo.NewSecretsVerifier(h, a.cfg.SigningSecret)
 	switch {

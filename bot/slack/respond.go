@@ -14,6 +14,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 const (
@@ -181,7 +182,7 @@ func (d delivery) post(ctx context.Context, r bot.Reply, text string) error {
 	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.http, &slackgo.WebhookMessage{
 		Text: text, ResponseType: responseType(r),
 	})
-	return redact(err, d.responseURL)
+	return platformhttp.Redact(err, d.responseURL, "[response_url]")
 }
 
 func (d delivery) canFallback() bool {
@@ -256,20 +257,3 @@ func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 	}
 	return h.send(ctx, r, parts[1:])
 }
-
-// redact hides a response_url in err's message (a *url.Error names it, and
-// it lets anyone post into the channel) while keeping err's chain.
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return redactedError{msg: strings.ReplaceAll(err.Error(), secret, "[response_url]"), err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }

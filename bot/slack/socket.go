@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/platformhttp"
 )
 
 // socketBusyText answers a Socket Mode command when MaxSocketHandlers are
@@ -186,7 +187,7 @@ func (a *Adapter) startSocketCommand(runCtx context.Context, client *socketmode.
 		}()
 		if err := a.cfg.Dispatcher.Dispatch(ctx, command(sc, received), resp); err != nil {
 			a.log.LogAttrs(ctx, slog.LevelWarn, "slack: first response failed",
-				slog.String("interaction", sc.TriggerID), slog.Any("err", redact(err, sc.ResponseURL)))
+				slog.String("interaction", sc.TriggerID), slog.Any("err", platformhttp.Redact(err, sc.ResponseURL, "[response_url]")))
 		}
 	}()
 }
