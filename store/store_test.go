@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/classbot/classbot/internal/pgtest"
 	"github.com/classbot/classbot/store"
 )
@@ -344,19 +346,37 @@ func TestStoresHonourCancelledContexts(t *testing.T) {
 }
 
 // The schema's CHECK constraints hold even for a writer that skips the
-// Go-side checks.
+// Go-side checks: PostgreSQL itself refuses the row with check_violation
+// (SQLSTATE 23514) naming the constraint, not some unrelated error.
 func TestSchemaChecksHold(t *testing.T) {
+	const checkViolation = "23514"
 	pg := openPostgres(t)
-	_, err := pg.Pool().Exec(t.Context(),
-		`INSERT INTO registrations (platform, workspace, user_id, name, email) VALUES ('slack','T1','U9',$1,'x@y.z')`,
-		strings.Repeat("n", 101))
-	if err == nil {
-		t.Error("a 101-character name was accepted by the database")
-	}
-	_, err = pg.Pool().Exec(t.Context(),
-		`INSERT INTO registrations (platform, workspace, user_id, name, email) VALUES ('slack','T1','U9','Ann','Ann@Y.Z')`)
-	if err == nil {
-		t.Error("an upper-case email was accepted by the database")
+	for _, tc := range []struct {
+		name, sql  string
+		args       []any
+		constraint string
+	}{
+		{"a 101-character name",
+			`INSERT INTO registrations (platform, workspace, user_id, name, email) VALUES ('slack','T1','U9',$1,'x@y.z')`,
+			[]any{strings.Repeat("n", 101)}, "registrations_name_check"},
+		{"an upper-case email",
+			`INSERT INTO registrations (platform, workspace, user_id, name, email) VALUES ('slack','T1','U9','Ann','Ann@Y.Z')`,
+			nil, "registrations_email_check"},
+		{"an empty interaction id",
+			`INSERT INTO interactions (platform, id, command, mode, received_at) VALUES ('slack','','register','async',now())`,
+			nil, "interactions_id_check"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pg.Pool().Exec(t.Context(), tc.sql, tc.args...)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a PostgreSQL error", err)
+			}
+			if pe.Code != checkViolation || pe.ConstraintName != tc.constraint {
+				t.Errorf("SQLSTATE %s constraint %q, want %s (check_violation) on %q",
+					pe.Code, pe.ConstraintName, checkViolation, tc.constraint)
+			}
+		})
 	}
 }
 
