@@ -76,20 +76,23 @@ func (t *Trace) interaction(c Command) store.Interaction {
 type Config struct {
 	// Mode is HANDLER_MODE. Default ModeAsync.
 	Mode Mode
-	// MaxInFlight is MAX_IN_FLIGHT: async commands in progress at once; past
-	// it a command is answered at once with "busy". Default 1000.
+	// MaxInFlight is MAX_IN_FLIGHT: commands in progress at once, in every
+	// mode, from arrival to the answer's delivery; past it a command is
+	// answered at once with "busy", before any database or model work.
+	// Default 1000.
 	MaxInFlight int
 	// CommandTimeout bounds one command's work (store and agent). It must stay
 	// well under Discord's 15-minute token life so the student hears back.
 	// Default 2 minutes.
 	CommandTimeout time.Duration
-	// ReplyTimeout bounds delivering a follow-up and writing the ledger row
-	// after the work. Default 15 seconds.
+	// ReplyTimeout bounds delivering one answer (all its parts) and writing
+	// the ledger row after the work. Default 15 seconds.
 	ReplyTimeout time.Duration
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
 	// ObserveFunc, if set, is called once per finished command (metrics, the
-	// demo's timing line). It may be called from many goroutines at once.
+	// demo's timing line). It may be called from many goroutines at once; a
+	// panic in it is recovered and logged.
 	ObserveFunc func(Trace)
 }
 
@@ -112,16 +115,27 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Dispatcher runs commands in its mode. It is safe for concurrent use; every
-// adapter shares one. Create it with NewDispatcher and stop it with Shutdown.
+// Dispatcher runs commands in its mode. It is the one owner of command
+// concurrency: adapters hand it work (Dispatch from a request's goroutine,
+// Go from an event loop) and run no goroutines or limits of their own. It is
+// safe for concurrent use; every adapter shares one. Create it with
+// NewDispatcher and stop it with Shutdown.
+//
+// Every command holds one of MaxInFlight slots from its arrival to its end
+// (in async mode, until the follow-up is delivered), and Shutdown waits for
+// all of them. The slots are a semaphore and a WaitGroup rather than an
+// errgroup: a command takes its slot before its acknowledgement, on the
+// caller's goroutine (an HTTP request), and keeps it in a worker goroutine
+// afterwards; errgroup's TryGo covers only goroutines it starts itself.
 type Dispatcher struct {
 	bot   *Bot
 	cfg   Config
 	log   *slog.Logger
-	slots chan struct{} // async work in flight; its capacity is MaxInFlight
+	slots chan struct{} // commands in progress; its capacity is MaxInFlight
 
 	mu      sync.RWMutex // guards closing against wg.Add
 	closing bool
+	closed  chan struct{} // closed when Shutdown begins
 	wg      sync.WaitGroup
 
 	stopCtx context.Context // cancelled when Shutdown gives up waiting
@@ -132,7 +146,7 @@ type Dispatcher struct {
 // background work; its cancellation is not (Shutdown ends the work).
 func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 	cfg = cfg.withDefaults()
-	d := &Dispatcher{bot: b, cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight)}
+	d := &Dispatcher{bot: b, cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight), closed: make(chan struct{})}
 	d.stopCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
 	return d
 }
@@ -140,12 +154,49 @@ func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 // Mode reports the Dispatcher's mode.
 func (d *Dispatcher) Mode() Mode { return d.cfg.Mode }
 
-// InFlight reports the async commands in progress.
+// InFlight reports the commands in progress.
 func (d *Dispatcher) InFlight() int { return len(d.slots) }
 
-// Dispatch handles one command and returns once the platform has its first
-// response: the answer itself (sync mode, help, bad input, busy) or the
-// acknowledgement (async mode, with the work going on in the background).
+// Closing returns a channel that is closed once Shutdown has begun: from
+// then on every new command is answered "restarting".
+func (d *Dispatcher) Closing() <-chan struct{} { return d.closed }
+
+// admit takes a slot for one command. It fails with OutcomeRestarting once
+// Shutdown has begun and with OutcomeBusy when MaxInFlight commands are in
+// progress. On success the caller must call d.release exactly once.
+func (d *Dispatcher) admit() (refusal string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closing {
+		return OutcomeRestarting
+	}
+	select {
+	case d.slots <- struct{}{}:
+		d.wg.Add(1)
+		return ""
+	default:
+		return OutcomeBusy
+	}
+}
+
+func (d *Dispatcher) release() {
+	<-d.slots
+	d.wg.Done()
+}
+
+// newTrace starts the trace of c.
+func (d *Dispatcher) newTrace(c Command) *Trace {
+	tr := &Trace{Platform: c.Platform, InteractionID: c.InteractionID, Command: "unknown", Mode: d.cfg.Mode, Received: c.ReceivedAt}
+	if spec := lookup(c.Name); spec != nil {
+		tr.Command = spec.Name
+	}
+	return tr
+}
+
+// Dispatch handles one command on the caller's goroutine (an HTTP request's)
+// and returns once the platform has its first response: the answer itself
+// (sync mode, help, bad input, busy, restarting) or the acknowledgement
+// (async mode, with the work going on in a worker the Dispatcher owns).
 // It returns the Responder's error for that first response, if any; every
 // other failure becomes a kind reply to the student and a log line.
 func (d *Dispatcher) Dispatch(ctx context.Context, c Command, r Responder) error {
@@ -154,20 +205,93 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c Command, r Responder) error
 	}
 	// Every line logged while handling the command names it.
 	ctx = logctx.WithInteraction(ctx, c.InteractionID)
-	tr := &Trace{Platform: c.Platform, InteractionID: c.InteractionID, Command: c.Name, Mode: d.cfg.Mode, Received: c.ReceivedAt}
-	spec := lookup(c.Name)
-	if spec != nil {
-		tr.Command = spec.Name
-	} else {
-		tr.Command = "unknown"
+	tr := d.newTrace(c)
+	if refusal := d.admit(); refusal != "" {
+		return d.refuse(ctx, r, tr, refusal)
 	}
+	return d.dispatch(ctx, c, r, tr)
+}
+
+// Go hands one command to the Dispatcher for transports whose event loop
+// must keep reading (Slack Socket Mode, the Discord gateway): it returns at
+// once, and the command runs, first response included, in a goroutine the
+// Dispatcher owns, bounded by MaxInFlight and drained by Shutdown. ctx's
+// values are kept, its cancellation is not: the work ends with its own
+// timeouts or at Shutdown. A command refused for being over the limit or
+// during shutdown is answered "busy" or "restarting" before Go returns.
+// A panic anywhere in the command is recovered, logged, and answered with
+// an apology if no first response had been given.
+func (d *Dispatcher) Go(ctx context.Context, c Command, r Responder) {
+	if c.ReceivedAt.IsZero() {
+		c.ReceivedAt = time.Now()
+	}
+	base := logctx.WithInteraction(context.WithoutCancel(ctx), c.InteractionID)
+	tr := d.newTrace(c)
+	if refusal := d.admit(); refusal != "" {
+		if err := d.refuse(base, r, tr, refusal); err != nil {
+			d.log.LogAttrs(base, slog.LevelWarn, "first response failed", slog.String("platform", c.Platform), slog.Any("err", err))
+		}
+		return
+	}
+	go func() {
+		// Sync work here is bounded by CommandTimeout and ReplyTimeout;
+		// the stop context ends it when Shutdown gives up waiting.
+		ctx, cancel := context.WithCancel(base)
+		defer cancel()
+		stopWatch := context.AfterFunc(d.stopCtx, cancel)
+		defer stopWatch()
+		if err := d.dispatch(ctx, c, r, tr); err != nil {
+			d.log.LogAttrs(ctx, slog.LevelWarn, "first response failed", slog.String("platform", c.Platform), slog.Any("err", err))
+		}
+	}()
+}
+
+// refuse answers a command that was not admitted, at once and without
+// touching the store: nothing was done, so a retry is welcome.
+func (d *Dispatcher) refuse(ctx context.Context, r Responder, tr *Trace, outcome string) error {
+	text := busyText
+	if outcome == OutcomeRestarting {
+		text = restartingText
+	}
+	tr.Outcome = outcome
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	defer cancel()
+	err := d.safeRespond(rctx, r, Reply{Text: text, Ephemeral: true})
+	tr.Acknowledged = time.Now()
+	tr.Replied = tr.Acknowledged
+	if err != nil {
+		tr.Err = fmt.Errorf("respond: %w", err)
+	}
+	d.observe(rctx, tr)
+	return err
+}
+
+// dispatch runs one admitted command. It owns the command's slot: it
+// releases it before returning, or hands it to the async worker.
+func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *Trace) (err error) {
+	handedOff := false
+	defer func() {
+		if p := recover(); p != nil {
+			tr.fail(OutcomePanic, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+			if tr.Acknowledged.IsZero() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+				err = d.safeRespond(rctx, r, Reply{Text: internalText, Ephemeral: true})
+				cancel()
+				tr.Acknowledged = time.Now()
+			}
+			d.observe(ctx, tr)
+		}
+		if !handedOff {
+			d.release()
+		}
+	}()
 
 	// The ledger decides whether this delivery is new: a retry or a double
 	// delivery is acknowledged silently and not worked on again.
 	if err := d.bot.store.RecordInteraction(ctx, tr.interaction(c)); err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			tr.Outcome = OutcomeDuplicate
-			err := r.Ack(ctx, Reply{})
+			err := r.Ack(ctx, Reply{Ephemeral: d.visibility(c)})
 			tr.Acknowledged = time.Now()
 			d.observe(ctx, tr)
 			return err
@@ -176,6 +300,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c Command, r Responder) error
 		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, false)
 	}
 
+	spec := lookup(c.Name)
 	if spec == nil {
 		tr.Outcome = OutcomeHelp
 		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, true)
@@ -190,26 +315,52 @@ func (d *Dispatcher) Dispatch(ctx context.Context, c Command, r Responder) error
 		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, true)
 	}
 
-	switch d.cfg.Mode {
-	case ModeSync:
+	if d.cfg.Mode == ModeSync {
 		return d.runSync(ctx, c, r, tr, work)
-	default:
-		return d.startAsync(ctx, c, r, tr, spec, work)
 	}
+	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
+	tr.Acknowledged = time.Now()
+	if err != nil {
+		// The platform never heard from us: it will show its own error and
+		// may retry. Don't work on a command nobody can hear the answer to.
+		tr.fail(OutcomeError, fmt.Errorf("acknowledge: %w", err))
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+		defer cancel()
+		d.finishLedger(lctx, c, tr)
+		d.observe(lctx, tr)
+		return err
+	}
+	handedOff = true
+	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
+	return nil
+}
+
+// visibility is whether c's answers are ephemeral: a duplicate delivery is
+// acknowledged with the command's own visibility.
+func (d *Dispatcher) visibility(c Command) bool {
+	if spec := lookup(c.Name); spec != nil {
+		return spec.Ephemeral
+	}
+	return true
 }
 
 // answerNow gives an immediate answer that needs no work, and records it.
+// The answer and the ledger write are detached from ctx's cancellation and
+// bounded by ReplyTimeout: a platform that closes the request after reading
+// the first part must not cancel the rest, or the ledger's outcome.
 func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply, ledger bool) error {
-	err := r.Respond(ctx, reply)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	defer cancel()
+	err := d.safeRespond(rctx, r, reply)
 	tr.Acknowledged = time.Now()
 	tr.Replied = tr.Acknowledged
 	if err != nil && tr.Err == nil {
 		tr.Err = fmt.Errorf("respond: %w", err)
 	}
 	if ledger {
-		d.finishLedger(ctx, c, tr)
+		d.finishLedger(rctx, c, tr)
 	}
-	d.observe(ctx, tr)
+	d.observe(rctx, tr)
 	return err
 }
 
@@ -219,59 +370,25 @@ func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Tr
 	wctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
 	reply := d.safeRun(wctx, work, tr)
 	cancel()
-	err := r.Respond(ctx, reply)
+	// The answer's later parts follow after the first response has been
+	// read, often after the platform closed the request: detach them.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	defer rcancel()
+	err := d.safeRespond(rctx, r, reply)
 	tr.Acknowledged = time.Now()
 	tr.Replied = tr.Acknowledged
 	if err != nil && tr.Err == nil {
 		tr.fail(OutcomeError, fmt.Errorf("respond: %w", err))
 	}
-	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
-	defer lcancel()
-	d.finishLedger(lctx, c, tr)
-	d.observe(lctx, tr)
+	d.finishLedger(rctx, c, tr)
+	d.observe(rctx, tr)
 	return err
 }
 
-// startAsync acknowledges at once and runs the work in a bounded background
-// worker. This is the seam where a durable queue mode would enqueue instead.
-func (d *Dispatcher) startAsync(ctx context.Context, c Command, r Responder, tr *Trace, spec *Spec, work job) error {
-	select {
-	case d.slots <- struct{}{}:
-	default:
-		tr.Outcome = OutcomeBusy
-		return d.answerNow(ctx, c, r, tr, Reply{Text: busyText, Ephemeral: true}, true)
-	}
-	d.mu.RLock()
-	if d.closing {
-		d.mu.RUnlock()
-		<-d.slots
-		tr.Outcome = OutcomeRestarting
-		return d.answerNow(ctx, c, r, tr, Reply{Text: restartingText, Ephemeral: true}, true)
-	}
-	d.wg.Add(1)
-	d.mu.RUnlock()
-
-	err := r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
-	tr.Acknowledged = time.Now()
-	if err != nil {
-		// The platform never heard from us: it will show its own error and
-		// may retry. Don't work on a command nobody can hear the answer to.
-		tr.fail(OutcomeError, fmt.Errorf("acknowledge: %w", err))
-		d.finishLedger(context.WithoutCancel(ctx), c, tr)
-		d.observe(ctx, tr)
-		<-d.slots
-		d.wg.Done()
-		return err
-	}
-	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
-	return nil
-}
-
-// work runs one acknowledged command to its follow-up. base carries the
-// request's values but not its cancellation.
+// work runs one acknowledged command to its follow-up and releases its
+// slot. base carries the request's values but not its cancellation.
 func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trace, w job) {
-	defer d.wg.Done()
-	defer func() { <-d.slots }()
+	defer d.release()
 
 	ctx, cancel := context.WithTimeout(base, d.cfg.CommandTimeout)
 	defer cancel()
@@ -292,13 +409,31 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 
 	rctx, rcancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
 	defer rcancel()
-	if err := r.FollowUp(rctx, reply); err != nil {
+	if err := d.safeFollowUp(rctx, r, reply); err != nil {
 		tr.fail(OutcomeError, errors.Join(tr.Err, fmt.Errorf("follow up: %w", err)))
 	} else {
 		tr.Replied = time.Now()
 	}
 	d.finishLedger(rctx, c, tr)
 	d.observe(rctx, tr)
+}
+
+// safeRespond and safeFollowUp call the adapter, turning a panic in it into
+// an error: an adapter's bug must not take the process down.
+func (d *Dispatcher) safeRespond(ctx context.Context, r Responder, reply Reply) (err error) {
+	defer recoverInto(&err)
+	return r.Respond(ctx, reply)
+}
+
+func (d *Dispatcher) safeFollowUp(ctx context.Context, r Responder, reply Reply) (err error) {
+	defer recoverInto(&err)
+	return r.FollowUp(ctx, reply)
+}
+
+func recoverInto(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+	}
 }
 
 // safeRun runs w, turning a panic into a kind reply and an error outcome.
@@ -336,6 +471,11 @@ func (d *Dispatcher) observe(ctx context.Context, tr *Trace) {
 	}
 	d.log.LogAttrs(ctx, level, "command", attrs...)
 	if d.cfg.ObserveFunc != nil {
+		defer func() {
+			if p := recover(); p != nil {
+				d.log.LogAttrs(ctx, slog.LevelError, "observer panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			}
+		}()
 		d.cfg.ObserveFunc(*tr)
 	}
 }
@@ -347,13 +487,16 @@ func nonNeg(d time.Duration) time.Duration {
 	return d
 }
 
-// Shutdown stops taking new async work ("restarting" answers), waits for the
-// work in flight until ctx is done, then cancels what is left so each student
+// Shutdown stops taking new commands ("restarting" answers), waits for the
+// commands in flight until ctx is done, then cancels what is left so each student
 // still hears "please try again", and waits briefly for those replies.
 // It returns nil if everything finished in time, or ctx's error.
 func (d *Dispatcher) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
-	d.closing = true
+	if !d.closing {
+		d.closing = true
+		close(d.closed)
+	}
 	d.mu.Unlock()
 
 	done := make(chan struct{})

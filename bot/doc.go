@@ -3,8 +3,11 @@
 // async mode, the command handlers and their input validation.
 //
 // An adapter (bot/slack, bot/discord, bot/console) turns a platform event into
-// a Command and hands it, with its Responder, to Dispatcher.Dispatch. Handlers
-// never see a platform type.
+// a Command and hands it, with its Responder, to the Dispatcher: Dispatch from
+// a request's goroutine (HTTP), Go from an event loop that must keep reading
+// (Socket Mode, the gateway). The Dispatcher is the one owner of command
+// concurrency: adapters run no goroutines, limits or drains of their own.
+// Handlers never see a platform type.
 //
 // The two modes are the lesson classbot teaches:
 //
@@ -15,5 +18,6 @@
 //     Time ≈ max(store, agent).
 //
 // A third, durable mode (queue) will run the same jobs from PostgreSQL; the
-// seam for it is Dispatcher.start, which decides where a prepared job runs.
+// seam for it is where Dispatcher.dispatch hands an acknowledged job to
+// Dispatcher.work.
 package bot
