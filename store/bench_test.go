@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/classbot/classbot/internal/pgtest"
 	"github.com/classbot/classbot/store"
 )
 
@@ -112,4 +113,63 @@ func BenchmarkPostgresRegisterParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPostgresRegisterParallel64 is a class typing at once: 32
+// goroutines per CPU each doing /register's three writes. It reports the
+// database's commits per register (from pg_stat_database.xact_commit), which
+// group commit brings far below the three a register costs without it.
+func BenchmarkPostgresRegisterParallel64(b *testing.B) {
+	openPostgresTB(b).Close() // migrated and emptied, its backends gone
+	ctx := context.Background()
+	before := xactCommits(b)
+	pg, err := store.Open(ctx, testDatabaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pg.Close)
+	b.ResetTimer()
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := benchSeq.Add(1)
+			now := time.Now()
+			in := store.Interaction{Platform: "slack", ID: fmt.Sprintf("bench-w-%d", n), Command: "register", Mode: "async",
+				Workspace: "T3", Channel: "C1", User: fmt.Sprintf("U%d", n), ReceivedAt: now}
+			if err := pg.RecordInteraction(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pg.UpsertRegistration(ctx, store.Registration{Platform: "slack", Workspace: "T3", User: in.User,
+				Channel: "C1", Name: "Ada Lovelace", Email: "ada@example.com"}); err != nil {
+				b.Fatal(err)
+			}
+			in.AcknowledgedAt, in.RepliedAt, in.Outcome = now, time.Now(), "ok"
+			if err := pg.FinishInteraction(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	pg.Close() // a backend's statistics are flushed when it exits
+	b.ReportMetric(float64(xactCommits(b)-before)/float64(b.N), "commits/op")
+}
+
+// xactCommits is the test database's committed transactions so far, once
+// every other backend on it has exited (and so flushed its statistics).
+func xactCommits(tb testing.TB) int64 {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var others int
+		pgtest.QueryRow(tb, testDatabaseURL, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()`, nil, &others)
+		if others == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var n int64
+	pgtest.QueryRow(tb, testDatabaseURL, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`, nil, &n)
+	return n
 }

@@ -6,6 +6,15 @@
 // two processes starting at once serialize). Memory has the same behaviour
 // for running without a database; one contract test suite runs against both.
 //
+// Group commit: Postgres's three hot-path writes (RecordInteraction,
+// FinishInteraction, UpsertRegistration) go through one writer goroutine,
+// started by Open and stopped by Close, that commits the writes of
+// concurrent callers together: one pipeline of statements, one implicit
+// transaction, one round trip per batch (writer.go; Config tunes it and
+// reports each batch to ObserveBatchFunc). Each caller still gets its own
+// result and error. PurgeInteractions keeps the ledger short in small
+// chunks, beside the writer.
+//
 // The ledger's primary key (platform, id) is what makes a platform's retries
 // and double deliveries harmless: RecordInteraction fails with ErrDuplicate
 // the second time an id is seen.

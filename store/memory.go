@@ -147,3 +147,21 @@ func (m *Memory) GetInteraction(ctx context.Context, platform, id string) (Inter
 	}
 	return in, nil
 }
+
+// PurgeInteractions deletes the ledger rows received before olderThan and
+// returns how many it deleted.
+func (m *Memory) PurgeInteractions(ctx context.Context, olderThan time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for k, in := range m.interactions {
+		if in.ReceivedAt.Before(olderThan) {
+			delete(m.interactions, k)
+			n++
+		}
+	}
+	return n, nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,26 +19,48 @@ import (
 const DefaultMaxConns = 16
 
 // Postgres is the PostgreSQL store. It is safe for concurrent use; create it
-// with Open and release it with Close.
+// with Open or OpenWithConfig and release it with Close.
+//
+// Its three hot-path writes (RecordInteraction, FinishInteraction,
+// UpsertRegistration) go through one writer goroutine that commits the
+// writes of concurrent callers together (group commit; see Config and
+// OpenWithConfig). Reads go straight to the pool.
 type Postgres struct {
-	pool *pgxpool.Pool
+	pool      *pgxpool.Pool
+	w         *writer
+	closeOnce sync.Once
 }
 
-// Open connects to the database at url (a postgres:// URL or key=value
-// string; pool settings such as pool_max_conns are honoured) and checks that
-// it answers. It does not migrate: call Migrate. Errors never contain the
-// password.
+// Open connects to the database at url with the default Config; see
+// OpenWithConfig.
 func Open(ctx context.Context, url string) (*Postgres, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	return OpenWithConfig(ctx, url, Config{})
+}
+
+// OpenWithConfig connects to the database at url (a postgres:// URL or
+// key=value string; pool settings such as pool_max_conns are honoured),
+// checks that it answers, and starts the store's writer goroutine, which
+// Close stops. It does not migrate: call Migrate. Errors never contain the
+// password. ctx bounds the opening only: the writer lives until Close.
+//
+// The writer gathers the writes of concurrent callers into batches: a
+// write that finds it idle goes out at once; writes that arrive while a
+// commit is in flight, or within cfg.BatchWindow of its start, form the
+// next batch, which closes at cfg.MaxBatchRows writes. A batch is one
+// pipeline of statements, one per write in queue order, that PostgreSQL
+// runs as one implicit transaction: one round trip, one commit. Every
+// caller still gets its own result and error (see the write methods).
+func OpenWithConfig(ctx context.Context, url string, cfg Config) (*Postgres, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx masks the password in parse errors; say only what is wrong.
 		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = DefaultMaxConns
+		pcfg.MaxConns = DefaultMaxConns
 	}
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: opening the database pool: %w", err)
 	}
@@ -45,9 +68,11 @@ func Open(ctx context.Context, url string) (*Postgres, error) {
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (is it running? check DATABASE_URL): %w", where(cfg.ConnConfig), err)
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (is it running? check DATABASE_URL): %w", where(pcfg.ConnConfig), err)
 	}
-	return &Postgres{pool: pool}, nil
+	// The writer outlives ctx, which only bounds the opening.
+	w := newWriter(context.WithoutCancel(ctx), pool, cfg.withDefaults())
+	return &Postgres{pool: pool, w: w}, nil
 }
 
 // where names a database without its password.
@@ -55,8 +80,16 @@ func where(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s:%d/%s as %s", c.Host, c.Port, c.Database, c.User)
 }
 
-// Close waits for queries in progress and closes every connection.
-func (p *Postgres) Close() { p.pool.Close() }
+// Close stops taking writes (later ones fail with ErrClosed), commits the
+// writes already queued (within Config.CommitTimeout; past it they fail),
+// waits for the writer goroutine to end and for queries in progress, and
+// closes every connection. It may be called more than once.
+func (p *Postgres) Close() {
+	p.closeOnce.Do(func() {
+		p.w.close()
+		p.pool.Close()
+	})
+}
 
 // Ping checks that the database answers.
 func (p *Postgres) Ping(ctx context.Context) error { return p.pool.Ping(ctx) }
@@ -65,28 +98,19 @@ func (p *Postgres) Ping(ctx context.Context) error { return p.pool.Ping(ctx) }
 func (p *Postgres) Pool() *pgxpool.Pool { return p.pool }
 
 // UpsertRegistration creates the student or updates their channel, name and
-// email, in one statement, and reports whether the row was created. Two
-// registrations of the same student at once leave one row and report
-// created exactly once.
+// email, and reports whether the row was created. Two registrations of the
+// same student at once leave one row and report created exactly once (also
+// when they share a batch). It is safe for concurrent use; a ctx that ends
+// first returns ctx's error at once (the write may still be committed). A
+// row the database refuses returns ErrInvalid naming the constraint, and
+// fails no other caller's write.
 func (p *Postgres) UpsertRegistration(ctx context.Context, r Registration) (bool, error) {
 	r, err := r.normalize()
 	if err != nil {
 		return false, err
 	}
-	// xmax is 0 on a row version this statement inserted, and the updating
-	// transaction's id on one it updated.
-	const q = `
-INSERT INTO registrations (platform, workspace, user_id, channel, name, email)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (platform, workspace, user_id) DO UPDATE
-SET channel = EXCLUDED.channel, name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
-RETURNING (xmax = 0)`
-	var created bool
-	err = p.pool.QueryRow(ctx, q, r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email).Scan(&created)
-	if err != nil {
-		return false, pgErr("saving a registration", err)
-	}
-	return created, nil
+	res := p.w.submit(ctx, &write{kind: writeUpsert, reg: r})
+	return res.created, res.err
 }
 
 // GetRegistration returns one student, or ErrNotFound.
@@ -116,51 +140,28 @@ func (p *Postgres) CountRegistrations(ctx context.Context) (int, error) {
 }
 
 // RecordInteraction adds a row to the ledger. If (Platform, ID) is already
-// there it changes nothing and returns ErrDuplicate.
+// there, also from a write queued earlier, it changes nothing and returns
+// ErrDuplicate. It is safe for concurrent use; a ctx that ends first returns
+// ctx's error at once, and a row already queued is still written, so a
+// FinishInteraction called afterwards finds it.
 func (p *Postgres) RecordInteraction(ctx context.Context, in Interaction) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	received := in.ReceivedAt
-	if received.IsZero() {
-		received = time.Now()
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = time.Now()
 	}
-	const q = `
-INSERT INTO interactions (platform, id, command, mode, workspace, channel, user_id,
-    received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (platform, id) DO NOTHING`
-	tag, err := p.pool.Exec(ctx, q, in.Platform, in.ID, in.Command, in.Mode, in.Workspace, in.Channel, in.User,
-		received, nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt), in.Outcome)
-	if err != nil {
-		return pgErr("recording an interaction", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrDuplicate
-	}
-	return nil
+	return p.w.submit(ctx, &write{kind: writeRecord, in: in}).err
 }
 
 // FinishInteraction sets the ledger row's timestamps that are non-zero in in,
 // and its outcome when in.Outcome is not empty; or returns ErrNotFound.
+// Writes apply in the order they were queued: a finish called after its
+// RecordInteraction was queued (even if that call's ctx has ended) finds
+// the row. It is safe for concurrent use; a ctx that ends first returns
+// ctx's error at once.
 func (p *Postgres) FinishInteraction(ctx context.Context, in Interaction) error {
-	const q = `
-UPDATE interactions SET
-    acknowledged_at = COALESCE($3, acknowledged_at),
-    stored_at       = COALESCE($4, stored_at),
-    agent_done_at   = COALESCE($5, agent_done_at),
-    replied_at      = COALESCE($6, replied_at),
-    outcome         = COALESCE(NULLIF($7, ''), outcome)
-WHERE platform = $1 AND id = $2`
-	tag, err := p.pool.Exec(ctx, q, in.Platform, in.ID,
-		nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt), in.Outcome)
-	if err != nil {
-		return pgErr("finishing an interaction", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return p.w.submit(ctx, &write{kind: writeFinish, in: in}).err
 }
 
 // GetInteraction returns one ledger row, or ErrNotFound.
@@ -183,6 +184,45 @@ FROM interactions WHERE platform = $1 AND id = $2`
 	}
 	in.AcknowledgedAt, in.StoredAt, in.AgentDoneAt, in.RepliedAt = deref(ack), deref(stored), deref(done), deref(repl)
 	return in, nil
+}
+
+// PurgeChunkRows is how many ledger rows one statement of PurgeInteractions
+// deletes: small enough that each statement holds its row locks for
+// milliseconds.
+const PurgeChunkRows = 1000
+
+// PurgeInteractions deletes the ledger rows received before olderThan and
+// returns how many it deleted. It deletes in statements of PurgeChunkRows
+// rows, each its own transaction, oldest first (by the received_at index),
+// skipping rows that another transaction holds (a finish in flight: the next
+// purge takes them), so it never makes the hot path wait for long. It
+// bypasses the writer. It stops when ctx ends, returning what it deleted
+// so far and ctx's error. Safe for concurrent use.
+func (p *Postgres) PurgeInteractions(ctx context.Context, olderThan time.Time) (int64, error) {
+	const q = `
+WITH doomed AS (
+    SELECT platform, id FROM interactions
+    WHERE received_at < $1
+    ORDER BY received_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM interactions i USING doomed d
+WHERE i.platform = d.platform AND i.id = d.id`
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		tag, err := p.pool.Exec(ctx, q, olderThan, PurgeChunkRows)
+		if err != nil {
+			return total, pgErr("purging old interactions", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < PurgeChunkRows {
+			return total, nil
+		}
+	}
 }
 
 // nullTime is NULL for the zero time.

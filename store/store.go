@@ -19,6 +19,8 @@ var (
 	// empty key, a name outside 1 to 100 characters, an over-long email).
 	// The error names the field, never its value.
 	ErrInvalid = errors.New("invalid record")
+	// ErrClosed is returned by a Postgres store's writes after Close.
+	ErrClosed = errors.New("store closed")
 )
 
 // Registration is one student in one class: unique per (Platform, Workspace, User).

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/classbot/classbot/internal/pgtest"
 	"github.com/classbot/classbot/store"
@@ -29,6 +31,7 @@ type contract interface {
 	RecordInteraction(ctx context.Context, in store.Interaction) error
 	FinishInteraction(ctx context.Context, in store.Interaction) error
 	GetInteraction(ctx context.Context, platform, id string) (store.Interaction, error)
+	PurgeInteractions(ctx context.Context, olderThan time.Time) (int64, error)
 	Ping(ctx context.Context) error
 	Close()
 }
@@ -270,6 +273,168 @@ func TestLedgerConcurrentDeliveriesRecordOnce(t *testing.T) {
 		wg.Wait()
 		if ok != 1 || dup != n-1 || len(unexpected) > 0 {
 			t.Errorf("recorded %d, duplicates %d, errors %v; want 1, %d, none", ok, dup, unexpected, n-1)
+		}
+	})
+}
+
+// Concurrent callers each get their own result, however the store groups
+// their writes: of the deliveries of one id exactly one is new, of the
+// registrations of one student exactly one is created, a finish after its
+// insert finds the row, and a finish of nothing is ErrNotFound.
+func TestConcurrentWritesEachGetTheirOwnResult(t *testing.T) {
+	eachStore(t, func(t *testing.T, s contract) {
+		ctx := t.Context()
+		const n = 12
+		var (
+			wg                                  sync.WaitGroup
+			mu                                  sync.Mutex
+			newDup, dups, created, createdOther int
+			chained, notFound                   int
+			unexpected                          []error
+			start                               = make(chan struct{})
+		)
+		fail := func(what string, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			unexpected = append(unexpected, fmt.Errorf("%s: %w", what, err))
+		}
+		for i := range n {
+			wg.Go(func() { // n deliveries of one id
+				<-start
+				err := s.RecordInteraction(ctx, interaction("same"))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					newDup++
+				case errors.Is(err, store.ErrDuplicate):
+					dups++
+				default:
+					unexpected = append(unexpected, err)
+				}
+			})
+			wg.Go(func() { // n registrations of one student
+				<-start
+				r := ada()
+				r.Name = fmt.Sprintf("Ada %d", i)
+				c, err := s.UpsertRegistration(ctx, r)
+				if err != nil {
+					fail("upsert of one student", err)
+					return
+				}
+				if c {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				}
+			})
+			wg.Go(func() { // n students
+				<-start
+				r := ada()
+				r.User = fmt.Sprintf("other-%d", i)
+				c, err := s.UpsertRegistration(ctx, r)
+				if err != nil || !c {
+					fail("upsert of a new student", fmt.Errorf("created=%v err=%v", c, err))
+					return
+				}
+				mu.Lock()
+				createdOther++
+				mu.Unlock()
+			})
+			wg.Go(func() { // n inserts, each followed by its finish
+				<-start
+				id := fmt.Sprintf("chain-%d", i)
+				if err := s.RecordInteraction(ctx, interaction(id)); err != nil {
+					fail("insert", err)
+					return
+				}
+				if err := s.FinishInteraction(ctx, store.Interaction{Platform: "slack", ID: id, Outcome: "ok"}); err != nil {
+					fail("finish after its insert", err)
+					return
+				}
+				mu.Lock()
+				chained++
+				mu.Unlock()
+			})
+			wg.Go(func() { // n finishes of nothing
+				<-start
+				err := s.FinishInteraction(ctx, store.Interaction{Platform: "slack", ID: fmt.Sprintf("ghost-%d", i), Outcome: "ok"})
+				if !errors.Is(err, store.ErrNotFound) {
+					fail("finish of nothing", err)
+					return
+				}
+				mu.Lock()
+				notFound++
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(unexpected) > 0 {
+			t.Fatalf("unexpected results: %v", unexpected)
+		}
+		if newDup != 1 || dups != n-1 {
+			t.Errorf("deliveries of one id: %d new, %d duplicates; want 1 and %d", newDup, dups, n-1)
+		}
+		if created != 1 {
+			t.Errorf("registrations of one student: %d created, want 1", created)
+		}
+		if createdOther != n || chained != n || notFound != n {
+			t.Errorf("new students %d, finished chains %d, finishes of nothing %d; want %d each", createdOther, chained, notFound, n)
+		}
+		if c, err := s.CountRegistrations(ctx); err != nil || c != n+1 {
+			t.Errorf("count = %d, %v; want %d", c, err, n+1)
+		}
+		for i := range n {
+			got, err := s.GetInteraction(ctx, "slack", fmt.Sprintf("chain-%d", i))
+			if err != nil || got.Outcome != "ok" {
+				t.Errorf("chain-%d = %+v, %v; want finished", i, got, err)
+			}
+		}
+	})
+}
+
+// PurgeInteractions deletes the rows received before the cutoff, more than
+// one chunk of them, and keeps the rest (a row received exactly at the
+// cutoff included).
+func TestPurgeInteractions(t *testing.T) {
+	eachStore(t, func(t *testing.T, s contract) {
+		ctx := t.Context()
+		cutoff := time.Date(2026, 10, 26, 0, 0, 0, 0, time.UTC)
+		const old, young = store.PurgeChunkRows*2 + 500, 10
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(64)
+		for i := range old + young {
+			g.Go(func() error {
+				in := interaction(fmt.Sprintf("p-%d", i))
+				in.ReceivedAt = cutoff.Add(-time.Duration(old-i) * time.Minute) // i < old: before the cutoff
+				return s.RecordInteraction(gctx, in)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.PurgeInteractions(ctx, cutoff)
+		if err != nil || n != old {
+			t.Fatalf("purge = %d, %v; want %d", n, err, old)
+		}
+		if n, err := s.PurgeInteractions(ctx, cutoff); err != nil || n != 0 {
+			t.Errorf("second purge = %d, %v; want 0", n, err)
+		}
+		for _, i := range []int{0, old - 1} {
+			if _, err := s.GetInteraction(ctx, "slack", fmt.Sprintf("p-%d", i)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("old row p-%d: %v, want ErrNotFound", i, err)
+			}
+		}
+		for i := old; i < old+young; i++ {
+			if _, err := s.GetInteraction(ctx, "slack", fmt.Sprintf("p-%d", i)); err != nil {
+				t.Errorf("young row p-%d: %v", i, err)
+			}
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.PurgeInteractions(cancelled, cutoff.Add(time.Hour)); !errors.Is(err, context.Canceled) {
+			t.Errorf("purge with a cancelled context: %v, want context.Canceled", err)
 		}
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -32,42 +31,57 @@ type Config struct {
 	// APIURL is the Web API base every call goes to (SLACK_API_URL), with or
 	// without its trailing slash. Default DefaultAPIURL.
 	APIURL string
-	// HTTPClient makes the Web API calls and the response_url posts.
-	// Default: a client with a bounded connection pool (64 connections per
-	// host), 10 s dial/TLS/response-header timeouts and a 20 s overall
-	// timeout, so a burst of follow-ups cannot open thousands of sockets.
+	// HTTPClient makes the Web API calls (chat.postEphemeral,
+	// apps.connections.open). Default: a client with a bounded connection
+	// pool (64 connections per host), 10 s dial/TLS/response-header timeouts
+	// and a 20 s overall timeout, so a burst of follow-ups cannot open
+	// thousands of sockets. Posts to a response_url never use it: they go
+	// through a client of the adapter's own with the same bounds, no proxy,
+	// no redirects, and the address checks of ResponseURLPrefixes.
 	HTTPClient *http.Client
+	// ResponseURLPrefixes (SLACK_RESPONSE_URL_PREFIX, comma-separated) are
+	// the only places a slash command's response_url may point. A
+	// response_url is accepted when it has no user:password@, its scheme,
+	// host and port equal a prefix's (a missing port is the scheme's
+	// default), its path starts with the prefix's path and has no "." or
+	// ".." segment. A command with any other response_url is refused before
+	// dispatch: 400 on HTTP, an ephemeral apology in Socket Mode. Posts go
+	// to public addresses only (checked on the address dialled, so DNS
+	// cannot point an allowed name elsewhere): a private, loopback or
+	// link-local address is dialled only when a prefix names it as an IP
+	// address with its port, like http://127.0.0.1:8089/ for a local
+	// stand-in. Redirects are not followed: a 3xx is a failed post. Each
+	// prefix must be an http(s) URL without user info, query or fragment;
+	// New refuses others. Default DefaultResponseURLPrefixes.
+	ResponseURLPrefixes []string
 	// Dispatcher runs the commands. Required by Handler and Run.
 	Dispatcher *bot.Dispatcher
 	// Logger gets the adapter's own lines (refusals, delivery failures,
 	// connection changes). Default slog.Default(). Emails, tokens, secrets
 	// and response URLs are never logged.
 	Logger *slog.Logger
-	// Now returns the current time, for the signature timestamp check.
+	// NowFunc returns the current time, for the signature timestamp check.
 	// Default time.Now. (slack-go's verifier also checks the timestamp
 	// against the wall clock.)
-	Now func() time.Time
-	// OnRefuse, when set, is called with one of the Refuse* reasons for
-	// every HTTP request refused before dispatch (for metrics).
-	OnRefuse func(reason string)
-	// MaxSocketHandlers bounds Socket Mode commands being handled at once
-	// (sync mode holds one for the whole command); past it a command is
-	// answered at once with "busy". Default 1000.
-	MaxSocketHandlers int
+	NowFunc func() time.Time
+	// OnRefuseFunc, when set, is called with one of the Refuse* reasons for
+	// every HTTP request refused before dispatch (for metrics). It may be
+	// called from many goroutines at once.
+	OnRefuseFunc func(reason string)
 }
 
-// Adapter connects Slack to a bot.Dispatcher. Create it with New. Its
-// Handler and Run may be used at the same time, from many goroutines.
-type Adapter struct {
-	cfg   Config
-	log   *slog.Logger
-	http  *http.Client
-	api   *slackgo.Client // Web API: chat.postEphemeral, apps.connections.open
-	slots chan struct{}   // Socket Mode handlers in progress
+// DefaultResponseURLPrefixes is where Slack's own response_urls point.
+var DefaultResponseURLPrefixes = []string{"https://hooks.slack.com/"}
 
-	mu       sync.Mutex // guards closing against handlers.Add
-	closing  bool
-	handlers sync.WaitGroup
+// Adapter connects Slack to a bot.Dispatcher. Create it with New. Its
+// Handler and Run may be used at the same time, from many goroutines. It
+// runs no goroutines of its own for commands: the Dispatcher owns them.
+type Adapter struct {
+	cfg      Config
+	log      *slog.Logger
+	api      *slackgo.Client // Web API: chat.postEphemeral, apps.connections.open
+	hooks    *http.Client    // posts to response_urls, guarded by prefixes
+	prefixes []urlPrefix
 }
 
 // New checks cfg and returns an Adapter. It does no I/O.
@@ -88,14 +102,18 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.AppToken != "" && !strings.HasPrefix(cfg.AppToken, "xapp-") {
 		return nil, fmt.Errorf("slack: the app-level token must start with xapp-")
 	}
+	if len(cfg.ResponseURLPrefixes) == 0 {
+		cfg.ResponseURLPrefixes = DefaultResponseURLPrefixes
+	}
+	prefixes, err := parsePrefixes(cfg.ResponseURLPrefixes)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.MaxSocketHandlers <= 0 {
-		cfg.MaxSocketHandlers = 1000
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -106,17 +124,18 @@ func New(cfg Config) (*Adapter, error) {
 		opts = append(opts, slackgo.OptionAppLevelToken(cfg.AppToken))
 	}
 	return &Adapter{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		http:  hc,
-		api:   slackgo.New(cfg.BotToken, opts...),
-		slots: make(chan struct{}, cfg.MaxSocketHandlers),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		api:      slackgo.New(cfg.BotToken, opts...),
+		hooks:    newHookClient(prefixes),
+		prefixes: prefixes,
 	}, nil
 }
 
 // command turns a slash command into a bot.Command. The trigger id is the
 // interaction id: Slack's retries of one command carry the same one, so the
-// Dispatcher's ledger answers them once.
+// Dispatcher's ledger answers them once. The text becomes plain text (see
+// PlainText), as every adapter hands the bot what the student typed.
 func command(sc slackgo.SlashCommand, received time.Time) bot.Command {
 	ws := sc.TeamID
 	if ws == "" {
@@ -129,7 +148,7 @@ func command(sc slackgo.SlashCommand, received time.Time) bot.Command {
 		Channel:       sc.ChannelID,
 		User:          sc.UserID,
 		Name:          strings.TrimPrefix(strings.TrimSpace(sc.Command), "/"),
-		Text:          sc.Text,
+		Text:          PlainText(sc.Text),
 		ReceivedAt:    received,
 	}
 }

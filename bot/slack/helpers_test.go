@@ -1,6 +1,7 @@
 package slack_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,19 +32,59 @@ const (
 	wait         = 10 * time.Second
 )
 
-// gatedAgent answers with answerFunc once its gate is open, so a test can
-// hold the "model" while it checks the acknowledgement.
-type gatedAgent struct {
-	gate       chan struct{}
-	answerFunc func(input string) string
-	once       sync.Once
-	mu         sync.Mutex
-	calls      int
-	done       int
+// events records, in order, what the stand-ins and the test saw happen, so
+// a test can assert an order ("the ack came back before the model
+// answered") instead of a duration.
+type events struct {
+	mu   sync.Mutex
+	list []string
 }
 
-func newAgent(open bool) *gatedAgent {
-	g := &gatedAgent{gate: make(chan struct{}), answerFunc: func(string) string { return "Welcome to the class!" }}
+func (e *events) add(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.list = append(e.list, name)
+}
+
+// before reports whether a was recorded, and recorded before any b.
+func (e *events) before(a, b string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, name := range e.list {
+		switch name {
+		case a:
+			return true
+		case b:
+			return false
+		}
+	}
+	return false
+}
+
+func (e *events) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return strings.Join(e.list, " → ")
+}
+
+// gatedAgent answers with answerFunc once its gate is open, so a test can
+// hold the "model" while it checks the acknowledgement. With releaseAfter
+// set, the gate opens by itself after that long: an adapter that wrongly
+// waits for the model then shows up as events in the wrong order, not as a
+// hang.
+type gatedAgent struct {
+	gate         chan struct{}
+	answerFunc   func(input string) string
+	releaseAfter time.Duration
+	events       *events
+	once         sync.Once
+	mu           sync.Mutex
+	calls        int
+	inputs       []string
+}
+
+func newAgent(open bool, ev *events) *gatedAgent {
+	g := &gatedAgent{gate: make(chan struct{}), events: ev, answerFunc: func(string) string { return "Welcome to the class!" }}
 	if open {
 		g.open()
 	}
@@ -56,22 +97,57 @@ func (g *gatedAgent) open() { g.once.Do(func() { close(g.gate) }) }
 func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agent.Result, error) {
 	g.mu.Lock()
 	g.calls++
+	g.inputs = append(g.inputs, input)
 	g.mu.Unlock()
+	g.events.add("model called")
+	var release <-chan time.Time
+	if g.releaseAfter > 0 {
+		t := time.NewTimer(g.releaseAfter)
+		defer t.Stop()
+		release = t.C
+	}
 	select {
 	case <-g.gate:
+	case <-release:
 	case <-ctx.Done():
 		return agent.Result{}, ctx.Err()
 	}
-	g.mu.Lock()
-	g.done++
-	g.mu.Unlock()
+	g.events.add("model answered")
 	return agent.Result{Output: g.answerFunc(input)}, nil
 }
 
-func (g *gatedAgent) stats() (calls, done int) {
+func (g *gatedAgent) stats() (calls int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.calls, g.done
+	return g.calls
+}
+
+// lastInput is the input of the model's last call.
+func (g *gatedAgent) lastInput() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.inputs) == 0 {
+		return ""
+	}
+	return g.inputs[len(g.inputs)-1]
+}
+
+// logBuffer collects log output from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // fixture is an adapter wired to a Slack stand-in, the in-memory store and
@@ -81,6 +157,8 @@ type fixture struct {
 	slack   *slacktest.Server
 	store   *store.Memory
 	agent   *gatedAgent
+	events  *events
+	logs    *logBuffer // everything the adapter and the Dispatcher logged
 	disp    *bot.Dispatcher
 	adapter *slack.Adapter
 	srv     *httptest.Server
@@ -95,21 +173,30 @@ type options struct {
 	botToken string
 	appToken string
 	now      func() time.Time
+	// prefixes are the ResponseURLPrefixes; default: the stand-in's URL.
+	prefixes []string
+	// handler wraps the adapter's Handler in the test server, if set.
+	handler func(http.Handler) http.Handler
 }
 
 func setup(t *testing.T, o options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, slack: slacktest.New(), store: store.NewMemory(), agent: newAgent(o.open)}
+	ev := &events{}
+	f := &fixture{t: t, slack: slacktest.New(), store: store.NewMemory(), agent: newAgent(o.open, ev), events: ev, logs: &logBuffer{}}
 	t.Cleanup(f.slack.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.prefixes == nil {
+		o.prefixes = []string{f.slack.URL + "/"}
+	}
 	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
 	t.Cleanup(func() { f.shutdown() })
 	var err error
 	f.adapter, err = slack.New(slack.Config{
 		SigningSecret: secret, BotToken: o.botToken, AppToken: o.appToken,
-		APIURL: f.slack.APIURL, Dispatcher: f.disp, Logger: log, Now: o.now,
-		OnRefuse: func(reason string) {
+		APIURL: f.slack.APIURL, Dispatcher: f.disp, Logger: log, NowFunc: o.now,
+		ResponseURLPrefixes: o.prefixes,
+		OnRefuseFunc: func(reason string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.refused = append(f.refused, reason)
@@ -118,7 +205,11 @@ func setup(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.adapter.Handler())
+	h := f.adapter.Handler()
+	if o.handler != nil {
+		h = o.handler(h)
+	}
+	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
 }

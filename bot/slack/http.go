@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -20,23 +21,27 @@ const (
 	MaxClockSkew = platformhttp.MaxClockSkew
 )
 
-// Reasons a request is refused before dispatch, as passed to Config.OnRefuse
-// (a metric label: the same words on every platform).
+// Reasons a request is refused before dispatch, as passed to
+// Config.OnRefuseFunc (a metric label: the same words on every platform).
 const (
 	RefuseTooLarge         = platformhttp.RefuseTooLarge
 	RefuseBadBody          = platformhttp.RefuseBadBody
 	RefuseMissingSignature = platformhttp.RefuseMissingSignature
 	RefuseStale            = platformhttp.RefuseStale
 	RefuseBadSignature     = platformhttp.RefuseBadSignature
+	RefuseResponseURL      = platformhttp.RefuseResponseURL
 )
 
 // Handler serves POST /slack/commands: it reads at most 64 KiB (413 past
-// it), verifies X-Slack-Signature over the exact body and refuses a
+// it), answers Slack's certificate check (ssl_check=1) with 200 and an
+// empty body, verifies X-Slack-Signature over the exact body and refuses a
 // timestamp more than 5 minutes off (401), parses the slash command form
-// (400 if it is not one), and hands the command to the Dispatcher, whose
-// first response becomes the HTTP response. A refused request stores
-// nothing and calls no model. Slack's retries (X-Slack-Retry-Num) carry the
-// same trigger_id and are answered once. It is safe for concurrent use.
+// (400 if it is not one), refuses a response_url outside
+// Config.ResponseURLPrefixes (400), and hands the command to the
+// Dispatcher, whose first response becomes the HTTP response. A refused
+// request stores nothing and calls no model. Slack's retries
+// (X-Slack-Retry-Num) carry the same trigger_id and are answered once. It
+// is safe for concurrent use.
 func (a *Adapter) Handler() http.Handler {
 	return http.HandlerFunc(a.serveHTTP)
 }
@@ -65,6 +70,13 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
+	if sslCheck(body) {
+		// Slack checks the certificate with ssl_check=1 (and a verification
+		// token, unsigned): not a command, nothing to verify or refuse.
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if reason := a.verify(r.Header, body); reason != "" {
 		a.refuse(r, http.StatusUnauthorized, reason)
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
@@ -82,6 +94,11 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "body is not a slash command", http.StatusBadRequest)
 		return
 	}
+	if err := a.checkResponseURL(sc.ResponseURL); err != nil {
+		a.refuse(r, http.StatusBadRequest, RefuseResponseURL, slog.String("response_url_host", responseURLHost(sc.ResponseURL)))
+		http.Error(w, "response_url not allowed", http.StatusBadRequest)
+		return
+	}
 	if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
 		a.log.LogAttrs(ctx, slog.LevelInfo, "slack: retried delivery",
 			slog.String("interaction", sc.TriggerID), slog.String("retry", n), slog.String("reason", r.Header.Get("X-Slack-Retry-Reason")))
@@ -90,7 +107,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := &httpResponder{delivery: a.delivery(sc), w: w}
 	if err := a.cfg.Dispatcher.Dispatch(ctx, command(sc, received), resp); err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: first response failed",
-			slog.String("interaction", sc.TriggerID), slog.Any("err", platformhttp.Redact(err, sc.ResponseURL, "[response_url]")))
+			slog.String("interaction", sc.TriggerID), slog.Any("err", err))
 	}
 	if !resp.written {
 		http.Error(w, "no response", http.StatusInternalServerError)
@@ -106,7 +123,7 @@ func (a *Adapter) verify(h http.Header, body []byte) string {
 	case sig == "" || ts == "":
 		return RefuseMissingSignature
 	}
-	if reason := platformhttp.CheckTimestamp(ts, a.cfg.Now()); reason != "" {
+	if reason := platformhttp.CheckTimestamp(ts, a.cfg.NowFunc()); reason != "" {
 		return reason
 	}
 	sv, err := slackgo.NewSecretsVerifier(h, a.cfg.SigningSecret)
@@ -125,10 +142,20 @@ func (a *Adapter) verify(h http.Header, body []byte) string {
 	return ""
 }
 
-func (a *Adapter) refuse(r *http.Request, status int, reason string) {
-	if a.cfg.OnRefuse != nil {
-		a.cfg.OnRefuse(reason)
+func (a *Adapter) refuse(r *http.Request, status int, reason string, attrs ...slog.Attr) {
+	if a.cfg.OnRefuseFunc != nil {
+		a.cfg.OnRefuseFunc(reason)
 	}
-	a.log.LogAttrs(r.Context(), slog.LevelWarn, "slack: command refused",
-		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
+	attrs = append([]slog.Attr{slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr)}, attrs...)
+	a.log.LogAttrs(r.Context(), slog.LevelWarn, "slack: command refused", attrs...)
+}
+
+// sslCheck reports whether body is Slack's certificate check: a form with
+// ssl_check=1 (and a token), which wants 200 and nothing else.
+func sslCheck(body []byte) bool {
+	if !bytes.Contains(body, []byte("ssl_check")) {
+		return false
+	}
+	form, err := url.ParseQuery(string(body))
+	return err == nil && form.Get("ssl_check") == "1"
 }

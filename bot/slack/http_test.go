@@ -50,7 +50,7 @@ func TestSlackHTTPRefusals(t *testing.T) {
 		{"future timestamp", func(f *fixture, b []byte) *http.Request {
 			return f.signed(b, time.Now().Add(6*time.Minute))
 		}, http.StatusUnauthorized, slack.RefuseStale, nil},
-		{"timestamp off by Config.Now", func(f *fixture, b []byte) *http.Request {
+		{"timestamp off by Config.NowFunc", func(f *fixture, b []byte) *http.Request {
 			return f.signed(b, time.Now())
 		}, http.StatusUnauthorized, slack.RefuseStale, func() time.Time { return time.Now().Add(10 * time.Minute) }},
 		{"oversized body", func(f *fixture, b []byte) *http.Request {
@@ -84,7 +84,7 @@ func TestSlackHTTPRefusals(t *testing.T) {
 			if _, err := f.store.GetInteraction(t.Context(), bot.PlatformSlack, trigger); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("ledger lookup after a refusal: %v, want ErrNotFound", err)
 			}
-			if calls, _ := f.agent.stats(); calls != 0 {
+			if calls := f.agent.stats(); calls != 0 {
 				t.Fatalf("the agent was called %d times after a refusal", calls)
 			}
 			f.shutdown()
@@ -92,21 +92,20 @@ func TestSlackHTTPRefusals(t *testing.T) {
 				t.Fatalf("Slack got %d calls after a refusal", n)
 			}
 			if got := f.refusals(); !slices.Equal(got, []string{tt.reason}) {
-				t.Fatalf("OnRefuse got %q, want [%q]", got, tt.reason)
+				t.Fatalf("OnRefuseFunc got %q, want [%q]", got, tt.reason)
 			}
 		})
 	}
 }
 
 func TestSlackHTTPRegisterAsync(t *testing.T) {
-	f := setup(t, options{mode: bot.ModeAsync}) // the agent waits for its gate
+	f := setup(t, options{mode: bot.ModeAsync}) // the agent waits for its gate…
+	f.agent.releaseAfter = 5 * time.Second     // …or 5 s, if the adapter waits for it
 	trigger := "7712345678901.7700000000001.async"
 	status, body := f.post(f.command(registerForm, trigger, nil))
+	f.events.add("ack")
 	if status != http.StatusOK {
 		t.Fatalf("status %d %s", status, body)
-	}
-	if _, done := f.agent.stats(); done != 0 {
-		t.Fatal("the agent answered before the acknowledgement came back")
 	}
 	if ack := decode(t, body); ack.ResponseType != "ephemeral" || ack.Text != "Registering you…" {
 		t.Fatalf("acknowledgement %s, want an ephemeral \"Registering you…\"", body)
@@ -131,6 +130,9 @@ func TestSlackHTTPRegisterAsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !f.events.before("ack", "model answered") {
+		t.Fatalf("events %s: the acknowledgement waited for the model", f.events)
+	}
 	m := message(t, posts[0])
 	if m.ResponseType != "ephemeral" {
 		t.Fatalf("follow-up response_type %q, want ephemeral: it shows the email", m.ResponseType)
@@ -147,7 +149,7 @@ func TestSlackHTTPRegisterAsync(t *testing.T) {
 	if n := len(f.slack.Posts(trigger)); n != 1 {
 		t.Fatalf("%d follow-ups for one command delivered twice, want 1", n)
 	}
-	if calls, _ := f.agent.stats(); calls != 1 {
+	if calls := f.agent.stats(); calls != 1 {
 		t.Fatalf("agent called %d times for one command delivered twice", calls)
 	}
 	if n, _ := f.store.CountRegistrations(t.Context()); n != 1 {
@@ -189,13 +191,15 @@ func TestSlackHTTPHelp(t *testing.T) {
 		}
 		escapedOnly(t, m.Text)
 	}
-	if calls, _ := f.agent.stats(); calls != 0 {
+	if calls := f.agent.stats(); calls != 0 {
 		t.Fatal("help called the model")
 	}
 }
 
 func TestSlackMentionsAreEscaped(t *testing.T) {
-	names := []string{"<!channel>", "<!here|here>", "<@U123> Ada", "Tom & Jerry", "<https://evil.example|click>"}
+	// Names as the students typed them; Slack sends them with &, < and >
+	// escaped, and they must come back as text, never as markup.
+	names := []string{"<!channel>", "<!here|here>", "<#C123|general> Ada", "Tom & Jerry", "<https://evil.example|click>", "&lt;b&gt;"}
 	for _, mode := range []bot.Mode{bot.ModeAsync, bot.ModeSync} {
 		t.Run(string(mode), func(t *testing.T) {
 			f := setup(t, options{mode: mode, open: true})
@@ -207,7 +211,7 @@ func TestSlackMentionsAreEscaped(t *testing.T) {
 			for i, name := range names {
 				trigger := "escape-" + string(mode) + "-" + string(rune('a'+i))
 				user := "U00000000" + string(rune('A'+i))
-				status, body := f.post(f.command(registerForm, trigger, map[string]string{"text": name + " s@example.com", "user_id": user}))
+				status, body := f.post(f.command(registerForm, trigger, map[string]string{"text": slack.Escape(name) + " s@example.com", "user_id": user}))
 				if status != http.StatusOK {
 					t.Fatalf("%q: status %d %s", name, status, body)
 				}
@@ -236,7 +240,7 @@ func TestSlackResponseURLFallback(t *testing.T) {
 		f := setup(t, options{mode: bot.ModeAsync, open: true, botToken: botToken})
 		trigger := "fallback-1"
 		f.slack.FailResponseURL(trigger, http.StatusNotFound) // expired
-		if status, body := f.post(f.command(registerForm, trigger, map[string]string{"text": "Ada <b> & Co ada@example.com"})); status != http.StatusOK {
+		if status, body := f.post(f.command(registerForm, trigger, map[string]string{"text": "Ada &lt;b&gt; &amp; Co ada@example.com"})); status != http.StatusOK {
 			t.Fatalf("status %d %s", status, body)
 		}
 		var calls []slacktest.Call

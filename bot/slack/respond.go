@@ -14,6 +14,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/chunk"
 	"github.com/classbot/classbot/internal/platformhttp"
 )
 
@@ -41,16 +42,9 @@ var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // as typed and cannot ping anyone or become a link.
 func Escape(s string) string { return escaper.Replace(s) }
 
-// escapedLen is the length of Escape(s) in characters.
-func escapedLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += runeCost(r)
-	}
-	return n
-}
-
-func runeCost(r rune) int {
+// escapedLen is what a rune counts towards MaxMessageLen: its length
+// once escaped.
+func escapedLen(r rune) int {
 	switch r {
 	case '&':
 		return len("&amp;")
@@ -60,49 +54,17 @@ func runeCost(r rune) int {
 	return 1
 }
 
-// prefixLen returns the length in bytes of the longest prefix of s whose
-// escaped form has at most n characters. It ends on a rune boundary.
-func prefixLen(s string, n int) int {
-	cost := 0
-	for i, r := range s {
-		cost += runeCost(r)
-		if cost > n {
-			return i
-		}
-	}
-	return len(s)
-}
-
 // Messages escapes text and cuts it into Slack messages of at most
-// MaxMessageLen characters each, preferring line breaks, then spaces, and
-// cutting inside a word only when a word alone is too long; never inside a
-// UTF-8 sequence or an entity. It returns at most MaxMessages messages: if
-// the text needs more, the last one is cut short and ends with "…". It
-// never returns an empty list: empty text gives one empty message.
+// MaxMessageLen characters each, counted after escaping (chunk.Split: it
+// prefers line breaks, then spaces, and cuts inside a word only when a word
+// alone is too long; never inside a UTF-8 sequence or an entity). It
+// returns at most MaxMessages messages: if the text needs more, the last one
+// is cut short and ends with "…". It never returns an empty list: empty
+// text gives one empty message.
 func Messages(text string) []string {
-	text = strings.TrimSpace(text)
-	var parts []string
-	for escapedLen(text) > MaxMessageLen {
-		if len(parts) == MaxMessages-1 {
-			head := strings.TrimRight(text[:prefixLen(text, MaxMessageLen-1)], " \t\n")
-			return append(parts, Escape(head)+"…")
-		}
-		cut := prefixLen(text, MaxMessageLen)
-		head := text[:cut]
-		at, skip := strings.LastIndex(head, "\n"), 1
-		if at <= 0 {
-			at = strings.LastIndexAny(head, " \t")
-		}
-		if at <= 0 {
-			at, skip = cut, 0
-		}
-		if p := strings.TrimRight(text[:at], " \t\n"); p != "" {
-			parts = append(parts, Escape(p))
-		}
-		text = strings.TrimLeft(text[at+skip:], " \t\n")
-	}
-	if text != "" || len(parts) == 0 {
-		parts = append(parts, Escape(text))
+	parts := chunk.Split(text, MaxMessageLen, MaxMessages, escapedLen)
+	for i, p := range parts {
+		parts[i] = Escape(p)
 	}
 	return parts
 }
@@ -172,14 +134,15 @@ func (d delivery) send(ctx context.Context, r bot.Reply, parts []string) error {
 	return nil
 }
 
-// post sends one message to the response_url.
+// post sends one message to the response_url. Its error never shows the
+// URL (platformhttp.Redact), however net/http renders it.
 func (d delivery) post(ctx context.Context, r bot.Reply, text string) error {
 	if d.responseURL == "" {
 		return errors.New("the command has no response_url")
 	}
 	ctx, cancel := context.WithTimeout(ctx, responseURLTimeout)
 	defer cancel()
-	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.http, &slackgo.WebhookMessage{
+	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.hooks, &slackgo.WebhookMessage{
 		Text: text, ResponseType: responseType(r),
 	})
 	return platformhttp.Redact(err, d.responseURL, "[response_url]")
@@ -245,7 +208,9 @@ func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
 
 // Respond answers 200 with the answer's first message as the body; the
 // rest of a long answer follows through the response_url once the
-// response is flushed.
+// response is flushed, with ctx: the Dispatcher passes one that outlives
+// the request, since Slack may close the connection as soon as it has read
+// the response.
 func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Messages(r.Text)
 	b, err := json.Marshal(message{ResponseType: responseType(r), Text: parts[0]})

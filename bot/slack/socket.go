@@ -12,23 +12,15 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/classbot/classbot/bot"
-	"github.com/classbot/classbot/internal/platformhttp"
 )
 
-// socketBusyText answers a Socket Mode command when MaxSocketHandlers are
-// already in progress.
-const socketBusyText = "Lots of students are typing right now, so I'm busy. Please try again in a minute."
+// badResponseURLText answers a Socket Mode command whose response_url is
+// outside Config.ResponseURLPrefixes.
+const badResponseURLText = "Sorry, I can't answer this command: Slack gave me a reply address I'm not allowed to use. Please tell your teacher."
 
 const (
-	// handlerTimeout bounds one Socket Mode command's handling; its
-	// response_url works for 30 minutes.
-	handlerTimeout = 10 * time.Minute
 	// ackTimeout bounds queueing one acknowledgement for the websocket.
 	ackTimeout = 5 * time.Second
-	// drainTimeout bounds how long Run waits, once stopped, for commands it
-	// received to get their first response. Async work after that is the
-	// Dispatcher's to drain.
-	drainTimeout = 10 * time.Second
 	// stopTimeout bounds how long Run waits for slack-go's connection loop
 	// to end after ctx is done.
 	stopTimeout = 5 * time.Second
@@ -40,10 +32,14 @@ const (
 // reconnects on its own (with backoff) when the connection drops or Slack
 // asks it to. Run reads its events continuously and acknowledges every
 // envelope: a slash command with the Dispatcher's first response, anything
-// else at once with no payload.
+// else at once with no payload. Each slash command is handed to
+// Dispatcher.Go, which runs it (first response included) in a goroutine it
+// owns, bounded by its MaxInFlight ("busy" past it), so the event loop
+// never waits for a command.
 //
-// When ctx is done Run closes the connection, waits up to 10 s for the
-// commands it received to get their first response, and returns nil. It
+// When ctx is done Run closes the connection (waiting up to 5 s for
+// slack-go to let go of it) and returns nil: the commands in flight are the
+// Dispatcher's to drain (Dispatcher.Shutdown). It
 // returns an error if there is no app token or dispatcher, or if Slack
 // refuses the token (invalid_auth, token_revoked, …): retrying would not
 // help, and the teacher must fix SLACK_APP_TOKEN.
@@ -72,10 +68,8 @@ func (a *Adapter) Run(ctx context.Context) error {
 				a.log.Warn("slack: Socket Mode connection still closing at shutdown")
 			}
 			t.Stop()
-			a.drain()
 			return nil
 		case err := <-done:
-			a.drain()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -121,11 +115,15 @@ func (a *Adapter) handleEvent(ctx context.Context, client *socketmode.Client, ev
 		}
 		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: Socket Mode message not understood")
 	case socketmode.EventTypeSlashCommand:
-		sc, ok := evt.Data.(slackgo.SlashCommand)
-		if !ok || evt.Request == nil {
+		if evt.Request == nil || evt.Request.EnvelopeID == "" {
 			return
 		}
-		a.startSocketCommand(ctx, client, evt.Request.EnvelopeID, sc)
+		sc, ok := evt.Data.(slackgo.SlashCommand)
+		if !ok {
+			a.ack(ctx, client, evt.Request.EnvelopeID, nil)
+			return
+		}
+		a.handleCommand(ctx, client, evt.Request.EnvelopeID, sc)
 	default:
 		// events_api, interactive, …: classbot has nothing to do with them,
 		// but Slack waits for every envelope's acknowledgement.
@@ -143,73 +141,30 @@ func (a *Adapter) ack(ctx context.Context, client *socketmode.Client, envelope s
 	}
 }
 
-// startSocketCommand hands one slash command to a bounded handler
-// goroutine: the Dispatcher blocks for the whole command in sync mode, and
-// the event loop must keep reading.
-func (a *Adapter) startSocketCommand(runCtx context.Context, client *socketmode.Client, envelope string, sc slackgo.SlashCommand) {
+// handleCommand hands one slash command to the Dispatcher, which owns its
+// goroutine, its bound and its end; it returns at once. A command that is
+// not one, or whose response_url is not allowed, is acknowledged here and
+// not dispatched.
+func (a *Adapter) handleCommand(ctx context.Context, client *socketmode.Client, envelope string, sc slackgo.SlashCommand) {
 	received := time.Now()
 	if !valid(sc) {
-		a.log.LogAttrs(runCtx, slog.LevelWarn, "slack: Socket Mode slash command without command, trigger, user or team")
-		a.ack(runCtx, client, envelope, nil)
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: Socket Mode slash command without command, trigger, user or team")
+		a.ack(ctx, client, envelope, nil)
 		return
 	}
-	a.mu.Lock()
-	if a.closing {
-		a.mu.Unlock()
-		return // not acked: Slack redelivers it to another connection
+	if err := a.checkResponseURL(sc.ResponseURL); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: command refused", slog.String("reason", RefuseResponseURL),
+			slog.String("interaction", sc.TriggerID), slog.String("response_url_host", responseURLHost(sc.ResponseURL)))
+		a.ack(ctx, client, envelope, message{ResponseType: ephemeral, Text: Escape(badResponseURLText)})
+		return
 	}
-	a.handlers.Add(1)
-	a.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), handlerTimeout)
 	resp := &socketResponder{delivery: a.delivery(sc), client: client, envelope: envelope}
-	select {
-	case a.slots <- struct{}{}:
-	default:
-		defer a.handlers.Done()
-		defer cancel()
-		if err := resp.Respond(ctx, bot.Reply{Text: socketBusyText, Ephemeral: true}); err != nil {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "slack: busy answer failed", slog.String("interaction", sc.TriggerID), slog.Any("err", err))
-		}
-		return
-	}
-	go func() {
-		defer a.handlers.Done()
-		defer func() { <-a.slots }()
-		defer cancel()
-		defer func() {
-			if p := recover(); p != nil {
-				a.log.LogAttrs(ctx, slog.LevelError, "slack: panic handling command", slog.String("interaction", sc.TriggerID), slog.Any("panic", p))
-			}
-			if !resp.acked {
-				a.ack(ctx, client, envelope, nil)
-			}
-		}()
-		if err := a.cfg.Dispatcher.Dispatch(ctx, command(sc, received), resp); err != nil {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "slack: first response failed",
-				slog.String("interaction", sc.TriggerID), slog.Any("err", platformhttp.Redact(err, sc.ResponseURL, "[response_url]")))
-		}
-	}()
-}
-
-// drain stops new Socket Mode handlers and waits, bounded, for those running.
-func (a *Adapter) drain() {
-	a.mu.Lock()
-	a.closing = true
-	a.mu.Unlock()
-	done := make(chan struct{})
-	go func() { a.handlers.Wait(); close(done) }()
-	t := time.NewTimer(drainTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		a.log.Warn("slack: Socket Mode commands still being handled at shutdown")
-	}
+	a.cfg.Dispatcher.Go(ctx, command(sc, received), resp)
 }
 
 // socketResponder answers a Socket Mode slash command: the first response
-// is the envelope's acknowledgement; later ones go to the response_url.
+// is the envelope's acknowledgement; later ones go to the response_url. The
+// Dispatcher calls it from one goroutine at a time (see bot.Responder).
 type socketResponder struct {
 	delivery
 	client   *socketmode.Client
@@ -244,7 +199,8 @@ func (s *socketResponder) Ack(ctx context.Context, r bot.Reply) error {
 }
 
 // Respond acknowledges the envelope with the answer's first message; the
-// rest of a long answer follows through the response_url.
+// rest of a long answer follows through the response_url, with ctx (the
+// Dispatcher's, detached from the event loop).
 func (s *socketResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Messages(r.Text)
 	if err := s.sendAck(ctx, message{ResponseType: responseType(r), Text: parts[0]}); err != nil {

@@ -91,8 +91,11 @@ type Server struct {
 	pongs       int
 	connections int
 	conns       map[*wsConn]struct{}
-	failing     map[string]int // response_url id -> status to answer
-	posts       map[string]int // response_url id -> posts so far
+	failing     map[string]int             // response_url id -> status to answer
+	redirects   map[string]string          // response_url id -> Location of a 302
+	holds       map[string]<-chan struct{} // response_url id -> answer once closed
+	posts       map[string]int             // response_url id -> posts so far
+	delivered   map[string]int             // response_url id -> posts answered "ok"
 	envelope    int
 	closed      bool
 	wg          sync.WaitGroup
@@ -117,7 +120,10 @@ func New() *Server {
 		changed:      make(chan struct{}),
 		conns:        map[*wsConn]struct{}{},
 		failing:      map[string]int{},
+		redirects:    map[string]string{},
+		holds:        map[string]<-chan struct{}{},
 		posts:        map[string]int{},
+		delivered:    map[string]int{},
 		// slack-go sends Origin: https://api.slack.com; accept any.
 		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 	}
@@ -156,6 +162,24 @@ func (s *Server) FailResponseURL(id string, status int) {
 	s.failing[id] = status
 }
 
+// RedirectResponseURL makes posts to ResponseURL(id) answer 302 Found
+// with Location: location (a client that follows it would post again).
+func (s *Server) RedirectResponseURL(id, location string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redirects[id] = location
+}
+
+// HoldResponseURL makes posts to ResponseURL(id) wait for release to be
+// closed (or for the post to be abandoned by its client) before they are
+// answered. A held post is recorded when it arrives; the Calls of an
+// abandoned one are still there, so count successes with Delivered.
+func (s *Server) HoldResponseURL(id string, release <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds[id] = release
+}
+
 // Calls returns the HTTP requests received so far, in order.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
@@ -167,6 +191,14 @@ func (s *Server) Calls() []Call {
 // posts that were answered with an error.
 func (s *Server) Posts(id string) []Call {
 	return s.match(func(c Call) bool { return c.Path == "commands/"+id })
+}
+
+// Delivered returns how many posts to ResponseURL(id) were answered "ok"
+// (written to the connection: the client may still have gone by then).
+func (s *Server) Delivered(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered[id]
 }
 
 // APICalls returns the calls of the Web API method (e.g. "chat.postEphemeral").
@@ -324,9 +356,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
-	var status int
+	var (
+		status   int
+		location string
+		hold     <-chan struct{}
+	)
 	id, isResponseURL := strings.CutPrefix(c.Path, "commands/")
 	if isResponseURL {
+		location, hold = s.redirects[id], s.holds[id]
 		s.posts[id]++
 		switch {
 		case s.failing[id] != 0:
@@ -341,9 +378,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.notify()
 	s.mu.Unlock()
 
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	switch {
 	case isResponseURL:
 		switch {
+		case location != "":
+			http.Redirect(w, r, location, http.StatusFound)
 		case r.Method != http.MethodPost:
 			http.Error(w, "method_not_allowed", http.StatusMethodNotAllowed)
 		case status > 0:
@@ -354,6 +400,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
 		default:
 			_, _ = io.WriteString(w, "ok")
+			s.mu.Lock()
+			s.delivered[id]++
+			s.notify()
+			s.mu.Unlock()
 		}
 	case c.Path == "api/apps.connections.open":
 		s.mu.Lock()

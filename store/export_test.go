@@ -1,0 +1,16 @@
+package store
+
+// QueuedWrites is how many writes wait in p's queue (not yet taken by the
+// writer), for tests that arrange writes into one batch.
+func QueuedWrites(p *Postgres) int { return len(p.w.queue) }
+
+// WriterStopping reports whether p's Close has shut the queue, so the
+// writer is flushing what is left.
+func WriterStopping(p *Postgres) bool {
+	select {
+	case <-p.w.stop:
+		return true
+	default:
+		return false
+	}
+}

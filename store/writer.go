@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults of Config's fields.
+const (
+	DefaultBatchWindow   = 2 * time.Millisecond
+	DefaultMaxBatchRows  = 256
+	DefaultCommitTimeout = 10 * time.Second
+)
+
+// Config tunes the Postgres store's group commit. The zero Config is the
+// defaults; OpenWithConfig documents how the writer uses each field.
+type Config struct {
+	// BatchWindow is the shortest time between the starts of two commits
+	// while writes keep coming: a write that arrives less than BatchWindow
+	// after the previous commit started waits, with the others arriving,
+	// until BatchWindow has passed (or MaxBatchRows are queued), so under
+	// load there are at most 1/BatchWindow commits a second. A write that
+	// finds the writer idle for BatchWindow or longer goes out at once.
+	// Default DefaultBatchWindow (2 ms); negative: never wait, commit
+	// whatever queued while the previous commit was in flight.
+	BatchWindow time.Duration
+
+	// MaxBatchRows is the most writes in one batch (one transaction); a
+	// batch closes as soon as it has this many. It is also how many writes
+	// may wait in the queue: past it, callers wait to enter the queue (as
+	// long as their ctx allows). Default DefaultMaxBatchRows (256).
+	MaxBatchRows int
+
+	// CommitTimeout bounds one batch's round trip (and the one-by-one
+	// retry after a refused row), and Close's flush of the writes still
+	// queued. Default DefaultCommitTimeout (10 s).
+	CommitTimeout time.Duration
+
+	// ObserveBatchFunc, if not nil, is called after every batch, committed
+	// or not, with its number of writes and how long its round trip took
+	// (including a one-by-one retry), before the batch's callers get their
+	// results. It is called from the writer goroutine, one call at a time:
+	// it must return quickly and must not call the store. Default: none.
+	ObserveBatchFunc func(rows int, commit time.Duration)
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchWindow == 0 {
+		c.BatchWindow = DefaultBatchWindow
+	}
+	if c.BatchWindow < 0 {
+		c.BatchWindow = 0
+	}
+	if c.MaxBatchRows <= 0 {
+		c.MaxBatchRows = DefaultMaxBatchRows
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = DefaultCommitTimeout
+	}
+	return c
+}
+
+// writeKind is what a queued write does.
+type writeKind uint8
+
+const (
+	writeRecord writeKind = iota // RecordInteraction: ledger insert
+	writeFinish                  // FinishInteraction: ledger update
+	writeUpsert                  // UpsertRegistration
+)
+
+// write is one caller's write, queued for the writer. done has room for
+// its one result, so the writer never waits for a caller that gave up.
+type write struct {
+	kind writeKind
+	in   Interaction  // writeRecord, writeFinish
+	reg  Registration // writeUpsert, already normalized
+	done chan writeResult
+}
+
+type writeResult struct {
+	created bool // writeUpsert: the row was inserted
+	err     error
+}
+
+// writer is the Postgres store's group commit: one goroutine that takes the
+// queued writes of concurrent callers and sends each batch as one pipeline
+// of statements, run by PostgreSQL as one implicit transaction and
+// answered in one round trip. Writes run in the order they were queued, so
+// a ledger row's insert always runs before a finish queued after it, in the
+// same batch or an earlier one.
+type writer struct {
+	pool *pgxpool.Pool
+	cfg  Config
+	base context.Context // the writer's own lifetime: not cancelled by callers
+
+	queue chan *write
+
+	// mu guards closed. Callers hold it shared while they enter the queue,
+	// so once Close has taken it, nothing more can be queued and the
+	// writer's flush sees every accepted write.
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{} // closed first by Close: wakes callers waiting to enter the queue
+	stop    chan struct{} // closed once no more writes can be queued: flush and exit
+	exited  chan struct{} // closed by the writer goroutine when it returns
+}
+
+func newWriter(base context.Context, pool *pgxpool.Pool, cfg Config) *writer {
+	w := &writer{
+		pool:    pool,
+		cfg:     cfg,
+		base:    base,
+		queue:   make(chan *write, cfg.MaxBatchRows),
+		closing: make(chan struct{}),
+		stop:    make(chan struct{}),
+		exited:  make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// submit queues wr and waits for its result. A ctx that is done before wr
+// is queued returns ctx's error and nothing is written. A ctx that ends
+// while wr is queued or being committed returns ctx's error at once, and wr
+// is still carried out: the caller cannot know whether it was.
+func (w *writer) submit(ctx context.Context, wr *write) writeResult {
+	if err := ctx.Err(); err != nil {
+		return writeResult{err: err}
+	}
+	wr.done = make(chan writeResult, 1)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return writeResult{err: ErrClosed}
+	}
+	select {
+	case w.queue <- wr:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return writeResult{err: ctx.Err()}
+	case <-w.closing:
+		w.mu.RUnlock()
+		return writeResult{err: ErrClosed}
+	}
+	select {
+	case res := <-wr.done:
+		return res
+	case <-ctx.Done():
+		return writeResult{err: ctx.Err()}
+	}
+}
+
+// close stops the queue, commits the writes already in it (within
+// CommitTimeout; past it they fail) and waits for the writer to exit. It
+// must be called once.
+func (w *writer) close() {
+	close(w.closing)
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	close(w.stop)
+	<-w.exited
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	batch := make([]*write, 0, w.cfg.MaxBatchRows)
+	var lastStart time.Time
+	for {
+		select {
+		case first := <-w.queue:
+			batch = append(batch[:0], first)
+		case <-w.stop:
+			w.flush(batch[:0])
+			return
+		}
+		batch = w.gather(batch, lastStart.Add(w.cfg.BatchWindow))
+		lastStart = time.Now()
+		w.commit(w.base, batch)
+		clear(batch) // let the writes' memory go
+	}
+}
+
+// gather adds queued writes to batch until it has MaxBatchRows or, once the
+// queue is empty, until deadline (already past when the writer was idle).
+func (w *writer) gather(batch []*write, deadline time.Time) []*write {
+	var timer *time.Timer
+	for len(batch) < w.cfg.MaxBatchRows {
+		select {
+		case wr := <-w.queue:
+			batch = append(batch, wr)
+			continue
+		default:
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case wr := <-w.queue:
+			batch = append(batch, wr)
+		case <-timer.C:
+			return batch
+		case <-w.stop:
+			return batch
+		}
+	}
+	return batch
+}
+
+// flush commits what is left in the queue once nothing more can enter it,
+// all within one CommitTimeout.
+func (w *writer) flush(batch []*write) {
+	ctx, cancel := context.WithTimeout(w.base, w.cfg.CommitTimeout)
+	defer cancel()
+	for {
+		batch = batch[:0]
+	drain:
+		for len(batch) < w.cfg.MaxBatchRows {
+			select {
+			case wr := <-w.queue:
+				batch = append(batch, wr)
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		w.commit(ctx, batch)
+	}
+}
+
+// commit runs batch in one round trip and hands each write its result.
+//
+// Failure handling: the Go checks (normalize, check) mirror the schema's
+// CHECK constraints, so a refused row is rare. When PostgreSQL does refuse
+// one (an integrity or data error, SQLSTATE class 23 or 22), the implicit
+// transaction has rolled back and nothing of the batch is stored; the
+// writer then runs the batch's writes again one by one, in order, each in
+// its own transaction, so the other callers' writes commit and every caller
+// gets its own result or error. Any other failure (the connection, the
+// timeout, the server shutting down) fails every write of the batch with
+// that error: nothing is known to be stored.
+func (w *writer) commit(parent context.Context, batch []*write) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(parent, w.cfg.CommitTimeout)
+	defer cancel()
+	results := make([]writeResult, len(batch))
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(batch))}
+	for i, wr := range batch {
+		queue(b, wr, &results[i])
+	}
+	err := w.pool.SendBatch(ctx, b).Close()
+	switch {
+	case err == nil:
+	case len(batch) > 1 && rowRefused(err):
+		for i, wr := range batch {
+			results[i] = w.one(ctx, wr)
+		}
+	default:
+		for i, wr := range batch {
+			results[i] = writeResult{err: pgErr(wr.kind.doing(), err)}
+		}
+	}
+	if f := w.cfg.ObserveBatchFunc; f != nil {
+		f(len(batch), time.Since(start))
+	}
+	for i, wr := range batch {
+		wr.done <- results[i]
+	}
+}
+
+// one runs a single write in its own transaction.
+func (w *writer) one(ctx context.Context, wr *write) writeResult {
+	var res writeResult
+	b := &pgx.Batch{}
+	queue(b, wr, &res)
+	if err := w.pool.SendBatch(ctx, b).Close(); err != nil {
+		return writeResult{err: pgErr(wr.kind.doing(), err)}
+	}
+	return res
+}
+
+// rowRefused tells whether err is PostgreSQL refusing a row for its data
+// (class 22, data exception; class 23, integrity constraint violation), the
+// failures that retrying the batch's writes one by one can isolate.
+func rowRefused(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code[:2] == "22" || pe.Code[:2] == "23")
+}
+
+func (k writeKind) doing() string {
+	switch k {
+	case writeRecord:
+		return "recording an interaction"
+	case writeFinish:
+		return "finishing an interaction"
+	default:
+		return "saving a registration"
+	}
+}
+
+// The statements of the three writes. Each is one row; a batch sends one
+// per write, in queue order, so two writes of one key in one batch see each
+// other as they would in two transactions.
+const (
+	// xmax is 0 on a row version this statement inserted, and the updating
+	// transaction's id on one it updated (also when the same batch
+	// inserted it).
+	upsertRegistrationSQL = `
+INSERT INTO registrations (platform, workspace, user_id, channel, name, email)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (platform, workspace, user_id) DO UPDATE
+SET channel = EXCLUDED.channel, name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
+RETURNING (xmax = 0)`
+
+	recordInteractionSQL = `
+INSERT INTO interactions (platform, id, command, mode, workspace, channel, user_id,
+    received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (platform, id) DO NOTHING`
+
+	finishInteractionSQL = `
+UPDATE interactions SET
+    acknowledged_at = COALESCE($3, acknowledged_at),
+    stored_at       = COALESCE($4, stored_at),
+    agent_done_at   = COALESCE($5, agent_done_at),
+    replied_at      = COALESCE($6, replied_at),
+    outcome         = COALESCE(NULLIF($7, ''), outcome)
+WHERE platform = $1 AND id = $2`
+)
+
+// queue adds wr's statement to b; its callback stores wr's result in res
+// (ErrDuplicate and ErrNotFound are results, not batch failures).
+func queue(b *pgx.Batch, wr *write, res *writeResult) {
+	switch wr.kind {
+	case writeUpsert:
+		r := wr.reg
+		b.Queue(upsertRegistrationSQL, r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&res.created) })
+	case writeRecord:
+		in := wr.in
+		b.Queue(recordInteractionSQL, in.Platform, in.ID, in.Command, in.Mode, in.Workspace, in.Channel, in.User,
+			in.ReceivedAt, nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt),
+			nullTime(in.RepliedAt), in.Outcome).
+			Exec(func(ct pgconn.CommandTag) error {
+				if ct.RowsAffected() == 0 {
+					res.err = ErrDuplicate
+				}
+				return nil
+			})
+	case writeFinish:
+		in := wr.in
+		b.Queue(finishInteractionSQL, in.Platform, in.ID,
+			nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt), in.Outcome).
+			Exec(func(ct pgconn.CommandTag) error {
+				if ct.RowsAffected() == 0 {
+					res.err = ErrNotFound
+				}
+				return nil
+			})
+	default:
+		panic(fmt.Sprintf("store: unknown write kind %d", wr.kind))
+	}
+}
