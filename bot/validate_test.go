@@ -1,56 +1,229 @@
 package bot_test
 
 import (
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"strings"
 	"testing"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/store"
 )
 
 func TestValidateEmail(t *testing.T) {
 	tests := []struct {
-		in, want string
-		ok       bool
+		name, in, want string // want "" means refused
 	}{
-		{"ada@example.com", "ada@example.com", true},
-		{"Ada.Lovelace@Example.COM", "ada.lovelace@example.com", true},
-		{"<mailto:ada@example.com|ada@example.com>", "ada@example.com", true},
-		{"zed@", "", false},
-		{"zed-at-home", "", false},
-		{"Zed <zed@example.org>", "", false},
-		{"zed@example.org, bob@example.org", "", false},
-		{strings.Repeat("a", 243) + "@example.com", "", false},
+		{"plain", "ada@example.com", "ada@example.com"},
+		{"lower-cased", "Ada.Lovelace@Example.COM", "ada.lovelace@example.com"},
+		{"Slack mailto link", "<mailto:ada@example.com|ada@example.com>", "ada@example.com"},
+		{"surrounding spaces", "  ada@example.com ", "ada@example.com"},
+		{"subdomain", "ada@cs.uni.example.ac.uk", "ada@cs.uni.example.ac.uk"},
+		{"plus tag and hyphen", "ada+class@my-school.example", "ada+class@my-school.example"},
+		{"local part of 64", strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64) + "@example.com"},
+		{"254 in all", strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 57) + ".com",
+			strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 57) + ".com"},
+		{"IDNA domain stored as punycode", "ada@bücher.de", "ada@xn--bcher-kva.de"},
+		{"punycode domain", "ada@xn--bcher-kva.de", "ada@xn--bcher-kva.de"},
+		{"upper-case punycode", "ADA@XN--BCHER-KVA.DE", "ada@xn--bcher-kva.de"},
+		{"upper-case IDNA domain", "ada@BÜCHER.de", "ada@xn--bcher-kva.de"},
+		{"ideographic full stop", "ada@example\u3002com", "ada@example.com"},
+		{"fullwidth domain", "ada@\uff25xample.com", "ada@example.com"},
+		{"IDNA drops a zero-width space in the domain", "ada@exa\u200bmple.com", "ada@example.com"},
+
+		{"empty", "", ""},
+		{"no domain", "zed@", ""},
+		{"no at sign", "zed-at-home", ""},
+		{"display name", "Zed <zed@example.org>", ""},
+		{"two addresses", "zed@example.org, bob@example.org", ""},
+		{"comment", "zed@example.org (Zed)", ""},
+		{"quoted local part", `"zed"@example.org`, ""},
+		{"over 254", strings.Repeat("a", 243) + "@example.com", ""},
+		{"no dot in domain", "a@b", ""},
+		{"localhost", "ada@localhost", ""},
+		{"IDNA domain without a dot", "ada@bücher", ""},
+		{"IPv4 literal", "a@[127.0.0.1]", ""},
+		{"IPv6 literal", "a@[IPv6:::1]", ""},
+		{"bare IPv4 address", "a@127.0.0.1", ""},
+		{"local part of 65", strings.Repeat("a", 65) + "@example.com", ""},
+		{"label starts with hyphen", "ada@-example.com", ""},
+		{"label ends with hyphen", "ada@example-.com", ""},
+		{"underscore in domain", "ada@ex_ample.com", ""},
+		{"label of 64", "ada@" + strings.Repeat("b", 64) + ".com", ""},
+		{"bad punycode", "ada@xn--zz.com", ""},
+		{"bidi override in local part", "ada\u202egro@example.com", ""},
 	}
 	for _, tt := range tests {
-		got, err := bot.ValidateEmail(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ValidateEmail(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-		if err != nil && strings.Contains(err.Error(), tt.in) && tt.in != "" {
-			t.Errorf("error %q echoes the email", err)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := bot.ValidateEmail(tt.in)
+			if got != tt.want || (err == nil) != (tt.want != "") {
+				t.Fatalf("ValidateEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+			if err == nil {
+				return
+			}
+			var ue *bot.UserError
+			if !errors.As(err, &ue) {
+				t.Errorf("error %v is not a *UserError", err)
+			}
+			// The examples in the messages use "ada", so a local part
+			// "ada" proves nothing.
+			in := strings.TrimSpace(tt.in)
+			local, _, _ := strings.Cut(in, "@")
+			if (len(in) >= 3 && strings.Contains(err.Error(), in)) || (len(local) >= 3 && local != "ada" && strings.Contains(err.Error(), local)) {
+				t.Errorf("error %q echoes the email", err)
+			}
+		})
+	}
+}
+
+// TestValidateEmailSameStudent: the two spellings of one address (Unicode and
+// punycode domain) must be stored as one, or one student registers twice.
+func TestValidateEmailSameStudent(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"ada@bücher.de", "ada@xn--bcher-kva.de"},
+		{"Ada@Bücher.DE", "ada@XN--BCHER-KVA.de"},
+		{"li@例え.テスト", "li@xn--r8jz45g.xn--zckzah"},
+	} {
+		t.Run(pair[0], func(t *testing.T) {
+			a, errA := bot.ValidateEmail(pair[0])
+			b, errB := bot.ValidateEmail(pair[1])
+			if errA != nil || errB != nil || a != b {
+				t.Errorf("%q -> %q, %v; %q -> %q, %v; want one address", pair[0], a, errA, pair[1], b, errB)
+			}
+		})
 	}
 }
 
 func TestValidateName(t *testing.T) {
+	marks := func(n int) string { return strings.Repeat("\u0301", n) }
 	tests := []struct {
-		in, want string
-		ok       bool
+		name, in, want string // want "" means refused
 	}{
-		{"  Ada Lovelace ", "Ada Lovelace", true},
-		{"Zoë Ñúñez-O'Brien", "Zoë Ñúñez-O'Brien", true},
-		{strings.Repeat("é", 100), strings.Repeat("é", 100), true},
-		{strings.Repeat("é", 101), "", false},
-		{"", "", false},
-		{"Ada\nLovelace", "", false},
-		{"Ada\u200bL", "", false}, // zero-width space is not printable
-		{"\xff\xfe", "", false},
+		{"trimmed", "  Ada Lovelace ", "Ada Lovelace"},
+		{"accents and apostrophe", "Zoë Ñúñez-O'Brien", "Zoë Ñúñez-O'Brien"},
+		{"100 characters", strings.Repeat("é", 100), strings.Repeat("é", 100)},
+		{"Persian name with ZWNJ", "علی مهدی\u200cزاده", "علی مهدی\u200cزاده"},
+		{"emoji ZWJ sequence", "Ada 👩\u200d💻", "Ada 👩\u200d💻"},
+		{"family emoji", "Bo 👨\u200d👩\u200d👧", "Bo 👨\u200d👩\u200d👧"},
+		{"ZWJ after a variation selector", "Bo ❤\ufe0f\u200d🔥", "Bo ❤\ufe0f\u200d🔥"},
+		{"Devanagari ZWNJ after virama", "क्\u200cष", "क्\u200cष"},
+		{"soft hyphen stripped", "Ada Love\u00adlace", "Ada Lovelace"},
+		{"no-break space", "Ada\u00a0Lovelace", "Ada Lovelace"},
+		{"tab", "Ada\tLovelace", "Ada Lovelace"},
+		{"narrow no-break space", "Ada\u202fLovelace", "Ada Lovelace"},
+		{"ideographic space", "山田\u3000花子", "山田 花子"},
+		{"space runs collapse", "Ada \t\u00a0\u2003 Lovelace", "Ada Lovelace"},
+		{"soft hyphen between spaces", "Ada \u00ad Lovelace", "Ada Lovelace"},
+		{"leading no-break space", "\u00a0\u00a0Ada", "Ada"},
+		{"length counted after normalisation", strings.Repeat("é", 50) + strings.Repeat("\u00a0", 30) + strings.Repeat("\u00ad", 30) + strings.Repeat("é", 49),
+			strings.Repeat("é", 50) + " " + strings.Repeat("é", 49)},
+		{"four combining marks", "Z" + marks(4), "Z" + marks(4)},
+		{"decomposed Vietnamese", "Nguye\u0302\u0303n", "Nguye\u0302\u0303n"},
+		{"Hangul filler beside letters", "Ada\u3164", "Ada\u3164"},
+		{"digit only", "42", "42"},
+
+		{"empty", "", ""},
+		{"only spaces", " \t\u00a0 ", ""},
+		{"only soft hyphens", "\u00ad\u00ad", ""},
+		{"101 characters", strings.Repeat("é", 101), ""},
+		{"101 after normalisation", strings.Repeat("é", 50) + "\u00a0" + strings.Repeat("é", 50), ""},
+		{"newline", "Ada\nLovelace", ""},
+		{"invalid UTF-8", "\xff\xfe", ""},
+		{"email inside the name", "Ada a@b.com", ""},
+		{"fullwidth at sign", "Ada a\uff20b.com", ""},
+		{"small at sign", "Ada a\ufe6bb.com", ""},
+		{"Slack mailto link in name", "Ada <mailto:a@b.com|a@b.com>", ""},
+		{"only Hangul filler", "\u3164", ""},
+		{"only Hangul fillers", "\u3164\u3164 \uffa0 \u115f\u1160", ""},
+		{"only braille blank", "\u2800\u2800", ""},
+		{"Z with 99 combining marks", "Z" + marks(99), ""},
+		{"five combining marks", "Z" + marks(5), ""},
+		{"marks rejoined after soft hyphen", "Z" + marks(3) + "\u00ad" + marks(3), ""},
+		{"marks across a joiner", "Z" + marks(3) + "\u200d" + marks(3), ""},
+		{"only a joiner", "\u200d", ""},
+		{"joiner at the start", "\u200cAda", ""},
+		{"joiner at the end", "Ada\u200d", ""},
+		{"joiner beside a space", "Ada \u200cLovelace", ""},
+		{"two joiners", "Ada\u200d\u200dLovelace", ""},
+		{"only punctuation", "-- .", ""},
+		{"tag characters", "Ada\U000E0041\U000E0042", ""},
+		{"private use", "Ada\ue000", ""},
+		{"Mongolian vowel separator", "Ada\u180eLovelace", ""},
+	}
+	for _, r := range []rune{'\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'} {
+		tests = append(tests, struct{ name, in, want string }{fmt.Sprintf("bidi control U+%04X", r), "Ada" + string(r) + "Lovelace", ""})
+	}
+	for _, r := range []rune{'\u200b', '\ufeff', '\u2060'} {
+		tests = append(tests, struct{ name, in, want string }{fmt.Sprintf("zero-width space U+%04X", r), "Ada" + string(r) + "Lovelace", ""})
 	}
 	for _, tt := range tests {
-		got, err := bot.ValidateName(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ValidateName(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := bot.ValidateName(tt.in)
+			if got != tt.want || (err == nil) != (tt.want != "") {
+				t.Fatalf("ValidateName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+			var ue *bot.UserError
+			if err != nil && !errors.As(err, &ue) {
+				t.Errorf("error %v is not a *UserError", err)
+			}
+		})
+	}
+}
+
+// TestRegisterEmailInName: "/register Ada a@b.com c@d.com" must not store a
+// name with an email in it (the name goes to the model; the email must not).
+func TestRegisterEmailInName(t *testing.T) {
+	name, email, err := bot.ParseRegisterText("Ada a@b.com c@d.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bot.ValidateEmail(email); err != nil {
+		t.Fatalf("email %q: %v", email, err)
+	}
+	_, err = bot.ValidateName(name)
+	if err == nil {
+		t.Fatalf("name %q with an email in it was accepted", name)
+	}
+	if strings.Contains(err.Error(), "a@b.com") {
+		t.Errorf("error %q echoes the email", err)
+	}
+}
+
+// TestLimitsComeFromStore: the name and email limits have one source, the
+// store's constants (the schema's CHECK constraints). The values alone would
+// agree today; this checks that bot/validate.go refers to them.
+func TestLimitsComeFromStore(t *testing.T) {
+	if bot.MaxNameLen != store.MaxNameChars || bot.MaxEmailLen != store.MaxEmailBytes {
+		t.Fatalf("bot limits %d/%d, store limits %d/%d", bot.MaxNameLen, bot.MaxEmailLen, store.MaxNameChars, store.MaxEmailBytes)
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "validate.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"MaxNameLen": "MaxNameChars", "MaxEmailLen": "MaxEmailBytes"}
+	found := 0
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
 		}
+		for i, id := range vs.Names {
+			if sel, ok := want[id.Name]; ok && i < len(vs.Values) {
+				found++
+				se, ok := vs.Values[i].(*ast.SelectorExpr)
+				if x, isIdent := se.X.(*ast.Ident); !ok || !isIdent || x.Name != "store" || se.Sel.Name != sel {
+					t.Errorf("%s is not defined as store.%s", id.Name, sel)
+				}
+			}
+		}
+		return true
+	})
+	if found != len(want) {
+		t.Errorf("found %d of the %d limits in validate.go", found, len(want))
 	}
 }
 
