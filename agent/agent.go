@@ -34,9 +34,10 @@ type Usage struct {
 
 // Result is what Run returns on success.
 type Result struct {
-	Output  string        // the model's final answer
-	Turns   int           // model round trips
-	Usage   Usage         // summed over turns
-	Latency time.Duration // wall time of Run, waits and retries included
-	Retries int           // attempts beyond the first, over all turns
+	Output    string        // the model's final answer
+	Turns     int           // model round trips
+	Usage     Usage         // summed over turns
+	Latency   time.Duration // wall time of Run, waits and retries included
+	Retries   int           // attempts beyond the first, over all turns
+	Truncated bool          // Output was cut at Config.MaxTokens (finish reason "length")
 }

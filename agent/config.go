@@ -20,6 +20,7 @@ const (
 	DefaultRetryBaseDelay = 250 * time.Millisecond
 	DefaultRetryMaxDelay  = 8 * time.Second
 	DefaultMaxTurns       = 6
+	DefaultMaxTokens      = 1024
 	// OfflineModel is what [Runner.Model] reports for the offline model.
 	OfflineModel = "offline"
 )
@@ -70,8 +71,16 @@ type Config struct {
 	// RetryMaxDelay caps the backoff ceiling. Zero or negative: 8s.
 	RetryMaxDelay time.Duration
 
-	// HTTPClient sends the requests. Its Transport (nil: http.DefaultTransport)
-	// is wrapped to read Retry-After; the caller's client is not modified.
+	// MaxTokens caps the length of each answer, in tokens: it is sent as
+	// max_tokens on every chat completion request (as max_completion_tokens
+	// for the models go-openai knows to reject max_tokens: OpenAI's o-series
+	// and gpt-5 onwards). A model that reaches the cap stops with finish
+	// reason "length"; Run keeps that cut answer and reports
+	// Result.Truncated. classbot reads it from LLM_MAX_TOKENS.
+	// Zero or negative: 1024.
+	MaxTokens int
+
+	// HTTPClient sends the requests; it is used as is and may be shared.
 	// Nil: a client whose transport bounds connections per host
 	// (MaxIdleConnsPerHost = MaxConcurrency, MaxConnsPerHost = 2*MaxConcurrency)
 	// and has dial (10s), TLS handshake (10s) and idle (90s) timeouts.
@@ -81,9 +90,10 @@ type Config struct {
 	// text nor the API key. Nil: slog.Default().
 	Logger *slog.Logger
 
-	// OnRetry, if set, is called once per retry (for metrics). It is called
-	// from the goroutine running Run and must be safe for concurrent use.
-	OnRetry func()
+	// OnRetryFunc, if set, is called once per retry (for metrics), just
+	// before the wait. It is called from the goroutine running Run and must be
+	// safe for concurrent use. Default nil.
+	OnRetryFunc func()
 
 	// Offline selects the built-in offline model (see the package
 	// documentation) instead of an HTTP endpoint; BaseURL, APIKey and
@@ -129,6 +139,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.RetryMaxDelay < cfg.RetryBaseDelay {
 		cfg.RetryMaxDelay = cfg.RetryBaseDelay
 	}
+	if cfg.MaxTokens <= 0 {
+		cfg.MaxTokens = DefaultMaxTokens
+	}
 	if cfg.OfflineLatency < 0 {
 		cfg.OfflineLatency = 0
 	}
@@ -146,29 +159,21 @@ func isGoogleBaseURL(base string) bool {
 	return strings.EqualFold(u.Hostname(), "generativelanguage.googleapis.com")
 }
 
-// newHTTPClient returns a client whose transport records each response's
-// status and Retry-After for the retry loop (see retryAfterTransport).
+// newHTTPClient returns cfg.HTTPClient, or when it is nil a client whose
+// transport bounds connections per host and has dial, TLS and idle timeouts.
 func newHTTPClient(cfg Config) *http.Client {
-	var c http.Client
 	if cfg.HTTPClient != nil {
-		c = *cfg.HTTPClient
-	} else {
-		c.Transport = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          2 * cfg.MaxConcurrency, // keep every connection we may reuse: a smaller pool redials and leaves sockets in TIME_WAIT
-			MaxIdleConnsPerHost:   cfg.MaxConcurrency,
-			MaxConnsPerHost:       2 * cfg.MaxConcurrency,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}
+		return cfg.HTTPClient
 	}
-	base := c.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	c.Transport = retryAfterTransport{base: base}
-	return &c
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          2 * cfg.MaxConcurrency, // keep every connection we may reuse: a smaller pool redials and leaves sockets in TIME_WAIT
+		MaxIdleConnsPerHost:   cfg.MaxConcurrency,
+		MaxConnsPerHost:       2 * cfg.MaxConcurrency,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
 }

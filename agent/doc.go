@@ -27,6 +27,10 @@
 //     cancellation or deadline are not retried. When retries run out the
 //     error wraps [ErrUnavailable] and the last underlying error.
 //
+// Every request caps the answer at [Config.MaxTokens] tokens; an answer cut
+// there (finish reason "length") is still returned, with [Result.Truncated]
+// set.
+//
 // The offline model and the real client sit behind the same small interface,
 // so turns, usage, latency, concurrency and the turn limit behave identically
 // for both.
@@ -43,5 +47,7 @@
 //     LLM_BASE_URL for a real answer."
 //
 // It never calls tools. Its token usage counts words: prompt tokens are the
-// words of all messages sent, completion tokens the words of the answer.
+// words of all messages sent, completion tokens the words of the answer. An
+// answer longer than [Config.MaxTokens] words is cut there, with finish reason
+// "length".
 package agent

@@ -17,8 +17,10 @@ const testKey = "sk-test-secret-key-123"
 // wireRequest is a chat completions request as the server sees it, decoded
 // independently of go-openai.
 type wireRequest struct {
-	Model    string `json:"model"`
-	Messages []struct {
+	Model               string `json:"model"`
+	MaxTokens           *int   `json:"max_tokens"`
+	MaxCompletionTokens *int   `json:"max_completion_tokens"`
+	Messages            []struct {
 		Role       string `json:"role"`
 		Content    string `json:"content"`
 		ToolCallID string `json:"tool_call_id"`
@@ -71,7 +73,40 @@ func (f *fakeModel) arrival(i int) time.Time {
 func setup(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) (*fakeModel, Config, *syncBuffer) {
 	t.Helper()
 	f := &fakeModel{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(f.handler(handle))
+	t.Cleanup(srv.Close)
+	cfg, logs := testConfig(srv.URL + "/v1")
+	return f, cfg, logs
+}
+
+// setupInProcess is setup without a network: the Config's HTTP client hands
+// each request straight to the fake model's handler. Everything then blocks
+// on channels and timers only, so it works inside a synctest bubble, where
+// synctest.Wait tells when every goroutine is stuck and time is fake.
+// A handle that blocks must also return when r.Context() is done.
+func setupInProcess(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) (*fakeModel, Config, *syncBuffer) {
+	t.Helper()
+	f := &fakeModel{}
+	cfg, logs := testConfig("http://model.test/v1")
+	cfg.HTTPClient = &http.Client{Transport: handlerTransport{f.handler(handle)}}
+	return f, cfg, logs
+}
+
+func testConfig(baseURL string) (Config, *syncBuffer) {
+	logs := &syncBuffer{}
+	return Config{
+		BaseURL:        baseURL,
+		APIKey:         testKey,
+		Model:          "test-model",
+		RetryBaseDelay: time.Millisecond,
+		RetryMaxDelay:  5 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}, logs
+}
+
+// handler records each chat completions request, then lets handle answer it.
+func (f *fakeModel) handler(handle func(w http.ResponseWriter, r *http.Request, n int)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
 			return
@@ -87,18 +122,19 @@ func setup(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n i
 		n := len(f.requests)
 		f.mu.Unlock()
 		handle(w, r, n)
-	}))
-	t.Cleanup(srv.Close)
-	logs := &syncBuffer{}
-	cfg := Config{
-		BaseURL:        srv.URL + "/v1",
-		APIKey:         testKey,
-		Model:          "test-model",
-		RetryBaseDelay: time.Millisecond,
-		RetryMaxDelay:  5 * time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+}
+
+// handlerTransport answers requests by calling h in the caller's goroutine.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err // as a real client would report a cancelled request
 	}
-	return f, cfg, logs
+	return rec.Result(), nil
 }
 
 type syncBuffer struct {
@@ -125,12 +161,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func textAnswer(w http.ResponseWriter, content string, prompt, completion int) {
+	answer(w, content, "stop", prompt, completion)
+}
+
+// answer writes a final answer with the given finish reason ("stop", "length").
+func answer(w http.ResponseWriter, content, finishReason string, prompt, completion int) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": "chatcmpl-1", "object": "chat.completion", "model": "test-model",
 		"choices": []any{map[string]any{
 			"index":         0,
 			"message":       map[string]any{"role": "assistant", "content": content},
-			"finish_reason": "stop",
+			"finish_reason": finishReason,
 		}},
 		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
 	})

@@ -29,13 +29,20 @@ func (m offlineModel) complete(ctx context.Context, req openai.ChatCompletionReq
 		}
 	}
 	answer := offlineAnswer(user)
-	completion := len(strings.Fields(answer))
+	finish := openai.FinishReasonStop
+	words := strings.Fields(answer)
+	if limit := max(req.MaxTokens, req.MaxCompletionTokens); limit > 0 && len(words) > limit {
+		words = words[:limit]
+		answer = strings.Join(words, " ")
+		finish = openai.FinishReasonLength
+	}
+	completion := len(words)
 	return openai.ChatCompletionResponse{
 		Object: "chat.completion",
 		Model:  OfflineModel,
 		Choices: []openai.ChatCompletionChoice{{
 			Message:      openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: answer},
-			FinishReason: openai.FinishReasonStop,
+			FinishReason: finish,
 		}},
 		Usage: openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
 	}, nil
@@ -62,4 +69,19 @@ func shorten(s string, n int) string {
 	}
 	r := []rune(s)
 	return strings.TrimSpace(string(r[:n])) + "…"
+}
+
+// sleep waits for d or until ctx is done, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

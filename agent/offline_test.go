@@ -118,3 +118,14 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("defaults = %+v", c)
 	}
 }
+
+func TestOfflineCutsAnswerAtMaxTokens(t *testing.T) {
+	r := NewRunner(Config{Offline: true, MaxTokens: 5, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	res, err := r.Run(t.Context(), Agent{}, "Student name: Ada Lovelace")
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Output != "Welcome to the class, Ada" || !res.Truncated || res.Usage.CompletionTokens != 5 {
+		t.Errorf("Result = %+v, want the first 5 words, Truncated and 5 completion tokens", res)
+	}
+}

@@ -2,12 +2,13 @@ package agent
 
 import (
 	"context"
+	"net/http"
 
 	openai "github.com/sashabaranov/go-openai"
 )
 
 // openAIModel calls an OpenAI-compatible chat completions endpoint.
-type openAIModel struct{ client *openai.Client }
+type openAIModel struct{ config openai.ClientConfig }
 
 func newOpenAIModel(cfg Config) openAIModel {
 	oc := openai.DefaultConfig(cfg.APIKey)
@@ -15,9 +16,54 @@ func newOpenAIModel(cfg Config) openAIModel {
 		oc.BaseURL = cfg.BaseURL
 	}
 	oc.HTTPClient = newHTTPClient(cfg)
-	return openAIModel{client: openai.NewClientWithConfig(oc)}
+	return openAIModel{config: oc}
 }
 
+// complete makes one call. It fails with a *callError, which keeps what
+// go-openai's errors leave out: whether the request was sent and the
+// response's Retry-After header. Each call gets its own go-openai client (a
+// small struct sharing the HTTP client and its connections) so that what the
+// HTTP client saw belongs to this call alone.
 func (m openAIModel) complete(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error) {
-	return m.client.CreateChatCompletion(ctx, req)
+	doer := &recordingDoer{next: m.config.HTTPClient}
+	oc := m.config
+	oc.HTTPClient = doer
+	resp, err := openai.NewClientWithConfig(oc).CreateChatCompletion(ctx, req)
+	if err != nil {
+		return resp, &callError{err: err, sent: doer.sent, status: doer.status, retryAfter: doer.retryAfter}
+	}
+	return resp, nil
 }
+
+// recordingDoer passes requests on to next and remembers what came back.
+// go-openai calls Do before CreateChatCompletion returns, from the calling
+// goroutine; a recordingDoer serves one call.
+type recordingDoer struct {
+	next       openai.HTTPDoer
+	sent       bool
+	status     int
+	retryAfter string
+}
+
+func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
+	d.sent = true
+	resp, err := d.next.Do(req)
+	if resp != nil {
+		d.status = resp.StatusCode
+		d.retryAfter = resp.Header.Get("Retry-After")
+	}
+	return resp, err
+}
+
+// callError is a failed chat completion call. It wraps go-openai's error
+// (an *openai.APIError, an *openai.RequestError, a transport error…) and
+// prints as that error.
+type callError struct {
+	err        error
+	sent       bool   // the request was handed to the HTTP client
+	status     int    // HTTP status of the response; 0 if none
+	retryAfter string // the response's Retry-After header
+}
+
+func (e *callError) Error() string { return e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }

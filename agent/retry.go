@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	openai "github.com/sashabaranov/go-openai"
 )
 
@@ -21,48 +21,151 @@ import (
 // too.
 var ErrUnavailable = errors.New("model unavailable")
 
-// attemptKey is the context key of the *attempt a model call is recorded in.
-type attemptKey struct{}
-
-// attempt records what the transport saw during one model call attempt;
-// go-openai hides response headers from its errors, so the transport reports
-// them here through the request's context.
-type attempt struct {
-	mu         sync.Mutex
-	sent       bool // the request reached the transport
-	status     int  // HTTP status of the last response; 0 if none
-	retryAfter string
-}
-
-func (a *attempt) record(resp *http.Response) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sent = true
-	if resp != nil {
-		a.status = resp.StatusCode
-		a.retryAfter = resp.Header.Get("Retry-After")
+// call makes one model call with retries, driven by backoff.Retry: the
+// library runs the loop, counts attempts (MaxAttempts), stops at a permanent
+// error and waits between attempts until the wait is over or ctx is done,
+// whichever comes first. call decides what is retryable and how long to wait
+// (retryPolicy). It returns the response, the number of retries made and an
+// error that names the model. It holds a concurrency slot only while an
+// attempt is in progress.
+func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
+	var (
+		tries   int
+		retries int
+		lastErr error // the last attempt's own failure, redacted
+		stopErr error // the caller's cancellation or a failure not worth retrying
+	)
+	policy := newRetryPolicy(ctx, r.cfg)
+	operation := func() (openai.ChatCompletionResponse, error) {
+		tries++
+		resp, failure, retry, err := r.attempt(ctx, req)
+		switch {
+		case err != nil:
+			stopErr = err
+			return resp, backoff.Permanent(err)
+		case failure == nil:
+			return resp, nil
+		}
+		lastErr = redact(failure, r.cfg.APIKey)
+		if !retry {
+			stopErr = lastErr
+			return resp, backoff.Permanent(lastErr)
+		}
+		policy.retryAfter, policy.hasRetryAfter = retryAfter(failure, time.Now())
+		return resp, lastErr
+	}
+	notify := func(_ error, wait time.Duration) {
+		retries++
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: model call failed, retrying",
+			slog.String("model", req.Model),
+			slog.Int("attempt", tries),
+			slog.Int("status", statusOf(lastErr)),
+			slog.Duration("wait", wait),
+		)
+		if r.cfg.OnRetryFunc != nil {
+			r.cfg.OnRetryFunc()
+		}
+	}
+	resp, err := backoff.Retry(ctx, operation,
+		backoff.WithBackOff(policy),
+		backoff.WithMaxTries(uint(r.cfg.MaxAttempts)),
+		backoff.WithMaxElapsedTime(0), // MaxRetryWait bounds the waits only; retryPolicy enforces it
+		backoff.WithNotify(notify),
+	)
+	switch {
+	case err == nil:
+		return resp, retries, nil
+	case stopErr != nil:
+		return resp, retries, fmt.Errorf("model %s: %w", req.Model, stopErr)
+	case tries >= r.cfg.MaxAttempts:
+		return resp, retries, fmt.Errorf("model %s: gave up after %d attempts: %w: %w",
+			req.Model, tries, ErrUnavailable, lastErr)
+	case policy.refused:
+		return resp, retries, fmt.Errorf("model %s: gave up after %d attempts (next wait %s exceeds the retry budget): %w: %w",
+			req.Model, tries, policy.refusedWait.Round(time.Millisecond), ErrUnavailable, lastErr)
+	case ctx.Err() != nil:
+		return resp, retries, fmt.Errorf("model %s: waiting to retry after %d attempts: %w (last error: %w)",
+			req.Model, tries, ctx.Err(), lastErr)
+	default: // not reached: every way out of backoff.Retry is covered above
+		return resp, retries, fmt.Errorf("model %s: %w", req.Model, redact(err, r.cfg.APIKey))
 	}
 }
 
-func (a *attempt) snapshot() (sent bool, status int, retryAfter string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sent, a.status, a.retryAfter
+// attempt makes one attempt while holding a concurrency slot. err is the
+// caller's cancellation (waiting for a slot or during the attempt): not
+// retryable and not the model's fault. failure is the model call's own, and
+// retry says whether it is worth another attempt.
+func (r *Runner) attempt(ctx context.Context, req openai.ChatCompletionRequest) (resp openai.ChatCompletionResponse, failure error, retry bool, err error) {
+	if err := r.sem.Acquire(ctx, 1); err != nil {
+		return resp, nil, false, fmt.Errorf("waiting for a model slot: %w", err)
+	}
+	defer r.sem.Release(1)
+
+	attemptCtx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
+	defer cancel()
+	resp, failure = r.model.complete(attemptCtx, req)
+	if failure == nil {
+		return resp, nil, false, nil
+	}
+	if ctx.Err() != nil {
+		if errors.Is(failure, ctx.Err()) {
+			return resp, nil, false, redact(failure, r.cfg.APIKey)
+		}
+		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact(failure, r.cfg.APIKey))
+	}
+	return resp, failure, retryable(failure, attemptCtx.Err() != nil), nil
 }
 
-// retryAfterTransport records each response's status and Retry-After header
-// in the *attempt found in the request's context, if any.
-type retryAfterTransport struct{ base http.RoundTripper }
-
-func (t retryAfterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if a, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
-		a.record(resp)
+// retryable reports whether an attempt that failed with err may be retried:
+// HTTP 429 and 5xx, attempt timeouts, and transport errors or broken 2xx
+// bodies once the request was sent. Other 4xx answers, and errors raised
+// before sending (bad URL, invalid request), would repeat themselves.
+func retryable(err error, timedOut bool) bool {
+	status := statusOf(err)
+	switch {
+	case status == http.StatusTooManyRequests || status >= 500:
+		return true
+	case status >= 400:
+		return false
+	case timedOut:
+		return true
+	default:
+		var ce *callError
+		return errors.As(err, &ce) && ce.sent
 	}
-	return resp, err
+}
+
+// statusOf returns the HTTP status behind err, or 0 if there was none.
+func statusOf(err error) int {
+	var (
+		ce     *callError
+		apiErr *openai.APIError
+		reqErr *openai.RequestError
+	)
+	switch {
+	case errors.As(err, &ce) && ce.status != 0:
+		return ce.status
+	case errors.As(err, &apiErr):
+		return apiErr.HTTPStatusCode
+	case errors.As(err, &reqErr):
+		return reqErr.HTTPStatusCode
+	}
+	return 0
+}
+
+// retryAfter returns the wait the server asked for in the failed attempt's
+// Retry-After header, if it sent a valid one.
+func retryAfter(err error, now time.Time) (time.Duration, bool) {
+	var ce *callError
+	if !errors.As(err, &ce) {
+		return 0, false
+	}
+	return parseRetryAfter(ce.retryAfter, now)
 }
 
 // parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
+// The backoff library has no parser for it (backoff.RetryAfter takes whole
+// seconds only).
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -83,149 +186,67 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// retryable reports whether an attempt that failed with err may be retried.
-// ctx is the caller's context, attemptCtx the attempt's own.
-func retryable(ctx, attemptCtx context.Context, err error, sent bool, status int) bool {
-	if ctx.Err() != nil {
-		return false // the caller gave up: never retry
-	}
-	if status == 0 {
-		var apiErr *openai.APIError
-		var reqErr *openai.RequestError
-		switch {
-		case errors.As(err, &apiErr):
-			status = apiErr.HTTPStatusCode
-		case errors.As(err, &reqErr):
-			status = reqErr.HTTPStatusCode
-		}
-	}
-	switch {
-	case status == http.StatusTooManyRequests || status >= 500:
-		return true
-	case status >= 400:
-		return false
-	case attemptCtx.Err() != nil:
-		return true // the attempt timed out
-	default:
-		// A transport error, or a broken 2xx body; an error raised before the
-		// request was sent (bad URL, invalid request) would repeat itself.
-		return sent
-	}
+// retryPolicy is the [backoff.BackOff] of one model call. Before retry n the
+// wait is the server's Retry-After when the failed attempt carried one;
+// otherwise it is drawn uniformly from [0, ceiling] (full jitter), where the
+// ceiling is the library's exponential backoff without randomization:
+// RetryBaseDelay doubling per retry up to RetryMaxDelay. It answers
+// [backoff.Stop] when the wait would take the call's total waiting past
+// MaxRetryWait or end after ctx's deadline.
+//
+// A retryPolicy serves one call and is not safe for concurrent use;
+// backoff.Retry calls it from the goroutine running the call. The library's
+// own RetryAfterError is not used: it would bypass the budget check here and
+// reset the exponential ceiling.
+type retryPolicy struct {
+	ceiling  backoff.ExponentialBackOff
+	budget   time.Duration // MaxRetryWait
+	deadline time.Time     // ctx's deadline; zero if none
+	waited   time.Duration // sum of the waits granted so far
+
+	// Set by the attempt that just failed.
+	retryAfter    time.Duration
+	hasRetryAfter bool
+
+	// Set when the policy stopped the retries.
+	refused     bool
+	refusedWait time.Duration
 }
 
-// backoff returns the full-jitter wait before retry number n (1-based).
-func backoff(base, ceiling time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < ceiling; i++ {
-		d *= 2
+func newRetryPolicy(ctx context.Context, cfg Config) *retryPolicy {
+	p := &retryPolicy{
+		ceiling: backoff.ExponentialBackOff{
+			InitialInterval:     cfg.RetryBaseDelay,
+			RandomizationFactor: 0, // full jitter is drawn in NextBackOff
+			Multiplier:          2,
+			MaxInterval:         cfg.RetryMaxDelay,
+		},
+		budget: cfg.MaxRetryWait,
 	}
-	d = min(d, ceiling)
-	return time.Duration(rand.Int64N(int64(d) + 1))
+	p.deadline, _ = ctx.Deadline()
+	return p
 }
 
-// call makes one model call with retries. It returns the response, the number
-// of retries made and an error that names the model. It holds a concurrency
-// slot only while an attempt is in progress.
-func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
-	var (
-		waited  time.Duration
-		lastErr error
-		retries int
-	)
-	for n := 1; ; n++ {
-		resp, rec, attemptErr, err := r.attempt(ctx, req)
-		if err != nil {
-			return resp, retries, fmt.Errorf("model %s: %w", req.Model, err)
-		}
-		if attemptErr == nil {
-			return resp, retries, nil
-		}
-		lastErr = attemptErr
-		if !rec.retryable {
-			return resp, retries, fmt.Errorf("model %s: %w", req.Model, redact(lastErr, r.cfg.APIKey))
-		}
-		if n >= r.cfg.MaxAttempts {
-			return resp, retries, fmt.Errorf("model %s: gave up after %d attempts: %w: %w",
-				req.Model, n, ErrUnavailable, redact(lastErr, r.cfg.APIKey))
-		}
-		wait := backoff(r.cfg.RetryBaseDelay, r.cfg.RetryMaxDelay, n)
-		if d, ok := parseRetryAfter(rec.retryAfter, time.Now()); ok {
-			wait = d
-		}
-		deadline, hasDeadline := ctx.Deadline()
-		if waited+wait > r.cfg.MaxRetryWait || (hasDeadline && time.Until(deadline) < wait) {
-			return resp, retries, fmt.Errorf("model %s: gave up after %d attempts (next wait %s exceeds the retry budget): %w: %w",
-				req.Model, n, wait.Round(time.Millisecond), ErrUnavailable, redact(lastErr, r.cfg.APIKey))
-		}
-		r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: model call failed, retrying",
-			slog.String("model", req.Model),
-			slog.Int("attempt", n),
-			slog.Int("status", rec.status),
-			slog.Duration("wait", wait),
-		)
-		retries++
-		if r.cfg.OnRetry != nil {
-			r.cfg.OnRetry()
-		}
-		waited += wait
-		if err := sleep(ctx, wait); err != nil {
-			return resp, retries, fmt.Errorf("model %s: waiting to retry after %d attempts: %w (last error: %w)",
-				req.Model, n, err, redact(lastErr, r.cfg.APIKey))
-		}
+// NextBackOff returns the wait before the next retry, or backoff.Stop.
+func (p *retryPolicy) NextBackOff() time.Duration {
+	wait := time.Duration(rand.Int64N(int64(p.ceiling.NextBackOff()) + 1))
+	if p.hasRetryAfter {
+		wait = p.retryAfter
 	}
+	if p.waited+wait > p.budget || (!p.deadline.IsZero() && time.Until(p.deadline) < wait) {
+		p.refused, p.refusedWait = true, wait
+		return backoff.Stop
+	}
+	p.waited += wait
+	return wait
 }
 
-// attemptRecord is what the retry loop learns from one attempt.
-type attemptRecord struct {
-	retryable  bool
-	status     int
-	retryAfter string
-}
-
-// attempt makes one attempt. err is the caller's cancellation (waiting for a
-// slot or during the attempt): not retryable and not the model's fault.
-// attemptErr is the model call's own failure.
-func (r *Runner) attempt(ctx context.Context, req openai.ChatCompletionRequest) (resp openai.ChatCompletionResponse, rec attemptRecord, attemptErr, err error) {
-	if err := r.sem.Acquire(ctx, 1); err != nil {
-		return resp, rec, nil, fmt.Errorf("waiting for a model slot: %w", err)
-	}
-	defer r.sem.Release(1)
-
-	a := &attempt{}
-	attemptCtx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, a), r.cfg.AttemptTimeout)
-	defer cancel()
-	resp, attemptErr = r.model.complete(attemptCtx, req)
-	if attemptErr == nil {
-		return resp, rec, nil, nil
-	}
-	if ctx.Err() != nil {
-		if errors.Is(attemptErr, ctx.Err()) {
-			return resp, rec, nil, redact(attemptErr, r.cfg.APIKey)
-		}
-		return resp, rec, nil, fmt.Errorf("%w: %w", ctx.Err(), redact(attemptErr, r.cfg.APIKey))
-	}
-	sent, status, retryAfter := a.snapshot()
-	rec = attemptRecord{
-		retryable:  retryable(ctx, attemptCtx, attemptErr, sent, status),
-		status:     status,
-		retryAfter: retryAfter,
-	}
-	return resp, rec, attemptErr, nil
-}
-
-// sleep waits for d or until ctx is done, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// Reset starts the policy over; backoff.Retry calls it before the first attempt.
+func (p *retryPolicy) Reset() {
+	p.ceiling.Reset()
+	p.waited = 0
+	p.retryAfter, p.hasRetryAfter = 0, false
+	p.refused, p.refusedWait = false, 0
 }
 
 // redact hides secret in err's message while keeping err's chain for

@@ -7,45 +7,51 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	openai "github.com/sashabaranov/go-openai"
 )
 
 func TestRunRetries429HonoringRetryAfter(t *testing.T) {
-	f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			w.Header().Set("Retry-After", "1")
-			apiError(w, http.StatusTooManyRequests, "slow down")
-			return
+	synctest.Test(t, func(t *testing.T) {
+		f, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				w.Header().Set("Retry-After", "1")
+				apiError(w, http.StatusTooManyRequests, "slow down")
+				return
+			}
+			textAnswer(w, "ok", 1, 1)
+		})
+		var hooks atomic.Int32
+		cfg.OnRetryFunc = func() { hooks.Add(1) }
+		res, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
+		if err != nil {
+			t.Fatalf("Run: %v", err)
 		}
-		textAnswer(w, "ok", 1, 1)
+		if res.Retries != 1 || hooks.Load() != 1 {
+			t.Errorf("Retries = %d, OnRetryFunc calls = %d, want 1 and 1", res.Retries, hooks.Load())
+		}
+		if f.count() != 2 {
+			t.Fatalf("requests = %d, want 2", f.count())
+		}
+		// Time in the bubble is fake and moves only while everything waits:
+		// the gap is exactly the wait Run chose. The configured backoff is at
+		// most 5ms, so only Retry-After explains 1s.
+		if gap := f.arrival(1).Sub(f.arrival(0)); gap != time.Second {
+			t.Errorf("second request came %v after the first, want 1s (Retry-After)", gap)
+		}
 	})
-	var hooks atomic.Int32
-	cfg.OnRetry = func() { hooks.Add(1) }
-	res, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if res.Retries != 1 || hooks.Load() != 1 {
-		t.Errorf("Retries = %d, OnRetry calls = %d, want 1 and 1", res.Retries, hooks.Load())
-	}
-	if f.count() != 2 {
-		t.Fatalf("requests = %d, want 2", f.count())
-	}
-	// The configured backoff is at most 5ms: only Retry-After explains a 1s gap.
-	if gap := f.arrival(1).Sub(f.arrival(0)); gap < time.Second {
-		t.Errorf("second request came %v after the first, want >= 1s (Retry-After)", gap)
-	}
 }
 
 func TestRunRetriesServerErrorsThenGivesUp(t *testing.T) {
 	f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		apiError(w, http.StatusInternalServerError, "overloaded")
+		apiError(w, http.StatusInternalServerError, "overloaded; you sent "+r.Header.Get("Authorization"))
 	})
 	cfg.MaxAttempts = 3
 	var hooks atomic.Int32
-	cfg.OnRetry = func() { hooks.Add(1) }
+	cfg.OnRetryFunc = func() { hooks.Add(1) }
 	res, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
@@ -61,7 +67,10 @@ func TestRunRetriesServerErrorsThenGivesUp(t *testing.T) {
 		t.Errorf("requests = %d, want MaxAttempts = 3", f.count())
 	}
 	if res.Retries != 2 || hooks.Load() != 2 {
-		t.Errorf("Retries = %d, OnRetry calls = %d, want 2 and 2", res.Retries, hooks.Load())
+		t.Errorf("Retries = %d, OnRetryFunc calls = %d, want 2 and 2", res.Retries, hooks.Load())
+	}
+	if strings.Contains(err.Error(), testKey) || !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("error message = %q, want the key redacted", err)
 	}
 }
 
@@ -125,81 +134,111 @@ func TestRunDoesNotRetryClientErrors(t *testing.T) {
 }
 
 func TestRunStopsWhenRetryAfterExceedsBudget(t *testing.T) {
-	f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		w.Header().Set("Retry-After", "3600")
-		apiError(w, http.StatusServiceUnavailable, "maintenance")
-	})
-	cfg.MaxRetryWait = time.Second
-	done := make(chan error, 1)
-	go func() {
+	synctest.Test(t, func(t *testing.T) {
+		f, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Retry-After", "3600")
+			apiError(w, http.StatusServiceUnavailable, "maintenance")
+		})
+		cfg.MaxRetryWait = time.Second
+		start := time.Now()
 		_, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
-		done <- err
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run is waiting out a Retry-After longer than MaxRetryWait instead of giving up")
-	}
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("err = %v, want ErrUnavailable", err)
-	}
-	if f.count() != 1 {
-		t.Errorf("requests = %d, want 1 (the wait exceeds the budget)", f.count())
-	}
-}
-
-// hangingServer starts a fake model whose handler holds every request until
-// the client goes away or the test ends, so no handler outlives the test.
-func hangingServer(t *testing.T) (*fakeModel, Config) {
-	t.Helper()
-	release := make(chan struct{})
-	f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
+		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "exceeds the retry budget") {
+			t.Fatalf("err = %v, want ErrUnavailable because the wait exceeds the budget", err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("Run waited %v before giving up, want no wait at all", waited)
+		}
+		if f.count() != 1 {
+			t.Errorf("requests = %d, want 1 (the wait exceeds the budget)", f.count())
 		}
 	})
-	t.Cleanup(func() { close(release) }) // registered after setup's, so it runs before the server's Close
+}
+
+func TestRunCancelDuringRetryWaitReturnsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Retry-After", "3600")
+			apiError(w, http.StatusServiceUnavailable, "maintenance")
+		})
+		cfg.MaxRetryWait = 2 * time.Hour
+		var hooks atomic.Int32
+		cfg.OnRetryFunc = func() { hooks.Add(1) }
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() {
+			_, err := NewRunner(cfg).Run(ctx, Agent{}, "hi")
+			done <- err
+		}()
+		synctest.Wait() // Run is now waiting out the hour the server asked for
+		if f.count() != 1 || hooks.Load() != 1 {
+			t.Fatalf("requests = %d, OnRetryFunc calls = %d before cancel, want 1 and 1", f.count(), hooks.Load())
+		}
+		cancel()
+		err := <-done
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("Run returned %v after it started, want at once on cancel", waited)
+		}
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+			t.Errorf("err = %v, want context.Canceled and not ErrUnavailable", err)
+		}
+		var apiErr *openai.APIError
+		if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusServiceUnavailable {
+			t.Errorf("err = %v, want the last *openai.APIError (503) wrapped", err)
+		}
+		if f.count() != 1 {
+			t.Errorf("requests = %d, want 1", f.count())
+		}
+	})
+}
+
+// hangingModel returns an in-process fake model that answers no request: each
+// is held until its context is done. Use it inside a synctest bubble, where
+// deadlines and timeouts pass in fake time.
+func hangingModel(t *testing.T) (*fakeModel, Config) {
+	t.Helper()
+	f, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		<-r.Context().Done()
+	})
 	return f, cfg
 }
 
 func TestRunCallerDeadlineIsNotRetried(t *testing.T) {
-	f, cfg := hangingServer(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
+	synctest.Test(t, func(t *testing.T) {
+		f, cfg := hangingModel(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
 		_, err := NewRunner(cfg).Run(ctx, Agent{}, "hi")
-		done <- err
-	}()
-	select {
-	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want context.DeadlineExceeded", err)
 		}
 		if errors.Is(err, ErrUnavailable) {
 			t.Errorf("err = %v: the caller's deadline is not unavailability", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the caller's deadline")
-	}
-	if f.count() != 1 {
-		t.Errorf("requests = %d, want 1 (no retry after the caller's deadline)", f.count())
-	}
+		if took := time.Since(start); took != 100*time.Millisecond {
+			t.Errorf("Run returned after %v, want at the caller's deadline (100ms)", took)
+		}
+		if f.count() != 1 {
+			t.Errorf("requests = %d, want 1 (no retry after the caller's deadline)", f.count())
+		}
+	})
 }
 
 func TestRunAttemptTimeoutIsRetried(t *testing.T) {
-	f, cfg := hangingServer(t)
-	cfg.AttemptTimeout = 50 * time.Millisecond
-	cfg.MaxAttempts = 2
-	res, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
-	}
-	if f.count() != 2 || res.Retries != 1 {
-		t.Errorf("requests = %d, Retries = %d, want 2 and 1", f.count(), res.Retries)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		f, cfg := hangingModel(t)
+		cfg.AttemptTimeout = 50 * time.Millisecond
+		cfg.MaxAttempts = 2
+		res, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
+		}
+		if f.count() != 2 || res.Retries != 1 {
+			t.Errorf("requests = %d, Retries = %d, want 2 and 1", f.count(), res.Retries)
+		}
+	})
 }
 
 func TestParseRetryAfter(t *testing.T) {
@@ -227,47 +266,97 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestBackoffIsBoundedFullJitter(t *testing.T) {
-	base, ceiling := 10*time.Millisecond, 40*time.Millisecond
-	for n, limit := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 3: 40 * time.Millisecond, 10: 40 * time.Millisecond} {
+func TestRetryPolicy(t *testing.T) {
+	cfg := Config{RetryBaseDelay: 10 * time.Millisecond, RetryMaxDelay: 40 * time.Millisecond, MaxRetryWait: time.Hour}
+
+	t.Run("full jitter below a doubling ceiling", func(t *testing.T) {
+		ceilings := []time.Duration{10, 20, 40, 40, 40} // ms, retry 1 to 5
+		seen := map[time.Duration]bool{}
 		for range 200 {
-			if d := backoff(base, ceiling, n); d < 0 || d > limit {
-				t.Fatalf("backoff(retry %d) = %v, want within [0, %v]", n, d, limit)
+			p := newRetryPolicy(t.Context(), cfg)
+			p.Reset()
+			for i, c := range ceilings {
+				d := p.NextBackOff()
+				if d < 0 || d > c*time.Millisecond {
+					t.Fatalf("wait before retry %d = %v, want within [0, %v]", i+1, d, c*time.Millisecond)
+				}
+				seen[d] = true
 			}
 		}
-	}
+		if len(seen) < 2 {
+			t.Errorf("1000 waits took %d distinct values, want jitter", len(seen))
+		}
+	})
+
+	t.Run("Retry-After replaces the draw", func(t *testing.T) {
+		p := newRetryPolicy(t.Context(), cfg)
+		p.Reset()
+		p.retryAfter, p.hasRetryAfter = 7*time.Second, true
+		if d := p.NextBackOff(); d != 7*time.Second {
+			t.Errorf("wait = %v, want the server's 7s", d)
+		}
+	})
+
+	t.Run("stops when the waits would exceed MaxRetryWait", func(t *testing.T) {
+		cfg := cfg
+		cfg.MaxRetryWait = 10 * time.Second
+		p := newRetryPolicy(t.Context(), cfg)
+		p.Reset()
+		p.retryAfter, p.hasRetryAfter = 6*time.Second, true
+		if d := p.NextBackOff(); d != 6*time.Second {
+			t.Fatalf("first wait = %v, want 6s", d)
+		}
+		if d := p.NextBackOff(); d != backoff.Stop || !p.refused || p.refusedWait != 6*time.Second {
+			t.Errorf("second wait = %v (refused %v, %v), want backoff.Stop: 12s of waiting exceeds 10s", d, p.refused, p.refusedWait)
+		}
+	})
+
+	t.Run("stops when the wait would outlast the caller's deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		p := newRetryPolicy(ctx, cfg)
+		p.Reset()
+		p.retryAfter, p.hasRetryAfter = 5*time.Minute, true
+		if d := p.NextBackOff(); d != backoff.Stop {
+			t.Errorf("wait = %v, want backoff.Stop", d)
+		}
+	})
 }
 
 func TestRunSlotIsFreeDuringBackoff(t *testing.T) {
-	firstFailed := make(chan struct{})
-	f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			w.Header().Set("Retry-After", "1")
-			apiError(w, http.StatusServiceUnavailable, "busy")
-			close(firstFailed)
-			return
+	synctest.Test(t, func(t *testing.T) {
+		firstFailed := make(chan struct{})
+		f, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				w.Header().Set("Retry-After", "1")
+				apiError(w, http.StatusServiceUnavailable, "busy")
+				close(firstFailed)
+				return
+			}
+			textAnswer(w, "ok", 1, 1)
+		})
+		cfg.MaxConcurrency = 1
+		r := NewRunner(cfg)
+		slow := make(chan error, 1)
+		go func() {
+			_, err := r.Run(t.Context(), Agent{}, "A")
+			slow <- err
+		}()
+		<-firstFailed
+		// A now waits a second before retrying; B must not wait for it. Were
+		// the slot held, B would block and the fake clock would move on to A's
+		// retry first.
+		if _, err := r.Run(t.Context(), Agent{}, "B"); err != nil {
+			t.Fatalf("Run B: %v", err)
 		}
-		textAnswer(w, "ok", 1, 1)
+		if err := <-slow; err != nil {
+			t.Fatalf("Run A: %v", err)
+		}
+		if f.count() != 3 {
+			t.Fatalf("requests = %d, want 3", f.count())
+		}
+		if got := f.request(1).Messages[0].Content; got != "B" {
+			t.Errorf("second request was %q's, want B's: the slot was held during A's backoff", got)
+		}
 	})
-	cfg.MaxConcurrency = 1
-	r := NewRunner(cfg)
-	slow := make(chan error, 1)
-	go func() {
-		_, err := r.Run(t.Context(), Agent{}, "A")
-		slow <- err
-	}()
-	<-firstFailed
-	// A now sleeps about a second before retrying; B must not wait for it.
-	if _, err := r.Run(t.Context(), Agent{}, "B"); err != nil {
-		t.Fatalf("Run B: %v", err)
-	}
-	if err := <-slow; err != nil {
-		t.Fatalf("Run A: %v", err)
-	}
-	if f.count() != 3 {
-		t.Fatalf("requests = %d, want 3", f.count())
-	}
-	if got := f.request(1).Messages[0].Content; got != "B" {
-		t.Errorf("second request was %q's, want B's: the slot was held during A's backoff", got)
-	}
 }

@@ -77,6 +77,7 @@ func (r *Runner) Run(ctx context.Context, a Agent, input string) (Result, error)
 		slog.Duration("latency", res.Latency),
 		slog.Int("retries", res.Retries),
 		slog.Int("tokens", res.Usage.TotalTokens),
+		slog.Bool("truncated", res.Truncated),
 	}
 	if err != nil {
 		err = fmt.Errorf("run agent %q: %w", a.Name, err)
@@ -100,7 +101,7 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 	if maxTurns <= 0 {
 		maxTurns = DefaultMaxTurns
 	}
-	req := openai.ChatCompletionRequest{Model: r.modelFor(a)}
+	req := withMaxTokens(openai.ChatCompletionRequest{Model: r.modelFor(a)}, r.cfg.MaxTokens)
 	if a.Instructions != "" {
 		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: a.Instructions})
 	}
@@ -139,7 +140,9 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 			if msg.Content == "" {
 				return res, fmt.Errorf("turn %d: model %s: empty answer (finish reason %q)", turn, req.Model, resp.Choices[0].FinishReason)
 			}
+			// A "length" answer was cut at MaxTokens: still a valid answer.
 			res.Output = msg.Content
+			res.Truncated = resp.Choices[0].FinishReason == openai.FinishReasonLength
 			return res, nil
 		}
 		if msg.Role == "" {
@@ -158,6 +161,18 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 		}
 	}
 	return res, fmt.Errorf("model %s: %d turns: %w", req.Model, maxTurns, ErrMaxTurns)
+}
+
+// withMaxTokens returns req with its answer capped at n tokens: max_tokens,
+// which OpenAI, Gemini's OpenAI endpoint, Ollama and vLLM all accept, or
+// max_completion_tokens for the models go-openai refuses max_tokens for
+// (OpenAI's reasoning models), so that a cap never turns into an error.
+func withMaxTokens(req openai.ChatCompletionRequest, n int) openai.ChatCompletionRequest {
+	req.MaxTokens, req.MaxCompletionTokens = n, 0
+	if errors.Is(openai.NewReasoningValidator().Validate(req), openai.ErrReasoningModelMaxTokensDeprecated) {
+		req.MaxTokens, req.MaxCompletionTokens = 0, n
+	}
+	return req
 }
 
 // callTool runs the tool the model asked for and returns the text for the

@@ -6,10 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -52,6 +51,9 @@ func TestRunToolCallRoundTrip(t *testing.T) {
 	}
 	if res.Latency <= 0 {
 		t.Errorf("Latency = %v, want > 0", res.Latency)
+	}
+	if res.Truncated {
+		t.Error("Truncated = true for an answer that finished with \"stop\"")
 	}
 	if string(gotArgs) != `{"assignment":"hw1"}` {
 		t.Errorf("tool got arguments %s", gotArgs)
@@ -198,95 +200,80 @@ func TestRunDefaultMaxTurns(t *testing.T) {
 }
 
 func TestRunConcurrencyLimit(t *testing.T) {
-	const limit, runs = 2, 6
-	var inFlight, peak atomic.Int32
-	arrived := make(chan struct{}, runs)
-	release := make(chan struct{})
-	_, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		now := inFlight.Add(1)
-		for {
-			p := peak.Load()
-			if now <= p || peak.CompareAndSwap(p, now) {
-				break
+	synctest.Test(t, func(t *testing.T) {
+		const limit, runs = 2, 6
+		var inFlight atomic.Int32
+		release := make(chan struct{})
+		_, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			inFlight.Add(1)
+			defer inFlight.Add(-1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			textAnswer(w, "ok", 1, 1)
+		})
+		cfg.MaxConcurrency = limit
+		r := NewRunner(cfg)
+
+		errs := make(chan error, runs)
+		for range runs {
+			go func() {
+				_, err := r.Run(t.Context(), Agent{}, "hi")
+				errs <- err
+			}()
+		}
+		// Wait until no goroutine can move: the server holds the requests it
+		// got, and every other Run waits for a slot. Without a working limit
+		// all six would be at the server now.
+		synctest.Wait()
+		if got := inFlight.Load(); got != limit {
+			t.Errorf("requests in progress at the server = %d, want MaxConcurrency = %d", got, limit)
+		}
+		close(release)
+		for range runs {
+			if err := <-errs; err != nil {
+				t.Errorf("Run: %v", err)
 			}
 		}
-		arrived <- struct{}{}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		inFlight.Add(-1)
-		textAnswer(w, "ok", 1, 1)
 	})
-	var once sync.Once
-	releaseAll := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(releaseAll)
-	cfg.MaxConcurrency = limit
-	r := NewRunner(cfg)
-
-	errs := make(chan error, runs)
-	for range runs {
-		go func() {
-			_, err := r.Run(t.Context(), Agent{}, "hi")
-			errs <- err
-		}()
-	}
-	for i := range limit {
-		select {
-		case <-arrived:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("only %d requests arrived, want %d", i, limit)
-		}
-	}
-	// Two requests are held by the server; a third must not arrive while they are.
-	select {
-	case <-arrived:
-		t.Fatalf("a third request arrived while %d were in progress", limit)
-	case <-time.After(100 * time.Millisecond):
-	}
-	releaseAll()
-	for range runs {
-		if err := <-errs; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	if p := peak.Load(); p != limit {
-		t.Errorf("peak concurrent requests = %d, want %d", p, limit)
-	}
 }
 
 func TestRunCancelWhileWaitingForSlot(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 1)
-	_, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		arrived <- struct{}{}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		textAnswer(w, "ok", 1, 1)
-	})
-	t.Cleanup(func() { close(release) })
-	cfg.MaxConcurrency = 1
-	r := NewRunner(cfg)
-	go func() { _, _ = r.Run(t.Context(), Agent{}, "holder") }()
-	<-arrived
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		f, cfg, _ := setupInProcess(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			textAnswer(w, "ok", 1, 1)
+		})
+		defer close(release)
+		cfg.MaxConcurrency = 1
+		r := NewRunner(cfg)
+		go func() { _, _ = r.Run(t.Context(), Agent{}, "holder") }()
+		synctest.Wait() // the holder has the slot and is at the server
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.Run(ctx, Agent{}, "waiter")
-		done <- err
-	}()
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Run(ctx, Agent{}, "waiter")
+			done <- err
+		}()
+		synctest.Wait() // the waiter waits for the slot
+		if f.count() != 1 || f.request(0).Messages[0].Content != "holder" {
+			t.Fatalf("requests = %d before cancel, want only the holder's", f.count())
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel while waiting for a slot")
-	}
+		cancel()
+		err := <-done
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "waiting for a model slot") {
+			t.Errorf("err = %v, want context.Canceled while waiting for a model slot", err)
+		}
+		if f.count() != 1 {
+			t.Errorf("requests = %d, want 1: the cancelled Run must not send one", f.count())
+		}
+	})
 }
 
 func TestRunOpenAIErrorTypesSurvive(t *testing.T) {
@@ -297,5 +284,76 @@ func TestRunOpenAIErrorTypesSurvive(t *testing.T) {
 	var apiErr *openai.APIError
 	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound {
 		t.Errorf("err = %v, want an *openai.APIError with 404", err)
+	}
+}
+
+func TestRunSendsMaxTokens(t *testing.T) {
+	tests := []struct {
+		name          string
+		maxTokens     int
+		model         string
+		wantMaxTokens int // max_tokens; 0 means absent
+		wantMaxCompl  int // max_completion_tokens; 0 means absent
+	}{
+		{"default", 0, "test-model", DefaultMaxTokens, 0},
+		{"configured", 200, "test-model", 200, 0},
+		{"gemini", 300, "gemini-2.5-flash", 300, 0},
+		// go-openai refuses max_tokens for OpenAI's reasoning models.
+		{"reasoning model", 300, "gpt-5-mini", 0, 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					toolCallAnswer(w, "call_1", "lookup", `{}`, 1, 1)
+					return
+				}
+				textAnswer(w, "ok", 1, 1)
+			})
+			cfg.MaxTokens = tt.maxTokens
+			cfg.Model = tt.model
+			a := Agent{Tools: []Tool{{Name: "lookup", Func: func(context.Context, json.RawMessage) (string, error) {
+				return "found", nil
+			}}}}
+			if _, err := NewRunner(cfg).Run(t.Context(), a, "hi"); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if f.count() != 2 {
+				t.Fatalf("requests = %d, want 2", f.count())
+			}
+			for i := range f.count() { // every request of the Run, tool turns included
+				req := f.request(i)
+				if got := deref(req.MaxTokens); got != tt.wantMaxTokens {
+					t.Errorf("request %d: max_tokens = %d, want %d", i+1, got, tt.wantMaxTokens)
+				}
+				if got := deref(req.MaxCompletionTokens); got != tt.wantMaxCompl {
+					t.Errorf("request %d: max_completion_tokens = %d, want %d", i+1, got, tt.wantMaxCompl)
+				}
+			}
+		})
+	}
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func TestRunKeepsAnswerCutAtMaxTokens(t *testing.T) {
+	_, cfg, logs := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		answer(w, "Photosynthesis turns light into", "length", 10, 5)
+	})
+	cfg.MaxTokens = 5
+	res, err := NewRunner(cfg).Run(t.Context(), Agent{}, "Explain photosynthesis")
+	if err != nil {
+		t.Fatalf("Run: %v, want the cut answer", err)
+	}
+	if res.Output != "Photosynthesis turns light into" || !res.Truncated {
+		t.Errorf("Output = %q, Truncated = %v; want the cut text and true", res.Output, res.Truncated)
+	}
+	if !strings.Contains(logs.String(), "truncated=true") {
+		t.Errorf("want the run's log line to say truncated=true, logs: %q", logs.String())
 	}
 }

@@ -106,7 +106,7 @@ func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration, onR
 		Offline:        cfg.LLMAPIKey == "" && cfg.LLMBaseURL == "",
 		OfflineLatency: offlineLatency,
 		Logger:         log,
-		OnRetry:        onRetry,
+		OnRetryFunc:    onRetry,
 	}
 }
 
