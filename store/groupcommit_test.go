@@ -327,7 +327,8 @@ func TestGroupCommitBatchesConcurrentWrites(t *testing.T) {
 }
 
 // A write that finds the writer idle goes out at once, however long the
-// window (an hour here); under contention a batch closes at MaxBatchRows.
+// window (an hour here). Under contention the writer holds a batch open
+// for the window, and the batch closes early at MaxBatchRows.
 func TestGroupCommitLoneWriteIsNotDelayedAndBatchClosesAtMaxRows(t *testing.T) {
 	pg, seen := openPostgresConfig(t, store.Config{BatchWindow: time.Hour, MaxBatchRows: 3})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -335,19 +336,33 @@ func TestGroupCommitLoneWriteIsNotDelayedAndBatchClosesAtMaxRows(t *testing.T) {
 	if err := pg.RecordInteraction(ctx, interaction("lone")); err != nil {
 		t.Fatalf("a lone write to an idle writer: %v", err)
 	}
-	// Within the hour of the previous commit: these wait for each other
+	release := plugWriter(t, pg) // a lone write too: it is not held either
+	record := func(id string) func() error {
+		return func() error { return pg.RecordInteraction(ctx, interaction(id)) }
+	}
+	var full []<-chan error
+	for i := range 3 {
+		full = append(full, queued(t, pg, i+1, record(fmt.Sprintf("full-%d", i))))
+	}
+	release()
+	for _, res := range full {
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Within the hour after a batch of three: these wait for each other
 	// until the batch is full.
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
-			if err := pg.RecordInteraction(ctx, interaction(fmt.Sprintf("full-%d", i))); err != nil {
+			if err := record(fmt.Sprintf("held-%d", i))(); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	if got := seen.sizes(); !slices.Equal(got, []int{1, 3}) {
-		t.Errorf("batches of %v writes, want [1 3]", got)
+	if got := seen.sizes(); !slices.Equal(got, []int{1, 1, 3, 3}) {
+		t.Errorf("batches of %v writes, want [1 1 3 3]: two lone writes at once, then two full batches", got)
 	}
 }
 

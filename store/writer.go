@@ -22,14 +22,19 @@ const (
 // Config tunes the Postgres store's group commit. The zero Config is the
 // defaults; OpenWithConfig documents how the writer uses each field.
 type Config struct {
-	// BatchWindow is the shortest time between the starts of two commits
-	// while writes keep coming: a write that arrives less than BatchWindow
-	// after the previous commit started waits, with the others arriving,
-	// until BatchWindow has passed (or MaxBatchRows are queued), so under
-	// load there are at most 1/BatchWindow commits a second. A write that
-	// finds the writer idle for BatchWindow or longer goes out at once.
-	// Default DefaultBatchWindow (2 ms); negative: never wait, commit
-	// whatever queued while the previous commit was in flight.
+	// BatchWindow is how long the writer may hold a batch open to gather
+	// more writes while writes contend (more than one is queued, or the
+	// previous batch held more than one): it starts no commit sooner than
+	// BatchWindow after the previous one started, so under load there are
+	// at most 1/BatchWindow commits a second; and when the previous batch
+	// held several writes it waits, up to BatchWindow after that commit
+	// ended, for as many to arrive (a batch's callers tend to write again
+	// together). A lone write, nothing else queued and the previous batch a
+	// single write, goes out at once: no added latency without contention.
+	// A write never waits more than BatchWindow for its batch to close,
+	// plus the commit in flight. Default DefaultBatchWindow (2 ms);
+	// negative: never wait, commit whatever queued while the previous
+	// commit was in flight.
 	BatchWindow time.Duration
 
 	// MaxBatchRows is the most writes in one batch (one transaction); a
@@ -174,7 +179,7 @@ func (w *writer) close() {
 func (w *writer) run() {
 	defer close(w.exited)
 	batch := make([]*write, 0, w.cfg.MaxBatchRows)
-	var lastStart time.Time
+	var last batchTimes
 	for {
 		select {
 		case first := <-w.queue:
@@ -183,16 +188,44 @@ func (w *writer) run() {
 			w.flush(batch[:0])
 			return
 		}
-		batch = w.gather(batch, lastStart.Add(w.cfg.BatchWindow))
-		lastStart = time.Now()
+		batch = w.gather(batch, last)
+		last.start, last.rows = time.Now(), len(batch)
 		w.commit(w.base, batch)
+		last.end = time.Now()
 		clear(batch) // let the writes' memory go
 	}
 }
 
-// gather adds queued writes to batch until it has MaxBatchRows or, once the
-// queue is empty, until deadline (already past when the writer was idle).
-func (w *writer) gather(batch []*write, deadline time.Time) []*write {
+// batchTimes is when the previous batch's commit started and ended, and
+// how many writes it held.
+type batchTimes struct {
+	start, end time.Time
+	rows       int
+}
+
+// gather adds queued writes to batch until it may close (see
+// Config.BatchWindow): at MaxBatchRows always; at once for a lone write
+// when the previous batch was a single write too; otherwise once
+// BatchWindow has passed since the previous commit started and, if the
+// previous batch held several writes, once the batch holds as many or
+// BatchWindow has passed since that commit ended. Both moments are long
+// past for a writer that was idle.
+func (w *writer) gather(batch []*write, last batchTimes) []*write {
+	window := w.cfg.BatchWindow
+	capAt := last.start.Add(window) // commits start at least window apart
+	herdAt := last.end.Add(window)  // the previous batch's callers come back
+	ready := func(now time.Time) (bool, time.Time) {
+		if len(batch) == 1 && last.rows <= 1 {
+			return true, time.Time{} // no contention
+		}
+		if now.Before(capAt) {
+			return false, capAt
+		}
+		if last.rows > 1 && len(batch) < last.rows && now.Before(herdAt) {
+			return false, herdAt
+		}
+		return true, time.Time{}
+	}
 	var timer *time.Timer
 	for len(batch) < w.cfg.MaxBatchRows {
 		select {
@@ -201,19 +234,20 @@ func (w *writer) gather(batch []*write, deadline time.Time) []*write {
 			continue
 		default:
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
+		ok, until := ready(time.Now())
+		if ok {
 			break
 		}
 		if timer == nil {
-			timer = time.NewTimer(wait)
+			timer = time.NewTimer(time.Until(until))
 			defer timer.Stop()
+		} else {
+			timer.Reset(time.Until(until))
 		}
 		select {
 		case wr := <-w.queue:
 			batch = append(batch, wr)
 		case <-timer.C:
-			return batch
 		case <-w.stop:
 			return batch
 		}
