@@ -11,13 +11,23 @@
 //   - Socket Mode (Run): with an app-level token, slack-go's socketmode
 //     client opens a websocket (apps.connections.open), so classbot needs no
 //     public URL. Every envelope is acknowledged; a slash command's first
-//     response is the acknowledgement's payload.
+//     response is the acknowledgement's payload. Each command is handed to
+//     Dispatcher.Go: the adapter runs no goroutines, limits or drains of its
+//     own for commands.
+//
+// Slack escapes a typed &, < and > as &amp;, &lt; and &gt; and marks links
+// and mentions up as <…>; PlainText turns the command's text back into what
+// the student typed before the bot sees it.
 //
 // Either way the answer that follows an acknowledgement is POSTed as JSON to
 // the command's response_url (ephemeral when the reply is: a registration
-// shows the student's email). If that fails or the URL has expired, and a bot
-// token is configured, the answer goes through chat.postEphemeral to the
-// student instead.
+// shows the student's email). A response_url must lie under one of
+// Config.ResponseURLPrefixes (SLACK_RESPONSE_URL_PREFIX) or the command is
+// refused; posts follow no redirects and reach only public addresses unless
+// a prefix names a private one. A response_url is a credential and is
+// never logged. If a post fails or the URL has expired, and a bot token is
+// configured, the answer goes through chat.postEphemeral to the student
+// instead.
 //
 // Every text is escaped (&, <, > become &amp;, &lt;, &gt;), so nothing a
 // student typed — <!channel>, <!here>, <@U123> — can ping anyone or turn into

@@ -173,8 +173,9 @@ type options struct {
 	botToken string
 	appToken string
 	now      func() time.Time
-	// prefixes are the ResponseURLPrefixes; default: the stand-in's URL.
-	prefixes []string
+	// prefixes returns the ResponseURLPrefixes given the stand-in's base
+	// URL; default: that URL.
+	prefixes func(standIn string) []string
 	// handler wraps the adapter's Handler in the test server, if set.
 	handler func(http.Handler) http.Handler
 }
@@ -185,8 +186,9 @@ func setup(t *testing.T, o options) *fixture {
 	f := &fixture{t: t, slack: slacktest.New(), store: store.NewMemory(), agent: newAgent(o.open, ev), events: ev, logs: &logBuffer{}}
 	t.Cleanup(f.slack.Close)
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if o.prefixes == nil {
-		o.prefixes = []string{f.slack.URL + "/"}
+	prefixes := []string{f.slack.URL + "/"}
+	if o.prefixes != nil {
+		prefixes = o.prefixes(f.slack.URL)
 	}
 	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
@@ -195,7 +197,7 @@ func setup(t *testing.T, o options) *fixture {
 	f.adapter, err = slack.New(slack.Config{
 		SigningSecret: secret, BotToken: o.botToken, AppToken: o.appToken,
 		APIURL: f.slack.APIURL, Dispatcher: f.disp, Logger: log, NowFunc: o.now,
-		ResponseURLPrefixes: o.prefixes,
+		ResponseURLPrefixes: prefixes,
 		OnRefuseFunc: func(reason string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()

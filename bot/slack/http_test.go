@@ -100,7 +100,7 @@ func TestSlackHTTPRefusals(t *testing.T) {
 
 func TestSlackHTTPRegisterAsync(t *testing.T) {
 	f := setup(t, options{mode: bot.ModeAsync}) // the agent waits for its gate…
-	f.agent.releaseAfter = 5 * time.Second     // …or 5 s, if the adapter waits for it
+	f.agent.releaseAfter = 5 * time.Second      // …or 5 s, if the adapter waits for it
 	trigger := "7712345678901.7700000000001.async"
 	status, body := f.post(f.command(registerForm, trigger, nil))
 	f.events.add("ack")

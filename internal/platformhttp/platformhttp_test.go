@@ -32,7 +32,9 @@ func TestRedactRerenderedURL(t *testing.T) {
 		secret string
 		leaks  []string // parts of the secret that must not be logged
 	}{
-		{"percent escapes", "http://" + addr + "/commands/T0A1%2FB2/77123%20456/QW1x%7EZ0xr?x=%41",
+		// net/http renders these URLs differently from how they were given:
+		// the scheme lower-cased, a space and a non-ASCII letter %-escaped.
+		{"escaped again", "HTTP://" + addr + "/commands/T0A1%2FB2/77123 456/QW1x%7EZ0xré?x=%41",
 			[]string{"QW1x", "77123", "T0A1"}},
 		{"user and password", "http://hook-user:hunter2@" + addr + "/commands/T0A1B2/77123456/c2VjcmV0",
 			[]string{"hook-user", "hunter2", "c2VjcmV0", "77123456"}},
