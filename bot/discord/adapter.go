@@ -48,29 +48,36 @@ type Config struct {
 	// Logger gets the adapter's own lines (refusals, delivery failures).
 	// Default slog.Default(). Emails and tokens are never logged.
 	Logger *slog.Logger
-	// MaxGatewayHandlers bounds gateway interactions being handled at once
-	// (sync mode holds one for the whole command); past it an interaction is
-	// answered at once with "busy". Default 1000.
-	MaxGatewayHandlers int
-	// OnRefuse, when set, is called with one of the Refuse* reasons for
-	// every HTTP request refused before dispatch (for metrics).
-	OnRefuse func(reason string)
-	// Now returns the current time, for the signature timestamp check.
+	// OnRefuseFunc, when set, is called with one of the Refuse* reasons for
+	// every interaction refused before dispatch: an HTTP request answered
+	// with 401, 400 or 413, or a gateway event ignored (for metrics). It may
+	// be called from many goroutines at once.
+	OnRefuseFunc func(reason string)
+	// RegisterResultFunc, when set, is called by Run after each attempt to
+	// register the commands, with nil on success or the attempt's error
+	// (for metrics and /readyz). It is called from Run's registration
+	// goroutine, one call at a time.
+	RegisterResultFunc func(err error)
+	// NowFunc returns the current time, for the signature timestamp check.
 	// Default time.Now.
-	Now func() time.Time
+	NowFunc func() time.Time
 }
 
 // Adapter connects Discord to a bot.Dispatcher. Create it with New. Its
-// Handler and Run may be used at the same time from many goroutines.
+// Handler and Run may be used at the same time from many goroutines. It runs
+// no command concurrency of its own: every command goes to the Dispatcher.
 type Adapter struct {
 	cfg     Config
 	log     *slog.Logger
 	session *discordgo.Session // REST calls and, with a bot token, the gateway
-	slots   chan struct{}      // gateway handlers in progress
 
-	mu       sync.Mutex // guards closing against handlers.Add
-	closing  bool
-	handlers sync.WaitGroup
+	// registerBackoff is the first delay between registration attempts;
+	// it doubles up to registerMaxBackoff. Tests shorten both.
+	registerBackoff, registerMaxBackoff time.Duration
+
+	regMu      sync.Mutex // guards registered and regErr
+	registered bool
+	regErr     error
 }
 
 // New checks cfg and returns an Adapter. It does no I/O.
@@ -91,11 +98,8 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.MaxGatewayHandlers <= 0 {
-		cfg.MaxGatewayHandlers = 1000
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
 	}
 	cfg.BotToken = strings.TrimSpace(cfg.BotToken)
 	token := ""
@@ -113,10 +117,11 @@ func New(cfg Config) (*Adapter, error) {
 	s.MaxRestRetries = 1                       // one retry on 502
 	s.LogLevel = discordgo.LogError            // discordgo logs through log.Printf
 	return &Adapter{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		session: s,
-		slots:   make(chan struct{}, cfg.MaxGatewayHandlers),
+		cfg:                cfg,
+		log:                cfg.Logger,
+		session:            s,
+		registerBackoff:    time.Second,
+		registerMaxBackoff: 5 * time.Minute,
 	}, nil
 }
 

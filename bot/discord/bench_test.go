@@ -18,6 +18,7 @@ import (
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/discord"
 	"github.com/classbot/classbot/bot/discord/discordtest"
+	"github.com/classbot/classbot/store"
 )
 
 // benchHandler is the adapter's HTTP handler with a dispatcher over the
@@ -29,7 +30,7 @@ func benchHandler(b *testing.B, mode bot.Mode) (http.Handler, ed25519.PrivateKey
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	disp := bot.NewDispatcher(b.Context(), bot.New(newMemStore(), newAgent(true), bot.Options{Logger: log}), bot.Config{Mode: mode, Logger: log})
+	disp := bot.NewDispatcher(b.Context(), bot.New(store.NewMemory(), newAgent(true), bot.Options{Logger: log}), bot.Config{Mode: mode, Logger: log})
 	b.Cleanup(func() { _ = disp.Shutdown(context.Background()) })
 	ad, err := discord.New(discord.Config{AppID: appID, PublicKey: pub, Dispatcher: disp, Logger: log})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -15,31 +16,39 @@ import (
 	"github.com/classbot/classbot/bot"
 )
 
-// gatewayBusyText answers a gateway interaction when MaxGatewayHandlers are
-// already in progress.
-const gatewayBusyText = "Lots of students are typing right now, so I'm busy. Please try again in a minute."
+// replyTimeout bounds an answer the adapter gives by itself, without the
+// Dispatcher: a gateway interaction refused for an option of the wrong type.
+const replyTimeout = 10 * time.Second
 
-// handlerTimeout bounds one gateway interaction's handling: the token lives
-// 15 minutes, after which nothing can be delivered anyway.
-const handlerTimeout = 14 * time.Minute
-
-// Run connects to the gateway with the bot token, registers the commands,
-// handles INTERACTION_CREATE events until ctx is done, then closes the
-// connection (discordgo's close takes about a second) and waits up to
-// drainTimeout for the interactions being handled to get their first
-// response. A dropped connection is reopened with backoff (discordgo
-// resumes the session). It returns nil after a clean stop, or an error if
-// there is no bot token or the commands cannot be registered.
+// Run connects to the gateway with the bot token and hands every
+// INTERACTION_CREATE to the Dispatcher (Dispatcher.Go) until ctx is done,
+// then closes the connection (discordgo's close takes about a second) and
+// returns nil. A dropped connection is reopened with backoff (discordgo
+// resumes the session).
+//
+// Meanwhile it registers the commands in the background: a failed attempt
+// is logged, reported to Config.RegisterResultFunc and CommandsRegistered,
+// and retried after 1 s, doubling to 5 minutes, jittered, until it succeeds
+// or ctx is done; it never makes Run fail, and interactions are served
+// while it retries. Run returns only after that goroutine has ended.
+//
+// Run does not wait for the commands it handed to the Dispatcher: draining
+// them is Dispatcher.Shutdown's job. It returns an error at once only when
+// the configuration cannot work: no bot token, no application id or no
+// Dispatcher.
 func (a *Adapter) Run(ctx context.Context) error {
 	if a.cfg.BotToken == "" {
 		return errors.New("discord: the gateway needs a bot token (DISCORD_BOT_TOKEN)")
 	}
+	if a.cfg.AppID == "" {
+		return errors.New("discord: the gateway needs the application id (DISCORD_APP_ID)")
+	}
 	if a.cfg.Dispatcher == nil {
 		return errors.New("discord: the gateway needs Config.Dispatcher")
 	}
-	if err := a.RegisterCommands(ctx); err != nil {
-		return err
-	}
+	var registering sync.WaitGroup
+	registering.Go(func() { a.registerLoop(ctx) })
+	defer registering.Wait()
 
 	disconnected := make(chan struct{}, 1)
 	removeDisc := a.session.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) {
@@ -75,17 +84,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 			if err == nil {
 				a.closeSession()
 			}
-			return a.drain()
+			return nil
 		}
 		if err != nil {
 			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: gateway connection failed; retrying",
 				slog.Duration("in", backoff), slog.Any("err", err))
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return a.drain()
-			case <-t.C:
+			if !sleep(ctx, backoff) {
+				return nil
 			}
 			backoff = min(2*backoff, 2*time.Minute)
 			continue
@@ -95,11 +100,32 @@ func (a *Adapter) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			a.closeSession()
-			return a.drain()
+			return nil
 		case <-disconnected:
 			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: gateway disconnected; reconnecting")
 		}
 	}
+}
+
+// sleep waits d, or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// jitter spreads d over [d/2, 3d/2), so replicas restarted together do
+// not retry in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d)
 }
 
 func (a *Adapter) closeSession() {
@@ -108,65 +134,94 @@ func (a *Adapter) closeSession() {
 	}
 }
 
-// drain stops new gateway handlers and waits, bounded, for those running.
-func (a *Adapter) drain() error {
-	a.mu.Lock()
-	a.closing = true
-	a.mu.Unlock()
-	done := make(chan struct{})
-	go func() { a.handlers.Wait(); close(done) }()
-	t := time.NewTimer(drainTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		a.log.Warn("discord: gateway interactions still being handled at shutdown")
+// registerLoop registers the commands, retrying with jittered exponential
+// backoff until an attempt succeeds or ctx is done. Each finished attempt
+// updates CommandsRegistered and is reported to Config.RegisterResultFunc;
+// an attempt cut short by ctx is not.
+func (a *Adapter) registerLoop(ctx context.Context) {
+	delay := a.registerBackoff
+	for attempt := 1; ; attempt++ {
+		err := a.RegisterCommands(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.regMu.Lock()
+		a.registered = a.registered || err == nil
+		a.regErr = err
+		a.regMu.Unlock()
+		a.reportRegistration(ctx, err)
+		if err == nil {
+			return
+		}
+		wait := jitter(delay)
+		a.log.LogAttrs(ctx, slog.LevelWarn, "discord: registering commands failed; retrying",
+			slog.Int("attempt", attempt), slog.Duration("in", wait), slog.Any("err", err))
+		if !sleep(ctx, wait) {
+			return
+		}
+		delay = min(2*delay, a.registerMaxBackoff)
 	}
-	return nil
 }
 
-// drainTimeout bounds how long Run waits, after closing the gateway, for
-// interactions it already received to get their first response. Async
-// work after that is the Dispatcher's to drain.
-const drainTimeout = 10 * time.Second
-
-// handleGateway handles one INTERACTION_CREATE. discordgo calls it in its
-// own goroutine (SyncEvents is false); the slots bound how many run at once.
-func (a *Adapter) handleGateway(runCtx context.Context, in *discordgo.Interaction) {
-	if in == nil || in.Type != discordgo.InteractionApplicationCommand {
-		return
-	}
-	received := time.Now()
-	a.mu.Lock()
-	if a.closing {
-		a.mu.Unlock()
-		return
-	}
-	a.handlers.Add(1)
-	a.mu.Unlock()
-	defer a.handlers.Done()
-
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), handlerTimeout)
-	defer cancel()
-	resp := &gatewayResponder{webhook: a.webhook(in), id: in.ID}
-	select {
-	case a.slots <- struct{}{}:
-		defer func() { <-a.slots }()
-	default:
-		if err := resp.Respond(ctx, bot.Reply{Text: gatewayBusyText, Ephemeral: true}); err != nil {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: busy answer failed", slog.String("interaction", in.ID), slog.Any("err", err))
-		}
+// reportRegistration calls Config.RegisterResultFunc, recovering a panic
+// in it: a metrics hook must not stop the retries or the process.
+func (a *Adapter) reportRegistration(ctx context.Context, err error) {
+	if a.cfg.RegisterResultFunc == nil {
 		return
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			a.log.LogAttrs(ctx, slog.LevelError, "discord: panic handling interaction", slog.String("interaction", in.ID), slog.Any("panic", p))
+			a.log.LogAttrs(ctx, slog.LevelError, "discord: RegisterResultFunc panicked", slog.Any("panic", p))
 		}
 	}()
-	if err := a.cfg.Dispatcher.Dispatch(ctx, a.command(in, received), resp); err != nil {
-		a.log.LogAttrs(ctx, slog.LevelWarn, "discord: first response failed",
-			slog.String("interaction", in.ID), slog.Any("err", err))
+	a.cfg.RegisterResultFunc(err)
+}
+
+// CommandsRegistered reports whether Run has registered the commands since
+// the Adapter was created, and the error of Run's last registration attempt
+// (nil once one succeeded, or before the first attempt has finished). It is
+// safe for concurrent use, for /readyz and metrics.
+func (a *Adapter) CommandsRegistered() (ok bool, lastErr error) {
+	a.regMu.Lock()
+	defer a.regMu.Unlock()
+	return a.registered, a.regErr
+}
+
+// handleGateway handles one INTERACTION_CREATE. discordgo calls it in its
+// own short-lived goroutine (SyncEvents is false). An application command
+// goes to Dispatcher.Go, which returns at once (after answering "busy" or
+// "restarting" itself when it refuses the command); everything else about
+// the command's concurrency, limits and drain is the Dispatcher's.
+//
+// An interaction whose ids or token could not be used safely in a URL is
+// ignored with a warning (nothing could be sent back to it). One with an
+// option of the wrong type is answered here, at once, without dispatch.
+func (a *Adapter) handleGateway(ctx context.Context, in *discordgo.Interaction) {
+	if in == nil || in.Type != discordgo.InteractionApplicationCommand {
+		return
 	}
+	received := time.Now()
+	if reason := a.checkIDs(in); reason != "" {
+		a.countRefusal(reason)
+		a.log.LogAttrs(ctx, slog.LevelWarn, "discord: gateway interaction ignored: malformed id or token",
+			slog.String("reason", reason))
+		return
+	}
+	resp := &gatewayResponder{webhook: a.webhook(in), id: in.ID}
+	c, err := a.command(in, received)
+	if err != nil {
+		a.countRefusal(RefuseBadOption)
+		a.log.LogAttrs(ctx, slog.LevelWarn, "discord: gateway interaction refused",
+			slog.String("interaction", in.ID), slog.String("reason", RefuseBadOption), slog.Any("err", err))
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+		defer cancel()
+		if err := resp.Respond(rctx, badOptionReply(err)); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: answer to a refused interaction failed",
+				slog.String("interaction", in.ID), slog.Any("err", err))
+		}
+		return
+	}
+	a.cfg.Dispatcher.Go(ctx, c, resp)
 }
 
 // connTracker remembers the gateway's network connections so a cancelled

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/bot/discord"
 	"github.com/classbot/classbot/bot/discord/discordtest"
 )
 
@@ -49,6 +51,12 @@ func TestDiscordGateway(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("commands not registered at start: %v", err)
 	}
+	if got := f.waitRegisterResults(func(r []error) bool { return len(r) > 0 }); len(got) != 1 || got[0] != nil {
+		t.Fatalf("registration results %v, want one success", got)
+	}
+	if ok, err := f.adapter.CommandsRegistered(); !ok || err != nil {
+		t.Fatalf("CommandsRegistered() = %v, %v", ok, err)
+	}
 	if err := f.discord.Wait(wait, func() bool { return f.discord.ReadyConns() == 1 }); err != nil {
 		t.Fatalf("no gateway connection got READY: %v", err)
 	}
@@ -79,8 +87,12 @@ func TestDiscordGateway(t *testing.T) {
 
 	id := "1200000000000000400"
 	send(id)
-	if _, done := f.agent.stats(); done != 0 {
-		t.Fatal("the agent answered before the deferral")
+	// The deferral went out while the model is held (its gate opens
+	// below); the model gets the request, and nothing follows the
+	// deferral until it answers.
+	f.agent.waitCalled(t)
+	if n := len(f.answerParts(id)); n != 0 {
+		t.Fatalf("%d answer messages before the model answered", n)
 	}
 	f.openAgent()
 	edit, err := f.discord.WaitRequest(wait, isEdit("token-"+id))
@@ -113,6 +125,149 @@ func TestDiscordGateway(t *testing.T) {
 	}
 	if err := f.discord.Wait(wait, func() bool { return f.discord.ReadyConns() == 0 }); err != nil {
 		t.Fatalf("gateway connection still open after Run returned: %v", err)
+	}
+}
+
+// sendAndWaitCallback sends an interaction on the gateway and returns its
+// callback (the first response).
+func sendAndWaitCallback(t *testing.T, f *fixture, id string, body []byte) discordtest.Response {
+	t.Helper()
+	if n := f.discord.SendInteraction(json.RawMessage(body)); n != 1 {
+		t.Fatalf("interaction sent on %d connections, want 1", n)
+	}
+	cb, err := f.discord.WaitRequest(wait, isCallback(id))
+	if err != nil {
+		t.Fatalf("no callback for %s: %v", id, err)
+	}
+	if err := discordtest.NoPings(cb.Body); err != nil {
+		t.Fatal(err)
+	}
+	var resp discordtest.Response
+	if err := cb.JSON(&resp); err != nil || resp.Data == nil {
+		t.Fatalf("callback %s: %v", cb.Body, err)
+	}
+	return resp
+}
+
+func waitReady(t *testing.T, f *fixture) {
+	t.Helper()
+	if err := f.discord.Wait(wait, func() bool { return f.discord.ReadyConns() == 1 }); err != nil {
+		t.Fatalf("no gateway connection got READY: %v", err)
+	}
+}
+
+// TestDiscordGatewayAnswersRestartingDuringShutdown: once the Dispatcher's
+// Shutdown has begun, an interaction on the gateway is answered
+// "restarting" (by the Dispatcher), not dropped, and nothing is stored.
+func TestDiscordGatewayAnswersRestartingDuringShutdown(t *testing.T) {
+	f := setup(t, options{mode: bot.ModeAsync, botToken: "test-bot-token", open: true})
+	runGateway(t, f)
+	waitReady(t, f)
+	f.shutdown()
+	select {
+	case <-f.disp.Closing():
+	default:
+		t.Fatal("the Dispatcher is not closing after Shutdown")
+	}
+
+	id := "1200000000000000450"
+	resp := sendAndWaitCallback(t, f, id, interaction(t, id, "", nil))
+	if resp.Type != 4 || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, "restarting") {
+		t.Fatalf("callback %+v, want a type 4 ephemeral \"restarting\" answer", *resp.Data)
+	}
+	f.nothingStored(id)
+	if calls, _ := f.agent.stats(); calls != 0 {
+		t.Fatalf("the agent was called %d times during shutdown", calls)
+	}
+}
+
+// TestDiscordGatewayRegistrationRetries: command registration failing at
+// start (Discord answering 500) neither stops Run nor the gateway, which
+// serves interactions meanwhile; registration is retried in the background
+// and succeeds once Discord recovers, and each attempt is reported.
+func TestDiscordGatewayRegistrationRetries(t *testing.T) {
+	f := setup(t, options{mode: bot.ModeAsync, botToken: "test-bot-token", guild: guildID, open: true})
+	f.discord.FailCommandRegistrations(http.StatusInternalServerError)
+	stop := runGateway(t, f)
+
+	got := f.waitRegisterResults(func(r []error) bool { return len(r) >= 2 })
+	for i, err := range got {
+		if err == nil || !strings.Contains(err.Error(), "500") {
+			t.Fatalf("attempt %d reported %v, want the 500", i+1, err)
+		}
+	}
+	if ok, err := f.adapter.CommandsRegistered(); ok || err == nil {
+		t.Fatalf("CommandsRegistered() = %v, %v while Discord answers 500", ok, err)
+	}
+
+	// The gateway is up and serving while registration fails.
+	waitReady(t, f)
+	id := "1200000000000000460"
+	if resp := sendAndWaitCallback(t, f, id, interaction(t, id, "", nil)); resp.Type != 5 {
+		t.Fatalf("callback type %d, want 5", resp.Type)
+	}
+	if _, err := f.discord.WaitRequest(wait, isEdit("token-"+id)); err != nil {
+		t.Fatalf("no answer while registration fails: %v", err)
+	}
+	if ok, _ := f.adapter.CommandsRegistered(); ok {
+		t.Fatal("commands registered while Discord answers 500")
+	}
+
+	f.discord.FailCommandRegistrations(0)
+	got = f.waitRegisterResults(func(r []error) bool { return len(r) > 0 && r[len(r)-1] == nil })
+	if len(got) < 3 {
+		t.Fatalf("%d attempts reported, want at least two failures and a success", len(got))
+	}
+	if ok, err := f.adapter.CommandsRegistered(); !ok || err != nil {
+		t.Fatalf("CommandsRegistered() = %v, %v after success, want true, nil", ok, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+	if n := len(f.registerResults()); n != len(got) {
+		t.Fatalf("%d attempts after the success, want none", n-len(got))
+	}
+}
+
+// TestDiscordGatewayRefusals: an interaction whose ids or token are not
+// safe in a REST path is ignored and counted; one whose option is not a
+// string is told to type it as text; neither is dispatched.
+func TestDiscordGatewayRefusals(t *testing.T) {
+	f := setup(t, options{mode: bot.ModeAsync, botToken: "test-bot-token", open: true})
+	runGateway(t, f)
+	waitReady(t, f)
+
+	bad := patch(t, interaction(t, "1200000000000000470", "", nil), func(m map[string]any) {
+		m["application_id"] = "../../channels/1/messages"
+	})
+	if n := f.discord.SendInteraction(json.RawMessage(bad)); n != 1 {
+		t.Fatalf("sent on %d connections", n)
+	}
+	id := "1200000000000000471"
+	resp := sendAndWaitCallback(t, f, id, withOptions(t, interaction(t, id, "register", nil),
+		`[{"name":"name","type":3,"value":{"a":1}},{"name":"email","type":3,"value":"ada@example.com"}]`))
+	if resp.Type != 4 || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, "Please type your name as plain text") {
+		t.Fatalf("callback %+v, want a type 4 ephemeral request to type the name as text", *resp.Data)
+	}
+	// Events are handled in order of arrival only loosely (discordgo runs
+	// each handler in its own goroutine): wait for both refusals.
+	if err := f.discord.Wait(wait, func() bool { return len(f.refusals()) == 2 }); err != nil {
+		t.Fatalf("refusals %q: %v", f.refusals(), err)
+	}
+	got := f.refusals()
+	slices.Sort(got)
+	if want := []string{discord.RefuseBadIDs, discord.RefuseBadOption}; !slices.Equal(got, want) {
+		t.Fatalf("OnRefuseFunc got %q, want %q", got, want)
+	}
+	for _, r := range f.discord.Requests() {
+		if strings.Contains(r.Path, "channels") || strings.Contains(r.Path, "1200000000000000470") {
+			t.Fatalf("a call was made for the malformed interaction: %s %s", r.Method, r.Path)
+		}
+	}
+	f.nothingStored("1200000000000000470")
+	f.nothingStored(id)
+	if calls, _ := f.agent.stats(); calls != 0 {
+		t.Fatalf("the agent was called %d times", calls)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,63 +29,12 @@ const (
 	wait    = 10 * time.Second
 )
 
-// memStore is a small bot.Store for the adapter's tests; the real stores are
-// tested in package store and end to end in cmd/classbot.
-type memStore struct {
-	mu     sync.Mutex
-	regs   map[string]store.Registration
-	ledger map[string]store.Interaction
-}
-
-func newMemStore() *memStore {
-	return &memStore{regs: map[string]store.Registration{}, ledger: map[string]store.Interaction{}}
-}
-
-func (m *memStore) UpsertRegistration(_ context.Context, r store.Registration) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := r.Platform + "/" + r.Workspace + "/" + r.User
-	_, existed := m.regs[k]
-	m.regs[k] = r
-	return !existed, nil
-}
-
-func (m *memStore) RecordInteraction(_ context.Context, in store.Interaction) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := in.Platform + "/" + in.ID
-	if _, ok := m.ledger[k]; ok {
-		return store.ErrDuplicate
-	}
-	m.ledger[k] = in
-	return nil
-}
-
-func (m *memStore) FinishInteraction(_ context.Context, in store.Interaction) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.ledger[in.Platform+"/"+in.ID] = in
-	return nil
-}
-
-func (m *memStore) counts() (regs, interactions int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.regs), len(m.ledger)
-}
-
-func (m *memStore) registration(user string) (store.Registration, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.regs["discord/"+guildID+"/"+user]
-	return r, ok
-}
-
 // gatedAgent answers with answerFunc once its gate is open, so a test can
 // hold the "model" while it checks the acknowledgement.
 type gatedAgent struct {
 	gate       chan struct{}
 	answerFunc func(input string) string
+	called     chan struct{} // gets one value per call, when the call arrives
 	mu         sync.Mutex
 	calls      int
 	done       int
@@ -95,7 +45,11 @@ type gatedAgent struct {
 func (g *gatedAgent) open() { g.once.Do(func() { close(g.gate) }) }
 
 func newAgent(open bool) *gatedAgent {
-	g := &gatedAgent{gate: make(chan struct{}), answerFunc: func(string) string { return "Welcome to the class!" }}
+	g := &gatedAgent{
+		gate:       make(chan struct{}),
+		called:     make(chan struct{}, 100),
+		answerFunc: func(string) string { return "Welcome to the class!" },
+	}
 	if open {
 		g.open()
 	}
@@ -106,6 +60,10 @@ func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agen
 	g.mu.Lock()
 	g.calls++
 	g.mu.Unlock()
+	select {
+	case g.called <- struct{}{}:
+	default:
+	}
 	select {
 	case <-g.gate:
 	case <-ctx.Done():
@@ -123,16 +81,31 @@ func (g *gatedAgent) stats() (calls, done int) {
 	return g.calls, g.done
 }
 
+// waitCalled waits until the agent has received a request.
+func (g *gatedAgent) waitCalled(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.called:
+	case <-time.After(wait):
+		t.Fatal("the agent was never called")
+	}
+}
+
 // fixture is an adapter wired to a Discord stand-in, a store and an agent.
 type fixture struct {
 	t       *testing.T
 	discord *discordtest.Server
-	store   *memStore
+	store   *store.Memory
 	agent   *gatedAgent
 	adapter *discord.Adapter
 	key     ed25519.PrivateKey
 	srv     *httptest.Server // serves the adapter's Handler
 	disp    *bot.Dispatcher
+
+	mu          sync.Mutex
+	refused     []string // reasons passed to OnRefuseFunc
+	regResults  []error  // errors passed to RegisterResultFunc
+	regReported chan struct{}
 }
 
 type options struct {
@@ -140,6 +113,8 @@ type options struct {
 	botToken string
 	guild    string
 	open     bool // the agent answers at once
+	// handler wraps the adapter's Handler in the test server, when set.
+	handler func(http.Handler) http.Handler
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -148,30 +123,112 @@ func setup(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, discord: discordtest.New(), store: newMemStore(), agent: newAgent(o.open), key: priv}
+	f := &fixture{
+		t: t, discord: discordtest.New(), store: store.NewMemory(), agent: newAgent(o.open), key: priv,
+		regReported: make(chan struct{}, 100),
+	}
 	t.Cleanup(f.discord.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		f.openAgent()
-		_ = f.disp.Shutdown(ctx)
-	})
+	t.Cleanup(f.shutdown)
 	f.adapter, err = discord.New(discord.Config{
 		AppID: appID, PublicKey: pub, BotToken: o.botToken, GuildID: o.guild,
 		APIURL: f.discord.APIURL, Dispatcher: f.disp, Logger: log,
+		OnRefuseFunc: func(reason string) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.refused = append(f.refused, reason)
+		},
+		RegisterResultFunc: func(err error) {
+			f.mu.Lock()
+			f.regResults = append(f.regResults, err)
+			f.mu.Unlock()
+			f.regReported <- struct{}{}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.adapter.Handler())
+	discord.SetRegisterBackoff(f.adapter, 5*time.Millisecond, 100*time.Millisecond)
+	var h http.Handler = f.adapter.Handler()
+	if o.handler != nil {
+		h = o.handler(h)
+	}
+	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
+// shutdown lets the agent answer and waits for the Dispatcher's work in
+// flight: after it, every answer that will ever be sent has been. It may be
+// called more than once.
+func (f *fixture) shutdown() {
+	f.openAgent()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := f.disp.Shutdown(ctx); err != nil {
+		f.t.Errorf("dispatcher shutdown: %v", err)
+	}
+}
+
 func (f *fixture) openAgent() { f.agent.open() }
+
+// refusals returns the reasons passed to OnRefuseFunc so far.
+func (f *fixture) refusals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.refused...)
+}
+
+// registerResults returns the errors passed to RegisterResultFunc so far.
+func (f *fixture) registerResults() []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]error(nil), f.regResults...)
+}
+
+// waitRegisterResults waits until RegisterResultFunc has been called and
+// cond holds for its results.
+func (f *fixture) waitRegisterResults(cond func([]error) bool) []error {
+	f.t.Helper()
+	deadline := time.After(wait)
+	for {
+		if got := f.registerResults(); cond(got) {
+			return got
+		}
+		select {
+		case <-f.regReported:
+		case <-deadline:
+			f.t.Fatalf("registration results %v: condition not met within %s", f.registerResults(), wait)
+		}
+	}
+}
+
+// registration returns the stored registration of user in the test guild.
+func (f *fixture) registration(user string) (store.Registration, bool) {
+	f.t.Helper()
+	r, err := f.store.GetRegistration(f.t.Context(), bot.PlatformDiscord, guildID, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, false
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r, true
+}
+
+// nothingStored fails the test if the store holds a registration or a
+// ledger row for interaction id.
+func (f *fixture) nothingStored(id string) {
+	f.t.Helper()
+	if n, err := f.store.CountRegistrations(f.t.Context()); err != nil || n != 0 {
+		f.t.Fatalf("store has %d registrations (err %v), want none", n, err)
+	}
+	if _, err := f.store.GetInteraction(f.t.Context(), bot.PlatformDiscord, id); !errors.Is(err, store.ErrNotFound) {
+		f.t.Fatalf("ledger lookup of %s: %v, want ErrNotFound", id, err)
+	}
+}
 
 // interaction returns a recorded /name interaction with a fresh id and token.
 func interaction(t *testing.T, id, name string, opts map[string]string) []byte {
@@ -181,6 +238,29 @@ func interaction(t *testing.T, id, name string, opts map[string]string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// patch decodes the interaction b, lets edit change it, and encodes it.
+func patch(t *testing.T, b []byte, edit func(in map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withOptions replaces the interaction's options with raw JSON.
+func withOptions(t *testing.T, b []byte, options string) []byte {
+	t.Helper()
+	return patch(t, b, func(m map[string]any) {
+		m["data"].(map[string]any)["options"] = json.RawMessage(options)
+	})
 }
 
 // post sends body signed at now and returns the status and body.

@@ -82,8 +82,25 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	c := a.command(&in, received)
+	// The ids and the token become parts of REST paths: refuse any that is
+	// not what Discord sends.
+	if reason := a.checkIDs(&in); reason != "" {
+		a.refuse(r, http.StatusBadRequest, reason)
+		httpError(w, http.StatusBadRequest, "interaction id, application id or token is malformed")
+		return
+	}
 	resp := &httpResponder{webhook: a.webhook(&in), w: w}
+	c, err := a.command(&in, received)
+	if err != nil {
+		// The signature is valid, so Discord sent it: a 400 would show
+		// the student "This interaction failed". Tell them what to fix.
+		a.refuse(r, http.StatusOK, RefuseBadOption)
+		if err := resp.Respond(ctx, badOptionReply(err)); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: answer to a refused interaction failed",
+				slog.String("interaction", in.ID), slog.Any("err", err))
+		}
+		return
+	}
 	if err := a.cfg.Dispatcher.Dispatch(ctx, c, resp); err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "discord: first response failed",
 			slog.String("interaction", in.ID), slog.Any("err", err))
@@ -102,7 +119,7 @@ func (a *Adapter) verify(r *http.Request, body []byte) string {
 	case sig == "" || ts == "":
 		return RefuseMissingSignature
 	}
-	if reason := platformhttp.CheckTimestamp(ts, a.cfg.Now()); reason != "" {
+	if reason := platformhttp.CheckTimestamp(ts, a.cfg.NowFunc()); reason != "" {
 		return reason
 	}
 	// VerifyInteraction reads r.Body; give it the bytes already read.
@@ -114,8 +131,8 @@ func (a *Adapter) verify(r *http.Request, body []byte) string {
 	return ""
 }
 
-// Reasons a request is refused before dispatch, as passed to Config.OnRefuse
-// (a metric label: a short fixed set).
+// Reasons an interaction is refused before dispatch, as passed to
+// Config.OnRefuseFunc (a metric label: a short fixed set).
 const (
 	RefuseTooLarge         = platformhttp.RefuseTooLarge
 	RefuseBadBody          = platformhttp.RefuseBadBody
@@ -123,14 +140,70 @@ const (
 	RefuseStale            = platformhttp.RefuseStale
 	RefuseBadSignature     = platformhttp.RefuseBadSignature
 	RefuseUnsupported      = platformhttp.RefuseUnsupported
+	// RefuseBadIDs: the interaction id or application id is not a numeric
+	// snowflake, or the token is not 1 to MaxTokenLen characters of
+	// [A-Za-z0-9._-] (or is "." or ".."). HTTP: 400; gateway: ignored.
+	RefuseBadIDs = "bad_ids"
+	// RefuseBadOption: an option's value is not a string (every classbot
+	// option is one). The student is told to type it as text.
+	RefuseBadOption = "bad_option"
 )
 
-func (a *Adapter) refuse(r *http.Request, status int, reason string) {
-	if a.cfg.OnRefuse != nil {
-		a.cfg.OnRefuse(reason)
+// countRefusal reports reason to Config.OnRefuseFunc.
+func (a *Adapter) countRefusal(reason string) {
+	if a.cfg.OnRefuseFunc != nil {
+		a.cfg.OnRefuseFunc(reason)
 	}
+}
+
+func (a *Adapter) refuse(r *http.Request, status int, reason string) {
+	a.countRefusal(reason)
 	a.log.LogAttrs(r.Context(), slog.LevelWarn, "discord: interaction refused",
 		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
+}
+
+// MaxTokenLen bounds an interaction token's length. Discord's are about
+// 200 characters.
+const MaxTokenLen = 500
+
+// checkIDs returns RefuseBadIDs unless the interaction's id, its
+// application id (or Config.AppID when it has none) and its token are safe
+// to put in a REST path as they are, and "" when they are.
+func (a *Adapter) checkIDs(in *discordgo.Interaction) string {
+	app := in.AppID
+	if app == "" {
+		app = a.cfg.AppID
+	}
+	if !isSnowflake(in.ID) || !isSnowflake(app) || !validToken(in.Token) {
+		return RefuseBadIDs
+	}
+	return ""
+}
+
+// isSnowflake reports whether s is a Discord id: a decimal uint64.
+func isSnowflake(s string) bool {
+	if len(s) > 20 || !allDigits(s) {
+		return false
+	}
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
+}
+
+// validToken reports whether t is 1 to MaxTokenLen characters of
+// [A-Za-z0-9._-] and not a dot segment ("." or ".."), so it is exactly one
+// path segment that no client or proxy rewrites.
+func validToken(t string) bool {
+	if t == "" || len(t) > MaxTokenLen || t == "." || t == ".." {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Adapter) webhook(in *discordgo.Interaction) webhook {
@@ -142,7 +215,11 @@ func (a *Adapter) webhook(in *discordgo.Interaction) webhook {
 }
 
 // command turns an application command interaction into a bot.Command.
-func (a *Adapter) command(in *discordgo.Interaction, received time.Time) bot.Command {
+// Every classbot option is a string: an option of another type, or whose
+// value is not a JSON string, fails the whole command with a
+// *badOptionError, so that nothing else typed (a number, true, an object)
+// is ever turned into text and stored.
+func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Command, error) {
 	c := bot.Command{
 		Platform:      bot.PlatformDiscord,
 		InteractionID: in.ID,
@@ -159,24 +236,59 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) bot.Com
 	case in.User != nil:
 		c.User = in.User.ID
 	}
-	if in.Type == discordgo.InteractionApplicationCommand {
-		data := in.ApplicationCommandData()
-		c.Name = data.Name
-		if len(data.Options) > 0 {
-			c.Options = make(map[string]string, len(data.Options))
-			for _, o := range data.Options {
-				if o == nil {
-					continue
-				}
-				if s, ok := o.Value.(string); ok {
-					c.Options[o.Name] = s
-				} else if o.Value != nil {
-					c.Options[o.Name] = fmt.Sprint(o.Value)
-				}
+	if in.Type != discordgo.InteractionApplicationCommand {
+		return c, nil
+	}
+	data := in.ApplicationCommandData()
+	c.Name = data.Name
+	if len(data.Options) > 0 {
+		c.Options = make(map[string]string, len(data.Options))
+		for _, o := range data.Options {
+			if o == nil {
+				continue
+			}
+			s, ok := o.Value.(string)
+			if !ok || o.Type != discordgo.ApplicationCommandOptionString {
+				return c, &badOptionError{option: o.Name, value: o.Value, typ: o.Type}
+			}
+			c.Options[o.Name] = s
+		}
+	}
+	return c, nil
+}
+
+// badOptionError is an option whose value is not a string.
+type badOptionError struct {
+	option string
+	value  any
+	typ    discordgo.ApplicationCommandOptionType
+}
+
+func (e *badOptionError) Error() string {
+	return fmt.Sprintf("option %.40q has type %d and a %T value; want a string (type 3)", e.option, e.typ, e.value)
+}
+
+// badOptionReply is what the student sees for err (a *badOptionError): which
+// option to type again, named only when it is one of classbot's.
+func badOptionReply(err error) bot.Reply {
+	what := "each option"
+	var be *badOptionError
+	if errors.As(err, &be) && knownOption(be.option) {
+		what = "your " + be.option
+	}
+	return bot.Reply{Text: "Please type " + what + " as plain text and try again.", Ephemeral: true}
+}
+
+// knownOption reports whether name is an option of one of bot.Commands.
+func knownOption(name string) bool {
+	for _, s := range bot.Commands {
+		for _, o := range s.Options {
+			if o.Name == name {
+				return true
 			}
 		}
 	}
-	return c
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, b []byte) {

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/chunk"
 	"github.com/classbot/classbot/internal/platformhttp"
 )
 
@@ -51,53 +51,19 @@ func message(r bot.Reply, content string) *discordgo.InteractionResponse {
 	}
 }
 
-// Split cuts text into messages of at most MaxMessageLen characters,
-// preferring line breaks, then spaces, and cutting inside a word only when a
-// word alone is too long. It never returns an empty list: empty text gives
-// one empty part.
+// MaxMessages caps the messages one answer becomes: the first response
+// (or the edit of a deferral) and up to four follow-ups. A longer answer's
+// last message is cut short and ends with "…", as on Slack.
+const MaxMessages = 5
+
+// Split cuts text into at most MaxMessages messages of at most
+// MaxMessageLen characters (UTF-16 code units), preferring line breaks,
+// then spaces, and cutting inside a word only when a word alone is too
+// long; when the text needs more, the last message ends with "…" (see
+// chunk.Split). It never returns an empty list: empty text gives one empty
+// part.
 func Split(text string) []string {
-	text = strings.TrimSpace(text)
-	var parts []string
-	for utf16Len(text) > MaxMessageLen {
-		cut := prefixLen(text, MaxMessageLen) // bytes that fit
-		head := text[:cut]
-		at, skip := strings.LastIndex(head, "\n"), 1
-		if at <= 0 {
-			at = strings.LastIndexAny(head, " \t")
-		}
-		if at <= 0 {
-			at, skip = cut, 0
-		}
-		if p := strings.TrimRight(text[:at], " \t\n"); p != "" {
-			parts = append(parts, p)
-		}
-		text = strings.TrimLeft(text[at+skip:], " \t\n")
-	}
-	if text != "" || len(parts) == 0 {
-		parts = append(parts, text)
-	}
-	return parts
-}
-
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
-// prefixLen returns the length in bytes of the longest prefix of s that has
-// at most n UTF-16 code units and ends on a rune boundary.
-func prefixLen(s string, n int) int {
-	units := 0
-	for i, r := range s {
-		units += utf16.RuneLen(r)
-		if units > n {
-			return i
-		}
-	}
-	return len(s)
+	return chunk.Split(text, MaxMessageLen, MaxMessages, utf16.RuneLen)
 }
 
 // webhook delivers what comes after the first response, over REST: the edit

@@ -21,6 +21,7 @@ func TestDiscordSplit(t *testing.T) {
 		{"words", strings.Repeat("word ", 1000), 3},
 		{"one long word", strings.Repeat("x", 4500), 3},
 		{"emoji count double", strings.Repeat("😀", 1500), 2},
+		{"capped", strings.Repeat("word ", 12400), discord.MaxMessages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,6 +36,12 @@ func TestDiscordSplit(t *testing.T) {
 				if tt.name == "words" && (strings.HasPrefix(p, "ord") || strings.HasSuffix(p, "wor")) {
 					t.Fatalf("part %d cuts a word: ...%q", i, p[len(p)-10:])
 				}
+			}
+			if tt.name == "capped" {
+				if last := parts[len(parts)-1]; !strings.HasSuffix(last, "…") {
+					t.Fatalf("last part ends %q, want an ellipsis", last[len(last)-10:])
+				}
+				return
 			}
 			if strings.Join(strings.Fields(strings.Join(parts, " ")), " ") != strings.Join(strings.Fields(tt.text), " ") &&
 				strings.Join(parts, "") != strings.TrimSpace(tt.text) {

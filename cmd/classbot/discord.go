@@ -38,13 +38,13 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 // nil for register-commands, which only talks to Discord's REST API.
 func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, onRefuse func(reason string)) (*discord.Adapter, error) {
 	dc := discord.Config{
-		AppID:      cfg.DiscordAppID,
-		BotToken:   cfg.DiscordBotToken,
-		GuildID:    cfg.DiscordGuildID,
-		APIURL:     cfg.DiscordAPIURL,
-		Dispatcher: disp,
-		Logger:     log,
-		OnRefuse:   onRefuse,
+		AppID:        cfg.DiscordAppID,
+		BotToken:     cfg.DiscordBotToken,
+		GuildID:      cfg.DiscordGuildID,
+		APIURL:       cfg.DiscordAPIURL,
+		Dispatcher:   disp,
+		Logger:       log,
+		OnRefuseFunc: onRefuse,
 	}
 	if cfg.DiscordPublicKey != "" {
 		key, err := hex.DecodeString(cfg.DiscordPublicKey)

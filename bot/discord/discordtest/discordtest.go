@@ -61,6 +61,27 @@ type Server struct {
 	seq        int64
 	closed     bool
 	wg         sync.WaitGroup
+
+	commandsStatus int             // non-zero: command registration fails with it
+	hold           <-chan struct{} // non-nil: webhook calls wait for it to close
+}
+
+// FailCommandRegistrations makes every command registration (PUT
+// .../commands) fail with status until it is called with 0.
+func (s *Server) FailCommandRegistrations(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commandsStatus = status
+}
+
+// HoldWebhooks makes every webhook call (the edit of the original
+// response and follow-up messages) wait until release is closed before it
+// is recorded and answered. A call whose client gives up while it waits is
+// neither recorded nor answered: the message was not delivered.
+func (s *Server) HoldWebhooks(release <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold = release
 }
 
 type gwConn struct {
@@ -221,13 +242,26 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		path = rest
 	}
+	parts := strings.Split(path, "/")
+	s.mu.Lock()
+	hold, commandsStatus := s.hold, s.commandsStatus
+	s.mu.Unlock()
+	if hold != nil && parts[0] == "webhooks" {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
+
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	s.notify()
 	s.mu.Unlock()
 
-	parts := strings.Split(path, "/")
 	switch {
+	case r.Method == http.MethodPut && parts[0] == "applications" && parts[len(parts)-1] == "commands" && commandsStatus != 0:
+		writeJSON(w, commandsStatus, map[string]any{"message": http.StatusText(commandsStatus), "code": 0})
 	case r.Method == http.MethodGet && path == "gateway":
 		ws := "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway"
 		writeJSON(w, http.StatusOK, map[string]string{"url": ws})
