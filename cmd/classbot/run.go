@@ -40,7 +40,7 @@ func subcommands() []subcommand {
 		{"ask", "ask the assistant one question from the terminal", runAsk},
 		{"migrate", "apply the database migrations to DATABASE_URL", runMigrate},
 		{"discord", "Discord tools: discord register-commands", runDiscord},
-		{"loadtest", "simulate a class typing at once and measure the bot", runLoadtest},
+		{"loadtest", "moved: from the source tree, go run ./cmd/classbot-loadtest", runLoadtest},
 		{"version", "print the version", runVersion},
 	}
 }

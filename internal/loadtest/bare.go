@@ -103,7 +103,8 @@ func (h *BareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ServeBare runs the bare reference on addr until ctx is done. It writes
 // "classbot listening on http://ADDR (bare reference)" to out once it
-// listens, like classbot serve.
+// listens, like classbot serve (a line for people: Child finds it by
+// polling GET /healthz on the address it chose).
 func ServeBare(ctx context.Context, addr, secret string, out io.Writer) error {
 	if secret == "" {
 		return errors.New("the bare reference needs SLACK_SIGNING_SECRET")

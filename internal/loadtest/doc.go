@@ -15,9 +15,14 @@
 //     sink for follow-ups (Slack response_url posts, Discord webhook edits).
 //   - Report: the figures, as text, JSON and a latency chart (Plot).
 //
-// The bot itself is started by the caller through a StartFunc, so the
-// command runs it as a child process (its CPU and memory can then be read
-// from /proc) and tests run it in-process.
+// The bot itself is started by the caller through a StartFunc. Child is the
+// one the command uses: the real classbot binary (or the bare reference) as
+// a child process in a private working directory, on a port picked for it,
+// so its CPU time and memory can be read from /proc (through
+// github.com/prometheus/procfs).
+//
+// The command is cmd/classbot-loadtest, apart from classbot itself, so that
+// the binary a teacher deploys links neither this package nor gonum/plot.
 //
 // Every loop ends by itself: the send loop after Config.Duration (or
 // Config.Requests), every request after Config.Timeout, the wait for

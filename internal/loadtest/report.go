@@ -60,8 +60,8 @@ type Report struct {
 	BotPeakRSSMB              float64 `json:"bot_peak_rss_mb,omitempty"`
 	// GeneratorCPUSeconds is this process's CPU time during the run: the
 	// load generator with its model stand-in and follow-up sink (and the
-	// bot too with --in-process). If it nears the run's length, the
-	// generator, not the bot, is the limit.
+	// bot too when a StartFunc runs it in-process). If it nears the run's
+	// length, the generator, not the bot, is the limit.
 	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
 
 	DistinctStudents int     `json:"distinct_students_registered"`

@@ -35,9 +35,11 @@ type Bot struct {
 }
 
 // StartFunc starts the bot with env (the variables classbot serve reads:
-// secrets, the stand-ins' URLs, HANDLER_MODE, HTTP_ADDR=127.0.0.1:0) and
-// returns once it listens. It must stop everything it started when ctx is
-// done or Bot.Stop is called.
+// secrets, the stand-ins' URLs, HANDLER_MODE, HTTP_ADDR=127.0.0.1:0,
+// METRICS_ADDR=127.0.0.1:0) and returns once it listens. It may replace
+// HTTP_ADDR with a free port of its choosing (Child does, so that it knows
+// the address without reading the bot's output). It must stop everything it
+// started when ctx is done or Bot.Stop is called.
 type StartFunc func(ctx context.Context, env map[string]string) (*Bot, error)
 
 // Options are what a run needs besides its Config.
@@ -130,16 +132,20 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 
 	env := map[string]string{
 		"HTTP_ADDR":            "127.0.0.1:0",
+		"METRICS_ADDR":         "127.0.0.1:0", // never a fixed port another bot may hold
 		"HANDLER_MODE":         cfg.Mode,
 		"SLACK_SIGNING_SECRET": cfg.SlackSecret,
 		"SLACK_API_URL":        r.sink.url + "/slack/api/",
-		"DISCORD_PUBLIC_KEY":   hex.EncodeToString(cfg.DiscordKey.Public().(ed25519.PublicKey)),
-		"DISCORD_APP_ID":       cfg.DiscordAppID,
-		"DISCORD_API_URL":      r.sink.url + "/api/v10/",
-		"LLM_BASE_URL":         model.url,
-		"LLM_API_KEY":          "loadtest-dummy-key",
-		"LLM_MODEL":            "loadtest-model",
-		"SHUTDOWN_TIMEOUT":     "10s",
+		// The sink's loopback address is where this run's response_urls
+		// point: the only place the bot may post them.
+		"SLACK_RESPONSE_URL_PREFIX": r.sink.url + "/slack/commands/",
+		"DISCORD_PUBLIC_KEY":        hex.EncodeToString(cfg.DiscordKey.Public().(ed25519.PublicKey)),
+		"DISCORD_APP_ID":            cfg.DiscordAppID,
+		"DISCORD_API_URL":           r.sink.url + "/api/v10/",
+		"LLM_BASE_URL":              model.url,
+		"LLM_API_KEY":               "loadtest-dummy-key",
+		"LLM_MODEL":                 "loadtest-model",
+		"SHUTDOWN_TIMEOUT":          "10s",
 	}
 	for k, v := range opts.BotEnv {
 		env[k] = v

@@ -1,0 +1,428 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/classbot/classbot/internal/loadtest"
+)
+
+// botPackage is the command the load test builds and starts as its bot.
+const botPackage = "github.com/classbot/classbot/cmd/classbot"
+
+const synopsis = `[flags]
+
+Plays many students in many classes typing /register (and some /ask) at once,
+as signed Slack slash commands and signed Discord interactions, against a
+classbot serve that it starts as a child process on 127.0.0.1 (or --target),
+with local stand-ins for the model and for the platforms' follow-up endpoints.
+It reports the acknowledgement latency against the 3-second deadline, the
+follow-ups and their end-to-end latency, throughput, the bot's CPU time per
+interaction and peak memory, and the rows in PostgreSQL (when DATABASE_URL is
+set; otherwise the bot uses its in-memory store and says so).
+
+The bot is the real classbot: built from this source tree once per
+invocation (go build ./cmd/classbot into a temporary directory), or the
+binary given with --bot-binary. It runs in a fresh private directory with
+only the run's environment (no .env); this command reads DATABASE_URL (and,
+with --target, the secrets) from the environment and from a .env file in the
+working directory.
+
+Open loop:   go run ./cmd/classbot-loadtest --rate 1000 --duration 30s
+Closed loop: go run ./cmd/classbot-loadtest --concurrency 200 --duration 20s
+Sync against async, charted: go run ./cmd/classbot-loadtest --mode both --rate 1000 \
+  --model-latency lognormal:median=2s,p99=6s --plot latency.png
+The reference (verify, acknowledge, post a follow-up; nothing else): --mode bare
+
+Flags:`
+
+// usageError is bad usage: the command line was wrong. main exits 2 on it.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// flags are the command's flags.
+type flags struct {
+	platform, modes, modelLatency, botCPUs, plotFile, target   string
+	slackSecret, discordKey, discordAppID, sinkAddr, modelAddr string
+	botBinary                                                  string
+	classes, students, concurrency, requests, connections      int
+	maxInFlight, llmConcurrency, targetPID                     int
+	rate, askRatio                                             float64
+	duration, drain, timeout                                   time.Duration
+	jsonOut, bare                                              bool
+}
+
+// run is the whole program; main only calls it, so tests run it in-process
+// (the bots it starts are child processes all the same). It returns a
+// *usageError for bad usage.
+func run(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
+	getenv, err := withDotEnv(getenv)
+	if err != nil {
+		return err
+	}
+	args = args[1:]
+	if len(args) > 0 && args[0] == "serve-bare" {
+		// Hidden: the bare reference as a child process (see --mode bare).
+		return loadtest.ServeBare(ctx, getenv("HTTP_ADDR"), getenv("SLACK_SIGNING_SECRET"), stdout)
+	}
+
+	var f flags
+	fs := flag.NewFlagSet("classbot-loadtest", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./cmd/classbot-loadtest %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.platform, "platform", "slack", "slack, discord, or mix (even classes on Slack, odd ones on Discord)")
+	fs.StringVar(&f.modes, "mode", "async", "the bot's handler mode: sync, async, both (sync then async), bare (the reference handler), or a list such as sync,async,bare")
+	fs.BoolVar(&f.bare, "bare", false, "same as --mode bare")
+	fs.IntVar(&f.classes, "classes", 10, "classes (Slack workspaces, Discord guilds)")
+	fs.IntVar(&f.students, "students", 500, "students per class")
+	fs.Float64Var(&f.askRatio, "ask-ratio", 0.1, "share of /ask commands; the rest are /register")
+	fs.Float64Var(&f.rate, "rate", 0, "open loop: commands per second for --duration")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "closed loop: students typing back to back, each waiting for its acknowledgement (default 50)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to send (at most 1h)")
+	fs.IntVar(&f.requests, "requests", 0, "closed loop: stop after this many commands (--duration still caps it)")
+	fs.DurationVar(&f.drain, "drain", 30*time.Second, "after sending, how long to wait for follow-ups")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout for the acknowledgement")
+	fs.IntVar(&f.connections, "connections", 0, "connections to the bot (default: --concurrency for a closed loop, 4096 for an open loop)")
+	fs.StringVar(&f.modelLatency, "model-latency", "2s", "the model stand-in's latency: a duration, or lognormal:median=2s,p99=6s")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 20000, "MAX_IN_FLIGHT for the bot it starts (async commands at once)")
+	fs.IntVar(&f.llmConcurrency, "llm-concurrency", 20000, "LLM_MAX_CONCURRENCY for the bot it starts (model calls at once)")
+	fs.StringVar(&f.botCPUs, "bot-cpus", "", "pin the bot to these CPUs (taskset list such as 0 or 0-1), so the load runs elsewhere")
+	fs.StringVar(&f.botBinary, "bot-binary", "", "the classbot executable to start (default: go build ./cmd/classbot from this source tree into a temporary directory)")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&f.plotFile, "plot", "", "write the acknowledgement latency chart to this PNG file")
+	fs.StringVar(&f.target, "target", "", "use a running classbot at this 127.0.0.1 URL instead of starting one")
+	fs.IntVar(&f.targetPID, "target-pid", 0, "with --target: its process id, for CPU and memory figures")
+	fs.StringVar(&f.slackSecret, "slack-secret", "", "with --target: its SLACK_SIGNING_SECRET (default: $SLACK_SIGNING_SECRET)")
+	fs.StringVar(&f.discordKey, "discord-private-key", "", "with --target: hex Ed25519 seed whose public key is its DISCORD_PUBLIC_KEY (default: $LOADTEST_DISCORD_PRIVATE_KEY)")
+	fs.StringVar(&f.discordAppID, "discord-app-id", "", "with --target: its DISCORD_APP_ID (default: $DISCORD_APP_ID)")
+	fs.StringVar(&f.sinkAddr, "sink-addr", "", "where the follow-up sink listens (default 127.0.0.1:0; with --target, its DISCORD_API_URL must be http://ADDR/api/v10/ and its SLACK_RESPONSE_URL_PREFIX http://ADDR/slack/commands/)")
+	fs.StringVar(&f.modelAddr, "model-addr", "", "where the model stand-in listens (default 127.0.0.1:0; with --target, its LLM_BASE_URL must be http://ADDR/v1)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("takes no arguments, got %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	modes, cfg, err := f.config(set, getenv)
+	if err != nil {
+		return err
+	}
+	dbURL := strings.TrimSpace(getenv("DATABASE_URL"))
+	if dbURL == "" && f.target == "" && !onlyBare(modes) {
+		fmt.Fprintln(stderr, "loadtest: DATABASE_URL is not set: the bot runs on its MEMORY STORE; nothing is written to PostgreSQL")
+	}
+
+	botPath, bareExe := f.botBinary, ""
+	if f.target == "" {
+		if !onlyBare(modes) && botPath == "" {
+			dir, err := os.MkdirTemp("", "classbot-loadtest-build-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			fmt.Fprintf(stderr, "loadtest: building classbot from this source tree (go build %s)…\n", botPackage)
+			if botPath, err = buildBot(ctx, dir); err != nil {
+				return err
+			}
+		}
+		if slices.Contains(modes, "bare") {
+			if bareExe, err = os.Executable(); err != nil {
+				return fmt.Errorf("find this executable for the bare reference: %w", err)
+			}
+		}
+	}
+	cpus, _ := parseCPUList(f.botCPUs) // checked with the flags
+
+	var reports []*loadtest.Report
+	for _, mode := range modes {
+		c := cfg
+		c.Label, c.Mode = mode, mode
+		c.DatabaseURL = dbURL
+		opts := loadtest.Options{Progress: stderr, BotEnv: map[string]string{}}
+		if mode == "bare" {
+			c.Mode, c.DatabaseURL = "async", ""
+		}
+		if f.target != "" {
+			c.Target, opts.TargetPID = f.target, f.targetPID
+		} else {
+			if dbURL != "" {
+				opts.BotEnv["DATABASE_URL"] = dbURL
+			}
+			opts.BotEnv["MAX_IN_FLIGHT"] = strconv.Itoa(f.maxInFlight)
+			opts.BotEnv["LLM_MAX_CONCURRENCY"] = strconv.Itoa(f.llmConcurrency)
+			child := loadtest.Child{Path: botPath, Args: []string{"serve"}, Name: "bot", Store: "memory",
+				CPUs: cpus, CPUList: f.botCPUs, Progress: stderr}
+			if dbURL != "" {
+				child.Store = "postgres"
+			}
+			if mode == "bare" {
+				child.Path, child.Args, child.Name, child.Store = bareExe, []string{"serve-bare"}, "bare reference", "none"
+			}
+			opts.Start = child.Start
+		}
+		rep, err := loadtest.Run(ctx, c, opts)
+		if err != nil {
+			return fmt.Errorf("loadtest %s: %w", mode, err)
+		}
+		reports = append(reports, rep)
+	}
+
+	if f.plotFile != "" {
+		if err := loadtest.Plot(f.plotFile, reports); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		fmt.Fprintf(stderr, "loadtest: wrote %s\n", f.plotFile)
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Runs []*loadtest.Report `json:"runs"`
+		}{reports})
+	}
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		r.WriteText(stdout)
+	}
+	return nil
+}
+
+// buildBot builds classbot from the source tree this command runs in into
+// dir and returns the executable's path. The go command's build cache makes
+// every build after the first take about a second.
+func buildBot(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "classbot")
+	if runtime.GOOS == "windows" {
+		out += ".exe"
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", errors.New("build classbot: the go command is not on PATH; give --bot-binary")
+	}
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", out, botPackage)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build classbot (run from inside the classbot source tree, or give --bot-binary): %w\n%s",
+			err, strings.TrimSpace(string(msg)))
+	}
+	return out, nil
+}
+
+// withDotEnv returns a getenv that reads the real environment first and
+// then the .env file in the working directory, if there is one, as classbot
+// does.
+func withDotEnv(getenv func(string) string) (func(string) string, error) {
+	file, err := godotenv.Read(".env")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return getenv, nil
+		}
+		return nil, fmt.Errorf("read .env: %w", err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return file[k]
+	}, nil
+}
+
+// parseFlags parses args; --help prints usage to stdout and returns
+// flag.ErrHelp; any other error is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v (see --help)", err)
+	}
+	return nil
+}
+
+func onlyBare(modes []string) bool {
+	for _, m := range modes {
+		if m != "bare" {
+			return false
+		}
+	}
+	return true
+}
+
+// config checks the flags and turns them into the runs' modes and Config.
+func (f *flags) config(set map[string]bool, getenv func(string) string) ([]string, loadtest.Config, error) {
+	var cfg loadtest.Config
+	if set["rate"] && set["concurrency"] {
+		return nil, cfg, usagef("give --rate (open loop) or --concurrency (closed loop), not both")
+	}
+	if set["rate"] && f.rate <= 0 {
+		return nil, cfg, usagef("--rate must be above 0")
+	}
+	if set["requests"] && set["rate"] {
+		return nil, cfg, usagef("--requests bounds a closed loop; an open loop sends --rate × --duration")
+	}
+	if f.duration <= 0 || f.duration > time.Hour {
+		return nil, cfg, usagef("--duration must be above 0 and at most 1h")
+	}
+	if f.drain <= 0 || f.drain > 30*time.Minute || f.timeout <= 0 {
+		return nil, cfg, usagef("--drain and --timeout must be above 0 (--drain at most 30m)")
+	}
+	if f.classes <= 0 || f.students <= 0 || f.askRatio < 0 || f.askRatio > 1 {
+		return nil, cfg, usagef("--classes and --students must be above 0 and --ask-ratio between 0 and 1")
+	}
+	if f.concurrency < 0 || f.requests < 0 || f.connections < 0 || f.maxInFlight <= 0 || f.llmConcurrency <= 0 {
+		return nil, cfg, usagef("--concurrency, --requests, --connections, --max-in-flight and --llm-concurrency must be positive")
+	}
+	switch f.platform {
+	case "slack", "discord", "mix":
+	default:
+		return nil, cfg, usagef("--platform %q: use slack, discord or mix", f.platform)
+	}
+	lat, err := loadtest.ParseLatency(f.modelLatency)
+	if err != nil {
+		return nil, cfg, usagef("--model-latency: %v", err)
+	}
+	modes, err := parseModes(f.modes, f.bare)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if slices.Contains(modes, "bare") && f.platform != "slack" {
+		return nil, cfg, usagef("the bare reference speaks Slack only: use --platform slack")
+	}
+	if f.target != "" {
+		if err := loadtest.CheckLoopbackURL(f.target); err != nil {
+			return nil, cfg, usagef("--target: %v", err)
+		}
+		if len(modes) > 1 || f.botCPUs != "" || f.botBinary != "" {
+			return nil, cfg, usagef("with --target, give one --mode (the target's) and neither --bot-cpus nor --bot-binary")
+		}
+	} else if set["target-pid"] {
+		return nil, cfg, usagef("--target-pid goes with --target")
+	}
+	if f.botCPUs != "" {
+		if _, err := parseCPUList(f.botCPUs); err != nil {
+			return nil, cfg, usagef("--bot-cpus: %v", err)
+		}
+	}
+	if f.botBinary != "" {
+		if st, err := os.Stat(f.botBinary); err != nil || st.IsDir() {
+			return nil, cfg, usagef("--bot-binary %q is not an executable file", f.botBinary)
+		}
+	}
+	cfg = loadtest.Config{
+		Platform: f.platform, Classes: f.classes, Students: f.students, AskRatio: f.askRatio,
+		Rate: f.rate, Concurrency: f.concurrency, Duration: f.duration, Requests: f.requests,
+		Connections: f.connections, Timeout: f.timeout, Drain: f.drain, ModelLatency: lat,
+		SinkAddr: f.sinkAddr, ModelAddr: f.modelAddr,
+	}
+	if f.target != "" {
+		cfg.SlackSecret = firstNonEmpty(f.slackSecret, getenv("SLACK_SIGNING_SECRET"))
+		cfg.DiscordAppID = firstNonEmpty(f.discordAppID, getenv("DISCORD_APP_ID"))
+		if seed := firstNonEmpty(f.discordKey, getenv("LOADTEST_DISCORD_PRIVATE_KEY")); seed != "" {
+			b, err := hex.DecodeString(seed)
+			if err != nil || len(b) != ed25519.SeedSize {
+				return nil, cfg, usagef("--discord-private-key must be 64 hex characters (an Ed25519 seed)")
+			}
+			cfg.DiscordKey = ed25519.NewKeyFromSeed(b)
+		}
+		if f.platform != "discord" && cfg.SlackSecret == "" {
+			return nil, cfg, usagef("with --target, Slack requests need --slack-secret or SLACK_SIGNING_SECRET")
+		}
+		if f.platform != "slack" && cfg.DiscordKey == nil {
+			return nil, cfg, usagef("with --target, Discord requests need --discord-private-key or LOADTEST_DISCORD_PRIVATE_KEY")
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, cfg, usagef("%v", err)
+	}
+	return modes, cfg, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// parseModes reads --mode: sync, async, both, bare, or a comma list.
+func parseModes(s string, bare bool) ([]string, error) {
+	if bare {
+		return []string{"bare"}, nil
+	}
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case "both":
+			out = append(out, "sync", "async")
+		case "sync", "async", "bare":
+			out = append(out, m)
+		default:
+			return nil, usagef("--mode %q: use sync, async, both, bare, or a list such as sync,async,bare", m)
+		}
+	}
+	return out, nil
+}
+
+// parseCPUList reads a taskset-style list: "0", "0-1", "0,2-3". The empty
+// string is no list.
+func parseCPUList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var cpus []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b >= 1024 {
+			return nil, fmt.Errorf("%q is not a CPU list such as 0, 0-1 or 0,2", s)
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
