@@ -176,6 +176,8 @@ type options struct {
 	// prefixes returns the ResponseURLPrefixes given the stand-in's base
 	// URL; default: that URL.
 	prefixes func(standIn string) []string
+	// maxInFlight is the Dispatcher's MaxInFlight; default its own.
+	maxInFlight int
 	// handler wraps the adapter's Handler in the test server, if set.
 	handler func(http.Handler) http.Handler
 }
@@ -191,7 +193,7 @@ func setup(t *testing.T, o options) *fixture {
 		prefixes = o.prefixes(f.slack.URL)
 	}
 	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
-	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
+	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight})
 	t.Cleanup(func() { f.shutdown() })
 	var err error
 	f.adapter, err = slack.New(slack.Config{

@@ -159,6 +159,42 @@ func TestSlackSocketModeSync(t *testing.T) {
 	}
 }
 
+// Socket Mode runs no pool of its own: past the Dispatcher's MaxInFlight a
+// command is acked at once with "busy", and the loop goes on reading.
+func TestSlackSocketModeBusy(t *testing.T) {
+	for _, mode := range []bot.Mode{bot.ModeAsync, bot.ModeSync} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := setup(t, options{mode: mode, appToken: appToken, maxInFlight: 1}) // the model waits for its gate
+			f.runSocket()
+			first := f.envelope(askForm, "busy-1-"+string(mode), nil)
+			if err := f.slack.Wait(wait, func() bool { return f.agent.stats() == 1 }); err != nil {
+				t.Fatal("the first command never reached the model")
+			}
+			second := f.envelope(askForm, "busy-2-"+string(mode), nil)
+			ack, err := f.slack.WaitAck(wait, second)
+			if err != nil {
+				t.Fatalf("no ack for the command past the limit: %v", err)
+			}
+			if p := ackPayload(t, ack); p.ResponseType != "ephemeral" || !strings.Contains(p.Text, "busy") {
+				t.Fatalf("ack %s, want an ephemeral busy answer", ack.Payload)
+			}
+			// Other envelopes are still acked while the first command holds the only slot.
+			ev, _ := f.slack.SendEnvelope("events_api", json.RawMessage(`{"type":"event_callback"}`))
+			if _, err := f.slack.WaitAck(wait, ev); err != nil {
+				t.Fatal("events_api envelope not acked while a command was in flight")
+			}
+			f.agent.open()
+			if _, err := f.slack.WaitAck(wait, first); err != nil {
+				t.Fatal(err)
+			}
+			f.shutdown()
+			if calls := f.agent.stats(); calls != 1 {
+				t.Fatalf("the model was called %d times, want once", calls)
+			}
+		})
+	}
+}
+
 func TestSlackSocketModeRefusedToken(t *testing.T) {
 	f := setup(t, options{appToken: appToken})
 	f.slack.AppToken = "xapp-1-another-token"
