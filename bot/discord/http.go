@@ -27,9 +27,12 @@ const (
 // Handler serves POST /discord/interactions: it reads at most 64 KiB (413
 // past it), verifies X-Signature-Ed25519 over X-Signature-Timestamp + body
 // and refuses a timestamp more than 5 minutes off (401), parses the
-// interaction (400 if it isn't JSON), answers a PING with {"type":1}, and
-// hands an application command to the Dispatcher, whose first response
-// becomes the HTTP response. It needs Config.PublicKey; without one every
+// interaction (400 if it isn't JSON), answers a PING with {"type":1},
+// refuses an application command whose ids or token are malformed (400),
+// answers one with an option that is not a string with a type 4 ephemeral
+// "please type it as text" (200: the request is genuine, and a 400 would
+// show the student only "This interaction failed"), and hands the rest to
+// the Dispatcher, whose first response becomes the HTTP response. It needs Config.PublicKey; without one every
 // request gets 401. It is safe for concurrent use.
 func (a *Adapter) Handler() http.Handler {
 	return http.HandlerFunc(a.serveHTTP)

@@ -156,7 +156,10 @@ func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
 }
 
 // Respond answers with type 4; parts past the first 2,000 characters follow
-// as follow-up messages once the response is flushed.
+// as follow-up messages once the response is flushed. They are sent with
+// ctx, which must outlive the HTTP request: Discord often closes the
+// connection as soon as it has read the response (the Dispatcher passes a
+// context detached from the request and bounded by its ReplyTimeout).
 func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Split(r.Text)
 	if err := h.write(message(r, parts[0])); err != nil {
@@ -181,7 +184,7 @@ func (g *gatewayResponder) callback(ctx context.Context, resp *discordgo.Interac
 	return nil
 }
 
-// Ack defers with a type 5 callback.
+// Ack defers with a type 5 callback, ephemeral when r is.
 func (g *gatewayResponder) Ack(ctx context.Context, r bot.Reply) error {
 	return g.callback(ctx, deferred(r))
 }
