@@ -31,6 +31,7 @@ func (m offlineModel) complete(ctx context.Context, req openai.ChatCompletionReq
 	answer := offlineAnswer(user)
 	finish := openai.FinishReasonStop
 	words := strings.Fields(answer)
+	//lint:ignore SA1019 the offline model honours whichever cap the runner set (see withMaxTokens)
 	if limit := max(req.MaxTokens, req.MaxCompletionTokens); limit > 0 && len(words) > limit {
 		words = words[:limit]
 		answer = strings.Join(words, " ")

@@ -168,8 +168,10 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 // max_completion_tokens for the models go-openai refuses max_tokens for
 // (OpenAI's reasoning models), so that a cap never turns into an error.
 func withMaxTokens(req openai.ChatCompletionRequest, n int) openai.ChatCompletionRequest {
+	//lint:ignore SA1019 OpenAI deprecates max_tokens; Gemini's endpoint, Ollama and vLLM need it.
 	req.MaxTokens, req.MaxCompletionTokens = n, 0
 	if errors.Is(openai.NewReasoningValidator().Validate(req), openai.ErrReasoningModelMaxTokensDeprecated) {
+		//lint:ignore SA1019 see above: only reasoning models get max_completion_tokens instead.
 		req.MaxTokens, req.MaxCompletionTokens = 0, n
 	}
 	return req

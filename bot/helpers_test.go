@@ -109,18 +109,6 @@ func nameIn(input string) string {
 	return "?"
 }
 
-// sleepFor returns an agent body that takes d, or stops when ctx ends.
-func sleepFor(d time.Duration) func(context.Context, string) (string, error) {
-	return func(ctx context.Context, input string) (string, error) {
-		select {
-		case <-time.After(d):
-			return "Welcome, " + nameIn(input) + "!", nil
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
-}
-
 // gate returns an agent body that waits until release is closed.
 func gate(started chan<- struct{}, release <-chan struct{}) func(context.Context, string) (string, error) {
 	return func(ctx context.Context, input string) (string, error) {

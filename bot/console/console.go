@@ -34,23 +34,17 @@ func NewCommand(name, text, user string) bot.Command {
 }
 
 // Responder prints replies to a writer, each with the time since start.
-// It is safe for concurrent use. Done is closed after the final reply
-// (Respond or FollowUp).
+// It is safe for concurrent use.
 type Responder struct {
 	mu    sync.Mutex
 	w     io.Writer
 	start time.Time
-	done  chan struct{}
-	once  sync.Once
 }
 
 // NewResponder returns a Responder that prints to w, timing from start.
 func NewResponder(w io.Writer, start time.Time) *Responder {
-	return &Responder{w: w, start: start, done: make(chan struct{})}
+	return &Responder{w: w, start: start}
 }
-
-// Done is closed when the final reply has been printed.
-func (r *Responder) Done() <-chan struct{} { return r.done }
 
 // Ack prints the acknowledgement.
 func (r *Responder) Ack(_ context.Context, rep bot.Reply) error {
@@ -58,26 +52,23 @@ func (r *Responder) Ack(_ context.Context, rep bot.Reply) error {
 	if text == "" {
 		text = "(acknowledged)"
 	}
-	return r.print("ack", text, false)
+	return r.print("ack", text)
 }
 
 // Respond prints the only answer.
 func (r *Responder) Respond(_ context.Context, rep bot.Reply) error {
-	return r.print("answer", rep.Text, true)
+	return r.print("answer", rep.Text)
 }
 
 // FollowUp prints the answer that follows an Ack.
 func (r *Responder) FollowUp(_ context.Context, rep bot.Reply) error {
-	return r.print("follow-up", rep.Text, true)
+	return r.print("follow-up", rep.Text)
 }
 
-func (r *Responder) print(kind, text string, final bool) error {
+func (r *Responder) print(kind, text string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, err := fmt.Fprintf(r.w, "[%7s %-9s] %s\n", since(r.start), kind, indent(text))
-	if final {
-		r.once.Do(func() { close(r.done) })
-	}
 	return err
 }
 

@@ -103,6 +103,7 @@ func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration, onR
 		APIKey:         cfg.LLMAPIKey,
 		Model:          cfg.LLMModel,
 		MaxConcurrency: cfg.LLMMaxConcurrency,
+		MaxTokens:      cfg.LLMMaxTokens,
 		Offline:        cfg.LLMAPIKey == "" && cfg.LLMBaseURL == "",
 		OfflineLatency: offlineLatency,
 		Logger:         log,

@@ -25,12 +25,16 @@ type Config struct {
 	LLMAPIKey  string // LLM_API_KEY, alias GEMINI_API_KEY. Neither key nor base URL: the offline model.
 	LLMModel   string // LLM_MODEL. Default gemini-2.5-flash for Gemini's endpoint, gpt-4o-mini otherwise.
 
-	HTTPAddr string // HTTP_ADDR. Default ":8080".
+	HTTPAddr    string // HTTP_ADDR: webhooks and health. Default ":8080".
+	MetricsAddr string // METRICS_ADDR: GET /metrics, apart from the public webhooks. Default "127.0.0.1:9090".
 
 	SlackBotToken      string // SLACK_BOT_TOKEN: Web API token (chat.postEphemeral fallback, Socket Mode).
 	SlackAppToken      string // SLACK_APP_TOKEN: app-level token; turns on Socket Mode.
 	SlackSigningSecret string // SLACK_SIGNING_SECRET: turns on POST /slack/commands.
 	SlackAPIURL        string // SLACK_API_URL. Default "https://slack.com/api/".
+	// SlackResponseURLPrefixes (SLACK_RESPONSE_URL_PREFIX, comma-separated):
+	// the only places a response_url may point. Default "https://hooks.slack.com/".
+	SlackResponseURLPrefixes []string
 
 	DiscordBotToken  string // DISCORD_BOT_TOKEN: gateway connection and command registration.
 	DiscordAppID     string // DISCORD_APP_ID: the application id.
@@ -38,8 +42,9 @@ type Config struct {
 	DiscordGuildID   string // DISCORD_GUILD_ID: register commands in this guild instead of globally.
 	DiscordAPIURL    string // DISCORD_API_URL. Default "https://discord.com/api/v10/".
 
-	MaxInFlight       int           // MAX_IN_FLIGHT: async commands in progress at once. Default 1000.
+	MaxInFlight       int           // MAX_IN_FLIGHT: commands in progress at once, in every mode. Default 1000.
 	LLMMaxConcurrency int           // LLM_MAX_CONCURRENCY: model calls in progress at once. Default 16.
+	LLMMaxTokens      int           // LLM_MAX_TOKENS: cap on one answer's length, in tokens. Default 1024.
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long shutdown waits for in-flight work. Default 30s.
 
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
@@ -49,10 +54,13 @@ type Config struct {
 // Defaults, documented in README.md and .env.example.
 const (
 	defaultHTTPAddr          = ":8080"
+	defaultMetricsAddr       = "127.0.0.1:9090"
 	defaultSlackAPIURL       = "https://slack.com/api/"
 	defaultDiscordAPIURL     = "https://discord.com/api/v10/"
 	defaultMaxInFlight       = 1000
 	defaultLLMMaxConcurrency = 16
+	defaultLLMMaxTokens      = 1024
+	defaultResponseURLPrefix = "https://hooks.slack.com/"
 	defaultShutdownTimeout   = 30 * time.Second
 )
 
@@ -89,6 +97,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LLMAPIKey:          env("LLM_API_KEY", env("GEMINI_API_KEY", "")),
 		LLMModel:           env("LLM_MODEL", ""),
 		HTTPAddr:           env("HTTP_ADDR", defaultHTTPAddr),
+		MetricsAddr:        env("METRICS_ADDR", defaultMetricsAddr),
 		SlackBotToken:      env("SLACK_BOT_TOKEN", ""),
 		SlackAppToken:      env("SLACK_APP_TOKEN", ""),
 		SlackSigningSecret: env("SLACK_SIGNING_SECRET", ""),
@@ -111,6 +120,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.LLMMaxConcurrency, err = positiveInt(env("LLM_MAX_CONCURRENCY", ""), defaultLLMMaxConcurrency); err != nil {
 		errs = append(errs, fmt.Errorf("LLM_MAX_CONCURRENCY %w", err))
+	}
+	if c.LLMMaxTokens, err = positiveInt(env("LLM_MAX_TOKENS", ""), defaultLLMMaxTokens); err != nil {
+		errs = append(errs, fmt.Errorf("LLM_MAX_TOKENS %w", err))
+	}
+	for _, p := range strings.Split(env("SLACK_RESPONSE_URL_PREFIX", defaultResponseURLPrefix), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.SlackResponseURLPrefixes = append(c.SlackResponseURLPrefixes, p)
+		}
 	}
 	if c.ShutdownTimeout, err = positiveDuration(env("SHUTDOWN_TIMEOUT", ""), defaultShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT %w", err))

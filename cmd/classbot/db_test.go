@@ -15,9 +15,3 @@ var testDatabaseURL string
 func TestMain(m *testing.M) {
 	os.Exit(pgtest.Main(m, "classbot_cmd_test", &testDatabaseURL))
 }
-
-// queryRow runs one query against the test database.
-func queryRow(t *testing.T, sql string, args []any, dest ...any) {
-	t.Helper()
-	pgtest.QueryRow(t, testDatabaseURL, sql, args, dest...)
-}

@@ -16,8 +16,8 @@ import (
 	"github.com/classbot/classbot/store"
 )
 
-// delayStore adds the demo's simulated latency to each registration write,
-// on top of the real one (the seed's time.sleep).
+// delayStore adds the demo's simulated latency (--db-delay) to each
+// registration write, on top of the real one.
 type delayStore struct {
 	bot.Store
 	delay time.Duration
@@ -181,10 +181,27 @@ func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text
 	}
 	fmt.Fprintf(e.stdout, "mode=%s total=%s db=%s agent=%s first_response=%s\n",
 		tr.Mode, secs(tr.Total()), secs(tr.Store), secs(tr.Agent), ms(tr.Acknowledged.Sub(tr.Received)))
+	printTimeline(e.stdout, tr)
 	if tr.Err != nil && tr.Outcome != bot.OutcomeInvalid {
 		return tr, fmt.Errorf("%s: %w", tr.Outcome, tr.Err)
 	}
 	return tr, nil
+}
+
+// printTimeline shows when each part of the command ran, from its receipt:
+// in sync mode the store and the agent run one after the other and the first
+// response comes last; in async mode the first response comes first and the
+// store and the agent overlap.
+func printTimeline(w io.Writer, tr bot.Trace) {
+	at := func(t time.Time) time.Duration { return t.Sub(tr.Received) }
+	span := func(end time.Time, d time.Duration) string {
+		if end.IsZero() {
+			return "-"
+		}
+		return ms(at(end)-d) + "–" + ms(at(end))
+	}
+	fmt.Fprintf(w, "timeline: first_response=%s db=%s agent=%s answer=%s\n",
+		ms(at(tr.Acknowledged)), span(tr.Stored, tr.Store), span(tr.AgentDone, tr.Agent), ms(at(tr.Replied)))
 }
 
 func printComparison(w io.Writer, results []bot.Trace) {

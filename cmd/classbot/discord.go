@@ -20,7 +20,7 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 	if a.cfg.DiscordPublicKey == "" && a.cfg.DiscordBotToken == "" {
 		return nil, nil
 	}
-	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log, func(reason string) { a.metrics.refuse("discord", reason) })
+	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log, a.metrics, func(reason string) { a.metrics.refuse("discord", reason) })
 	if err != nil {
 		return nil, err
 	}
@@ -30,13 +30,27 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 	}
 	if a.cfg.DiscordBotToken != "" {
 		p.run = ad.Run
+		// The gateway registers the commands in the background, retrying
+		// with backoff; until it succeeds /readyz says so (still 200: the
+		// commands registered before keep working) and so does /metrics.
+		p.status = func() string {
+			ok, err := ad.CommandsRegistered()
+			switch {
+			case ok:
+				return ""
+			case err != nil:
+				return "commands not registered yet (retrying): " + err.Error()
+			default:
+				return "commands not registered yet"
+			}
+		}
 	}
 	return p, nil
 }
 
 // newDiscordAdapter builds the adapter from the configuration. disp may be
 // nil for register-commands, which only talks to Discord's REST API.
-func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, onRefuse func(reason string)) (*discord.Adapter, error) {
+func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, m *metrics, onRefuse func(reason string)) (*discord.Adapter, error) {
 	dc := discord.Config{
 		AppID:        cfg.DiscordAppID,
 		BotToken:     cfg.DiscordBotToken,
@@ -45,6 +59,9 @@ func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, onRef
 		Dispatcher:   disp,
 		Logger:       log,
 		OnRefuseFunc: onRefuse,
+	}
+	if m != nil {
+		dc.RegisterResultFunc = m.commandRegistration
 	}
 	if cfg.DiscordPublicKey != "" {
 		key, err := hex.DecodeString(cfg.DiscordPublicKey)
@@ -101,7 +118,7 @@ func runDiscordRegister(ctx context.Context, e env, args []string) error {
 	if *guild != "" {
 		cfg.DiscordGuildID = *guild
 	}
-	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn), nil)
+	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn), nil, nil)
 	if err != nil {
 		return err
 	}

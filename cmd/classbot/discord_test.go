@@ -266,7 +266,7 @@ func TestDiscordServeRefusals(t *testing.T) {
 				t.Fatalf("Discord got %d calls after a refusal", n)
 			}
 			want := `classbot_refused_requests_total{platform="discord",reason="` + tt.reason + `"} 1`
-			if m := getBody(t, d.URL+"/metrics"); !strings.Contains(m, want) {
+			if m := getBody(t, d.MetricsURL+"/metrics"); !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
 		})

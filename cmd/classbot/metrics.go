@@ -26,6 +26,8 @@ type metrics struct {
 	deadlineMisses *prometheus.CounterVec
 	modelRetries   prometheus.Counter
 	refused        *prometheus.CounterVec
+	registrations  *prometheus.CounterVec
+	registered     prometheus.Gauge
 }
 
 // ackBuckets resolve the 3-second deadline, from 1 ms to 10 s.
@@ -62,11 +64,17 @@ func newMetrics(inFlight func() int) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "classbot_refused_requests_total", Help: "Platform requests refused before dispatch, by reason.",
 		}, []string{"platform", "reason"}),
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "classbot_discord_command_registrations_total", Help: "Attempts to register the Discord slash commands, by result (ok, error).",
+		}, []string{"result"}),
+		registered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "classbot_discord_commands_registered", Help: "1 once the Discord slash commands are registered, 0 while registration is failing or not yet done.",
+		}),
 	}
 	reg.MustRegister(m.commands, m.ackLatency, m.storeLatency, m.agentLatency, m.endToEnd,
-		m.deadlineMisses, m.modelRetries, m.refused,
+		m.deadlineMisses, m.modelRetries, m.refused, m.registrations, m.registered,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "classbot_in_flight", Help: "Async commands being worked on.",
+			Name: "classbot_in_flight", Help: "Commands in progress (every mode), from arrival to the answer's delivery.",
 		}, func() float64 { return float64(inFlight()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -97,9 +105,20 @@ func (m *metrics) observe(t bot.Trace) {
 }
 
 // refuse counts a request refused before dispatch (bad signature, stale,
-// too large, malformed). Adapters call it through their RefuseFunc.
+// too large, malformed). Adapters call it through their Config.OnRefuseFunc.
 func (m *metrics) refuse(platform, reason string) {
 	m.refused.WithLabelValues(platform, reason).Inc()
+}
+
+// commandRegistration records one attempt to register the Discord commands.
+func (m *metrics) commandRegistration(err error) {
+	if err != nil {
+		m.registrations.WithLabelValues("error").Inc()
+		m.registered.Set(0)
+		return
+	}
+	m.registrations.WithLabelValues("ok").Inc()
+	m.registered.Set(1)
 }
 
 func (m *metrics) handler() http.Handler {

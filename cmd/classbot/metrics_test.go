@@ -33,7 +33,7 @@ func TestMetricsObserveCommands(t *testing.T) {
 		t.Errorf("refused = %v, want 1", got)
 	}
 	want := `
-# HELP classbot_in_flight Async commands being worked on.
+# HELP classbot_in_flight Commands in progress (every mode), from arrival to the answer's delivery.
 # TYPE classbot_in_flight gauge
 classbot_in_flight 7
 `

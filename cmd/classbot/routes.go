@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,14 +19,16 @@ type platform struct {
 	// run keeps a long-lived connection (Socket Mode, the Discord gateway)
 	// until ctx is done; nil if the adapter has none. An error ends serve.
 	run func(ctx context.Context) error
+	// status, if set, is one line for /readyz about something the adapter
+	// is still retrying (empty when all is well). It never fails readiness.
+	status func() string
 }
 
 // newServer is classbot's whole HTTP surface.
 func newServer(a *app, platforms []platform) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", handleHealthz)
-	mux.Handle("GET /readyz", handleReadyz(a))
-	mux.Handle("GET /metrics", a.metrics.handler())
+	mux.Handle("GET /readyz", handleReadyz(a, platforms))
 	for _, p := range platforms {
 		for pattern, h := range p.routes {
 			mux.Handle(pattern, h)
@@ -37,18 +43,54 @@ func handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// handleReadyz says whether the database answers.
-func handleReadyz(a *app) http.Handler {
+// readyTTL is how long /readyz reuses one database ping: a load balancer
+// or a probe polling it often must not take a pool connection each time.
+const readyTTL = time.Second
+
+// readiness caches the database's health for readyTTL. Safe for
+// concurrent use: one caller pings, the others wait for its result.
+type readiness struct {
+	ping func(context.Context) error
+
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+func (r *readiness) check(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.checked.IsZero() && time.Since(r.checked) < readyTTL {
+		return r.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	r.err = r.ping(ctx)
+	r.checked = time.Now()
+	return r.err
+}
+
+// handleReadyz says whether the database answers (503 while it does not),
+// with one line of detail per platform that has something to report (the
+// Discord commands' registration).
+func handleReadyz(a *app, platforms []platform) http.Handler {
+	rd := &readiness{ping: a.store.Ping}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := a.store.Ping(ctx); err != nil {
-			a.log.WarnContext(ctx, "readyz: database unreachable", "err", err)
+		var detail strings.Builder
+		for _, p := range platforms {
+			if p.status != nil {
+				if line := p.status(); line != "" {
+					fmt.Fprintf(&detail, "%s: %s\n", p.name, line)
+				}
+			}
+		}
+		if err := rd.check(r.Context()); err != nil {
+			a.log.WarnContext(r.Context(), "readyz: database unreachable", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("database unreachable\n"))
+			_, _ = io.WriteString(w, "database unreachable\n"+detail.String())
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = io.WriteString(w, "ready\n"+detail.String())
 	})
 }

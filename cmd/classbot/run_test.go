@@ -33,12 +33,13 @@ func (l *lockedBuffer) String() string {
 
 // served is a classbot serve started in-process by startServe.
 type served struct {
-	URL    string // http://127.0.0.1:PORT
-	Stdout *lockedBuffer
-	Stderr *lockedBuffer
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
-	err    error         // what run returned; read after done is closed
+	URL        string // http://127.0.0.1:PORT, the webhooks and health
+	MetricsURL string // http://127.0.0.1:PORT of METRICS_ADDR
+	Stdout     *lockedBuffer
+	Stderr     *lockedBuffer
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when run returns
+	err        error         // what run returned; read after done is closed
 }
 
 // Stop cancels serve's context and returns what run returned. It may be
@@ -55,7 +56,10 @@ func (s *served) Stop(t *testing.T) error {
 	}
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+var (
+	listeningRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+	metricsRE   = regexp.MustCompile(`metrics on (http://[0-9.:]+)/metrics`)
+)
 
 // startServe runs "classbot serve" with env (HTTP_ADDR defaults to
 // 127.0.0.1:0) and waits until it listens. It is stopped at cleanup.
@@ -63,6 +67,9 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	t.Helper()
 	if _, ok := env["HTTP_ADDR"]; !ok {
 		env["HTTP_ADDR"] = "127.0.0.1:0"
+	}
+	if _, ok := env["METRICS_ADDR"]; !ok {
+		env["METRICS_ADDR"] = "127.0.0.1:0"
 	}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(t.Context())
@@ -73,8 +80,9 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if m := listeningRE.FindStringSubmatch(s.Stdout.String()); m != nil {
-			s.URL = m[1]
+		out := s.Stdout.String()
+		if m, mm := listeningRE.FindStringSubmatch(out), metricsRE.FindStringSubmatch(out); m != nil && mm != nil {
+			s.URL, s.MetricsURL = m[1], mm[1]
 			break
 		}
 		select {
@@ -109,6 +117,18 @@ func TestServeHealthzAndStop(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /readyz = %d, want 200", resp.StatusCode)
+	}
+	// /metrics is served on METRICS_ADDR only, never on the public listener.
+	if m := getBody(t, s.MetricsURL+"/metrics"); !strings.Contains(m, "classbot_in_flight") {
+		t.Errorf("METRICS_ADDR /metrics lacks classbot_in_flight")
+	}
+	if resp, err := http.Get(s.URL + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /metrics on HTTP_ADDR = %d, want 404", resp.StatusCode)
+		}
 	}
 	if err := s.Stop(t); err != nil {
 		t.Fatalf("serve returned %v after its context was cancelled, want nil", err)

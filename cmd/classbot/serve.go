@@ -15,9 +15,10 @@ import (
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "serve", "[--mode sync|async] [--addr HOST:PORT]")
+	fs := newFlagSet(e, "serve", "[--mode sync|async] [--addr HOST:PORT] [--metrics-addr HOST:PORT]")
 	mode := fs.String("mode", "", "sync or async (default: HANDLER_MODE, else async)")
 	addr := fs.String("addr", "", "HTTP listen address (default: HTTP_ADDR, else :8080)")
+	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics (default: METRICS_ADDR, else 127.0.0.1:9090)")
 	if err := parseFlags(fs, e, args); err != nil {
 		return err
 	}
@@ -35,6 +36,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	if *addr != "" {
 		cfg.HTTPAddr = *addr
+	}
+	if *metricsAddr != "" {
+		cfg.MetricsAddr = *metricsAddr
 	}
 	return serve(ctx, cfg, e)
 }
@@ -57,6 +61,21 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
+	// /metrics has its own listener, by default on loopback only: the
+	// webhook listener faces the internet, and metrics are for operators.
+	mln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", a.metrics.handler())
+	msrv := &http.Server{
+		Handler:           metricsMux,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
 	srv := &http.Server{
 		Handler:           newServer(a, platforms),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -71,6 +90,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		names = append(names, p.name)
 	}
 	fmt.Fprintf(e.stdout, "classbot listening on http://%s (%s platforms=%v)\n", ln.Addr(), a.describe(), names)
+	fmt.Fprintf(e.stdout, "classbot metrics on http://%s/metrics\n", mln.Addr())
 	if len(platforms) == 0 {
 		a.log.Warn("no platform is configured: set SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, DISCORD_PUBLIC_KEY or DISCORD_BOT_TOKEN")
 	}
@@ -79,6 +99,12 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
 		}
 		return nil
 	})
@@ -92,9 +118,14 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
 		a.log.Info("shutting down: no new commands; draining work in flight", "timeout", cfg.ShutdownTimeout, "in_flight", a.disp.InFlight())
+		// Stop taking events, then drain: one deadline, SHUTDOWN_TIMEOUT,
+		// for everything the Dispatcher owns (the adapters own no work).
 		err := srv.Shutdown(sctx)
 		if derr := a.disp.Shutdown(sctx); derr != nil {
 			err = errors.Join(err, derr)
+		}
+		if merr := msrv.Shutdown(sctx); merr != nil {
+			err = errors.Join(err, merr)
 		}
 		if err != nil {
 			return fmt.Errorf("shutdown: %w", err)

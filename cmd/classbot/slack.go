@@ -17,13 +17,14 @@ func setupSlack(_ context.Context, a *app) (*platform, error) {
 		return nil, nil
 	}
 	ad, err := slack.New(slack.Config{
-		SigningSecret: a.cfg.SlackSigningSecret,
-		BotToken:      a.cfg.SlackBotToken,
-		AppToken:      a.cfg.SlackAppToken,
-		APIURL:        a.cfg.SlackAPIURL,
-		Dispatcher:    a.disp,
-		Logger:        a.log,
-		OnRefuse:      func(reason string) { a.metrics.refuse("slack", reason) },
+		SigningSecret:       a.cfg.SlackSigningSecret,
+		BotToken:            a.cfg.SlackBotToken,
+		AppToken:            a.cfg.SlackAppToken,
+		APIURL:              a.cfg.SlackAPIURL,
+		ResponseURLPrefixes: a.cfg.SlackResponseURLPrefixes,
+		Dispatcher:          a.disp,
+		Logger:              a.log,
+		OnRefuseFunc:        func(reason string) { a.metrics.refuse("slack", reason) },
 	})
 	if err != nil {
 		return nil, err

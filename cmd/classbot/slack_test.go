@@ -38,9 +38,12 @@ func startSlackServe(t *testing.T, extra map[string]string, args ...string) *sla
 	env := map[string]string{
 		"SLACK_SIGNING_SECRET": slackSecret,
 		"SLACK_API_URL":        s.slack.APIURL,
-		"DATABASE_URL":         testDatabaseURL,
-		"LLM_BASE_URL":         s.model.URL + "/v1",
-		"SHUTDOWN_TIMEOUT":     "5s",
+		// The stand-in's response_urls are on loopback: allowed only
+		// because the prefix names that exact host and port.
+		"SLACK_RESPONSE_URL_PREFIX": s.slack.URL + "/commands/",
+		"DATABASE_URL":              testDatabaseURL,
+		"LLM_BASE_URL":              s.model.URL + "/v1",
+		"SHUTDOWN_TIMEOUT":          "5s",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -220,7 +223,7 @@ func TestSlackServeRefusals(t *testing.T) {
 				t.Fatalf("Slack got %d calls after a refusal", n)
 			}
 			want := `classbot_refused_requests_total{platform="slack",reason="` + tt.reason + `"} 1`
-			if m := getBody(t, s.URL+"/metrics"); !strings.Contains(m, want) {
+			if m := getBody(t, s.MetricsURL+"/metrics"); !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
 		})
