@@ -84,7 +84,8 @@ func (m *Memory) CountRegistrations(ctx context.Context) (int, error) {
 }
 
 // RecordInteraction adds a row to the ledger, or returns ErrDuplicate if
-// (Platform, ID) is already there.
+// (Platform, ID) is already there with an outcome other than
+// OutcomeAckFailed (such a row is taken over).
 func (m *Memory) RecordInteraction(ctx context.Context, in Interaction) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -98,7 +99,7 @@ func (m *Memory) RecordInteraction(ctx context.Context, in Interaction) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := ledgerKey{in.Platform, in.ID}
-	if _, ok := m.interactions[k]; ok {
+	if old, ok := m.interactions[k]; ok && old.Outcome != OutcomeAckFailed {
 		return ErrDuplicate
 	}
 	m.interactions[k] = in

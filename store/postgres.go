@@ -141,7 +141,8 @@ func (p *Postgres) CountRegistrations(ctx context.Context) (int, error) {
 
 // RecordInteraction adds a row to the ledger. If (Platform, ID) is already
 // there, also from a write queued earlier, it changes nothing and returns
-// ErrDuplicate. It is safe for concurrent use; a ctx that ends first returns
+// ErrDuplicate, unless that row's outcome is OutcomeAckFailed, which it
+// takes over. It is safe for concurrent use; a ctx that ends first returns
 // ctx's error at once, and a row already queued is still written, so a
 // FinishInteraction called afterwards finds it.
 func (p *Postgres) RecordInteraction(ctx context.Context, in Interaction) error {

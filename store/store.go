@@ -55,6 +55,13 @@ type Interaction struct {
 	Outcome        string // "", "ok", "invalid", "busy", "error", "timeout", ...
 }
 
+// OutcomeAckFailed marks a ledger row whose delivery was never
+// acknowledged: the platform showed its own error and may deliver the same
+// interaction again (Socket Mode redelivers unacknowledged envelopes). Such
+// a redelivery is not a duplicate: RecordInteraction of the same
+// (Platform, ID) takes the row over and succeeds.
+const OutcomeAckFailed = "ack_failed"
+
 // Limits the schema enforces (the CHECK constraints of the migrations).
 const (
 	MaxNameChars  = 100

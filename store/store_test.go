@@ -245,6 +245,35 @@ func TestLedgerDetectsDuplicates(t *testing.T) {
 	})
 }
 
+func TestLedgerRedeliveryOfAnUnacknowledgedRowIsNew(t *testing.T) {
+	eachStore(t, func(t *testing.T, s contract) {
+		ctx := t.Context()
+		first := interaction("trig-unacked")
+		if err := s.RecordInteraction(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishInteraction(ctx, store.Interaction{Platform: "slack", ID: "trig-unacked", Outcome: store.OutcomeAckFailed}); err != nil {
+			t.Fatal(err)
+		}
+		again := interaction("trig-unacked")
+		again.ReceivedAt = first.ReceivedAt.Add(time.Minute)
+		if err := s.RecordInteraction(ctx, again); err != nil {
+			t.Fatalf("redelivery of an unacknowledged interaction: err = %v, want it recorded as new", err)
+		}
+		got, err := s.GetInteraction(ctx, "slack", "trig-unacked")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Outcome != "" || !got.ReceivedAt.Equal(again.ReceivedAt) {
+			t.Errorf("taken-over row: outcome %q received %v, want the redelivery's", got.Outcome, got.ReceivedAt)
+		}
+		// Once taken over, it is an ordinary row: a third delivery is a duplicate.
+		if err := s.RecordInteraction(ctx, interaction("trig-unacked")); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("third delivery: err = %v, want ErrDuplicate", err)
+		}
+	})
+}
+
 func TestLedgerConcurrentDeliveriesRecordOnce(t *testing.T) {
 	eachStore(t, func(t *testing.T, s contract) {
 		ctx := t.Context()

@@ -366,7 +366,12 @@ RETURNING (xmax = 0)`
 INSERT INTO interactions (platform, id, command, mode, workspace, channel, user_id,
     received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (platform, id) DO NOTHING`
+ON CONFLICT (platform, id) DO UPDATE SET
+    command = EXCLUDED.command, mode = EXCLUDED.mode, workspace = EXCLUDED.workspace,
+    channel = EXCLUDED.channel, user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at,
+    acknowledged_at = EXCLUDED.acknowledged_at, stored_at = EXCLUDED.stored_at,
+    agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome
+WHERE interactions.outcome = '` + OutcomeAckFailed + `'`
 
 	finishInteractionSQL = `
 UPDATE interactions SET
