@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/store"
@@ -34,16 +35,20 @@ type Options struct {
 	CourseInstructions string
 	// Logger receives one line per command. Default: slog.Default().
 	Logger *slog.Logger
+	// StoreTimeout bounds one registration write, so a student hears within
+	// it that the database did not answer. Default 10 seconds.
+	StoreTimeout time.Duration
 }
 
 // Bot holds the command handlers and what they need. It is safe for
 // concurrent use; create it with New.
 type Bot struct {
-	store   Store
-	agent   Agent
-	log     *slog.Logger
-	welcome agent.Agent
-	answer  agent.Agent
+	store        Store
+	storeTimeout time.Duration
+	agent        Agent
+	log          *slog.Logger
+	welcome      agent.Agent
+	answer       agent.Agent
 }
 
 // New returns a Bot that keeps students in s and asks a for words.
@@ -57,10 +62,15 @@ func New(s Store, a Agent, opts Options) *Bot {
 	if course != "" {
 		about = "\n\nWhat you know about the course (from the teacher):\n" + course
 	}
+	storeTimeout := opts.StoreTimeout
+	if storeTimeout <= 0 {
+		storeTimeout = 10 * time.Second
+	}
 	return &Bot{
-		store: s,
-		agent: a,
-		log:   log,
+		store:        s,
+		storeTimeout: storeTimeout,
+		agent:        a,
+		log:          log,
 		welcome: agent.Agent{
 			Name: "welcome",
 			Instructions: "You are the friendly teaching assistant of a course. A student has just registered. " +

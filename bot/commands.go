@@ -115,6 +115,7 @@ const (
 	OutcomeInterrupted = "interrupted"
 	OutcomePanic       = "panic"
 	OutcomeError       = "error"
+	OutcomeAckFailed   = store.OutcomeAckFailed // the first response never reached the platform
 )
 
 func option(c Command, name string) (string, bool) {
@@ -160,9 +161,14 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 	)
 	doStore := func(ctx context.Context) error {
 		start := time.Now()
-		created, storeErr = b.store.UpsertRegistration(ctx, reg)
+		// Bounded on its own: a hung database must not hold the student
+		// for the whole command timeout before they hear it didn't work.
+		sctx, cancel := context.WithTimeout(ctx, b.storeTimeout)
+		defer cancel()
+		created, storeErr = b.store.UpsertRegistration(sctx, reg)
 		tr.Stored = time.Now()
 		tr.Store = tr.Stored.Sub(start)
+		tr.Saved = storeErr == nil
 		return storeErr
 	}
 	doAgent := func(ctx context.Context) {

@@ -47,6 +47,11 @@ type Trace struct {
 	Store time.Duration // time in the store write (zero if none)
 	Agent time.Duration // time in the agent call (zero if none)
 
+	// Saved is set once the command's store write is committed (a
+	// registration): a later failure must not tell the student that
+	// nothing happened.
+	Saved bool
+
 	Outcome string // one of the Outcome constants
 	Err     error  // for operators: the whole chain; never shown to students
 }
@@ -88,6 +93,18 @@ type Config struct {
 	// ReplyTimeout bounds delivering one answer (all its parts) and writing
 	// the ledger row after the work. Default 15 seconds.
 	ReplyTimeout time.Duration
+	// AckBudget bounds how long the first response waits on the store to
+	// record the delivery in the ledger. Past it (a slow disk, a hung or
+	// unreachable database) the command goes ahead: duplicates are caught
+	// by an in-memory window of recent ids meanwhile, and the ledger row is
+	// written when the database catches up. Default 250 ms, so a student is
+	// acknowledged well inside the platforms' 3-second deadline whatever
+	// PostgreSQL does.
+	AckBudget time.Duration
+	// DedupeWindow is how long an interaction id is remembered in memory to
+	// recognise a retried or doubled delivery. Default 15 minutes (the life
+	// of a Discord interaction token; Slack retries within minutes).
+	DedupeWindow time.Duration
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
 	// ObserveFunc, if set, is called once per finished command (metrics, the
@@ -108,6 +125,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReplyTimeout <= 0 {
 		c.ReplyTimeout = 15 * time.Second
+	}
+	if c.AckBudget <= 0 {
+		c.AckBudget = 250 * time.Millisecond
+	}
+	if c.DedupeWindow <= 0 {
+		c.DedupeWindow = 15 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -133,6 +156,8 @@ type Dispatcher struct {
 	log   *slog.Logger
 	slots chan struct{} // commands in progress; its capacity is MaxInFlight
 
+	recent *recentIDs // deliveries seen lately, for duplicates without the database
+
 	mu      sync.RWMutex // guards closing against wg.Add
 	closing bool
 	closed  chan struct{} // closed when Shutdown begins
@@ -146,7 +171,12 @@ type Dispatcher struct {
 // background work; its cancellation is not (Shutdown ends the work).
 func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 	cfg = cfg.withDefaults()
-	d := &Dispatcher{bot: b, cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxInFlight), closed: make(chan struct{})}
+	d := &Dispatcher{
+		bot: b, cfg: cfg, log: cfg.Logger,
+		slots:  make(chan struct{}, cfg.MaxInFlight),
+		recent: newRecentIDs(cfg.DedupeWindow, maxRecentIDs),
+		closed: make(chan struct{}),
+	}
 	d.stopCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
 	return d
 }
@@ -160,6 +190,10 @@ func (d *Dispatcher) InFlight() int { return len(d.slots) }
 // Closing returns a channel that is closed once Shutdown has begun: from
 // then on every new command is answered "restarting".
 func (d *Dispatcher) Closing() <-chan struct{} { return d.closed }
+
+// maxRecentIDs bounds the in-memory duplicate window: 100,000 ids is a few
+// MB, and more deliveries than a whole school sends in DedupeWindow.
+const maxRecentIDs = 100_000
 
 // admit takes a slot for one command. It fails with OutcomeRestarting once
 // Shutdown has begun and with OutcomeBusy when MaxInFlight commands are in
@@ -286,18 +320,31 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		}
 	}()
 
-	// The ledger decides whether this delivery is new: a retry or a double
-	// delivery is acknowledged silently and not worked on again.
-	if err := d.bot.store.RecordInteraction(ctx, tr.interaction(c)); err != nil {
-		if errors.Is(err, store.ErrDuplicate) {
-			tr.Outcome = OutcomeDuplicate
-			err := r.Ack(ctx, Reply{Ephemeral: d.visibility(c)})
-			tr.Acknowledged = time.Now()
-			d.observe(ctx, tr)
-			return err
-		}
+	// A retry or a double delivery is acknowledged silently and not worked
+	// on again: recognised in memory first (this process saw it lately),
+	// then by the ledger (another replica, or before a restart).
+	if !d.recent.add(c.Platform, c.InteractionID, time.Now()) {
+		return d.duplicate(ctx, c, r, tr)
+	}
+	// The ledger write is bounded by AckBudget: the first response never
+	// waits longer on the database, however slow or unreachable it is.
+	lctx, lcancel := context.WithTimeout(ctx, d.cfg.AckBudget)
+	err = d.bot.store.RecordInteraction(lctx, tr.interaction(c))
+	lcancel()
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrDuplicate):
+		return d.duplicate(ctx, c, r, tr)
+	case errors.Is(err, store.ErrInvalid):
 		tr.fail(OutcomeError, fmt.Errorf("record interaction: %w", err))
 		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, false)
+	default:
+		// Slow or unreachable: serve the student anyway. The store keeps a
+		// write whose caller gave up, so the row lands when the database
+		// catches up; if it never does, the work's own store calls fail
+		// and say so, and the in-memory window catches a redelivery.
+		d.log.LogAttrs(ctx, slog.LevelWarn, "ledger insert not confirmed within the acknowledgement budget; serving anyway",
+			slog.String("platform", c.Platform), slog.Duration("budget", d.cfg.AckBudget), slog.Any("err", err))
 	}
 
 	spec := lookup(c.Name)
@@ -322,8 +369,11 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	tr.Acknowledged = time.Now()
 	if err != nil {
 		// The platform never heard from us: it will show its own error and
-		// may retry. Don't work on a command nobody can hear the answer to.
-		tr.fail(OutcomeError, fmt.Errorf("acknowledge: %w", err))
+		// may deliver the command again (Socket Mode redelivers an
+		// unacknowledged envelope). Don't work on a command nobody can hear
+		// the answer to, and don't call its redelivery a duplicate.
+		tr.fail(OutcomeAckFailed, fmt.Errorf("acknowledge: %w", err))
+		d.recent.forget(c.Platform, c.InteractionID)
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
 		defer cancel()
 		d.finishLedger(lctx, c, tr)
@@ -333,6 +383,16 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	handedOff = true
 	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
 	return nil
+}
+
+// duplicate acknowledges a delivery seen before, silently, with the
+// command's own visibility.
+func (d *Dispatcher) duplicate(ctx context.Context, c Command, r Responder, tr *Trace) error {
+	tr.Outcome = OutcomeDuplicate
+	err := r.Ack(ctx, Reply{Ephemeral: d.visibility(c)})
+	tr.Acknowledged = time.Now()
+	d.observe(ctx, tr)
+	return err
 }
 
 // visibility is whether c's answers are ephemeral: a duplicate delivery is
@@ -400,10 +460,14 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 		switch {
 		case d.stopCtx.Err() != nil:
 			tr.fail(OutcomeInterrupted, fmt.Errorf("shutdown before the work finished: %w", tr.Err))
-			reply = Reply{Text: interruptedText, Ephemeral: true}
+			if !tr.Saved { // else the job's reply says the registration is saved
+				reply = Reply{Text: interruptedText, Ephemeral: true}
+			}
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			tr.fail(OutcomeTimeout, fmt.Errorf("command took over %s: %w", d.cfg.CommandTimeout, tr.Err))
-			reply = Reply{Text: tooLongText, Ephemeral: true}
+			if !tr.Saved {
+				reply = Reply{Text: tooLongText, Ephemeral: true}
+			}
 		}
 	}
 

@@ -49,6 +49,7 @@ func TestAdmissionBoundsEveryMode(t *testing.T) {
 			first := newRecorder()
 			f.disp.Go(t.Context(), registerCmd("Ada ada@example.com"), first)
 			<-started
+			waitFor(t, func() bool { return f.store.writes.Load() == 1 })
 
 			busy := registerCmd("Bo bo@example.com")
 			r := newRecorder()
@@ -242,5 +243,75 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// failingAck is a Responder whose acknowledgement never reaches the
+// platform (a closed connection, a Socket Mode write that failed).
+type failingAck struct{ *recorder }
+
+func (f *failingAck) Ack(context.Context, bot.Reply) error { return errors.New("connection reset") }
+
+func TestRedeliveryAfterAFailedAckIsWorkedOn(t *testing.T) {
+	f := setup(t, bot.Config{Mode: bot.ModeAsync})
+	c := registerCmd("Ada ada@example.com")
+	if err := f.disp.Dispatch(t.Context(), c, &failingAck{newRecorder()}); err == nil {
+		t.Fatal("Dispatch hid the failed acknowledgement")
+	}
+	waitFor(t, func() bool { return f.disp.InFlight() == 0 })
+	if in, err := f.store.GetInteraction(t.Context(), c.Platform, c.InteractionID); err != nil || in.Outcome != bot.OutcomeAckFailed {
+		t.Fatalf("ledger row after a failed ack: %+v, %v; want outcome %q", in, err, bot.OutcomeAckFailed)
+	}
+	// The platform delivers it again: it is answered, not taken for a duplicate.
+	r := newRecorder()
+	if err := f.disp.Dispatch(t.Context(), c, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.answer(t); !strings.Contains(got.Text, "Welcome, Ada!") {
+		t.Fatalf("redelivery answered %q, want the welcome", got.Text)
+	}
+}
+
+func TestAcknowledgementDoesNotWaitForAHungDatabase(t *testing.T) {
+	f := setup(t, bot.Config{Mode: bot.ModeAsync, AckBudget: 20 * time.Millisecond})
+	hung := make(chan struct{})
+	defer close(hung)
+	f.store.beforeRecord = func(ctx context.Context) error {
+		select { // a black hole: nothing comes back until the caller gives up
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-hung:
+			return nil
+		}
+	}
+	c := askCmd("Is the database up?")
+	r := newRecorder()
+	done := make(chan error, 1)
+	go func() { done <- f.disp.Dispatch(t.Context(), c, r) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acknowledgement waited on the database")
+	}
+	if acks, _, _ := r.counts(); acks != 1 {
+		t.Fatalf("%d acks, want 1", acks)
+	}
+	if got := r.answer(t); !strings.Contains(got.Text, "Welcome") { // the fake model's answer
+		t.Fatalf("answer = %q, want the model's answer", got.Text)
+	}
+	// A redelivery meanwhile is caught in memory, though the ledger never
+	// confirmed the first.
+	again := newRecorder()
+	if err := f.disp.Dispatch(t.Context(), c, again); err != nil {
+		t.Fatal(err)
+	}
+	if acks, responds, followUps := again.counts(); acks != 1 || responds+followUps != 0 || again.acks[0].Text != "" {
+		t.Fatalf("redelivery: %d acks %+v, %d responds, %d follow-ups; want one silent ack", acks, again.acks, responds, followUps)
+	}
+	if n := f.agent.calls.Load(); n != 1 {
+		t.Errorf("%d model calls, want 1", n)
 	}
 }

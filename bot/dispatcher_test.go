@@ -170,7 +170,7 @@ func TestShutdownDeadlineInterruptsAndTellsTheStudent(t *testing.T) {
 	started := make(chan struct{}, 1)
 	f.agent.run = gate(started, nil) // never released: only cancellation ends it
 	r := newRecorder()
-	if err := f.disp.Dispatch(t.Context(), registerCmd("Ada ada@example.com"), r); err != nil {
+	if err := f.disp.Dispatch(t.Context(), askCmd("Will you finish?"), r); err != nil {
 		t.Fatal(err)
 	}
 	<-started
@@ -182,6 +182,47 @@ func TestShutdownDeadlineInterruptsAndTellsTheStudent(t *testing.T) {
 	if got := r.answer(t); !strings.Contains(got.Text, "had to stop") {
 		t.Errorf("interrupted student heard %q, want to be told to try again", got.Text)
 	}
+}
+
+// A command that runs out of time after the registration was saved says it
+// is saved, not "please try again" as if nothing happened.
+func TestTimeoutAfterTheRegistrationWasSavedSaysSo(t *testing.T) {
+	t.Run("command timeout", func(t *testing.T) {
+		traces := make(chan bot.Trace, 1)
+		f := setup(t, bot.Config{Mode: bot.ModeAsync, CommandTimeout: 50 * time.Millisecond, ObserveFunc: func(tr bot.Trace) { traces <- tr }})
+		f.agent.run = gate(nil, nil) // the welcome never comes
+		r := newRecorder()
+		if err := f.disp.Dispatch(t.Context(), registerCmd("Ada ada@example.com"), r); err != nil {
+			t.Fatal(err)
+		}
+		got := r.answer(t)
+		if !strings.Contains(got.Text, "registration is saved") || strings.Contains(got.Text, "try again") {
+			t.Errorf("answer = %q, want it to say the registration is saved", got.Text)
+		}
+		if tr := <-traces; tr.Outcome != bot.OutcomeTimeout {
+			t.Errorf("outcome = %q, want %q (the metrics still count a timeout)", tr.Outcome, bot.OutcomeTimeout)
+		}
+		if _, err := f.store.GetRegistration(t.Context(), "console", "W1", "U1"); err != nil {
+			t.Errorf("registration: %v", err)
+		}
+	})
+	t.Run("shutdown deadline", func(t *testing.T) {
+		f := setup(t, bot.Config{Mode: bot.ModeAsync})
+		started := make(chan struct{}, 1)
+		f.agent.run = gate(started, nil)
+		r := newRecorder()
+		if err := f.disp.Dispatch(t.Context(), registerCmd("Ada ada@example.com"), r); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		waitFor(t, func() bool { return f.store.writes.Load() == 1 })
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		_ = f.disp.Shutdown(ctx)
+		if got := r.answer(t); !strings.Contains(got.Text, "registration is saved") {
+			t.Errorf("answer = %q, want it to say the registration is saved", got.Text)
+		}
+	})
 }
 
 func TestCommandTimeoutSaysSo(t *testing.T) {

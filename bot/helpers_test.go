@@ -135,6 +135,18 @@ type hookStore struct {
 	*store.Memory
 	writes atomic.Int64
 	before func(ctx context.Context) error
+	// beforeRecord, if set, runs before each ledger insert (a slow or
+	// hung database); an error from it is the insert's.
+	beforeRecord func(ctx context.Context) error
+}
+
+func (s *hookStore) RecordInteraction(ctx context.Context, in store.Interaction) error {
+	if s.beforeRecord != nil {
+		if err := s.beforeRecord(ctx); err != nil {
+			return err
+		}
+	}
+	return s.Memory.RecordInteraction(ctx, in)
 }
 
 func (s *hookStore) UpsertRegistration(ctx context.Context, r store.Registration) (bool, error) {
