@@ -18,6 +18,7 @@ import (
 type appStore interface {
 	bot.Store
 	Ping(ctx context.Context) error
+	PurgeInteractions(ctx context.Context, olderThan time.Time) (int64, error)
 	Close()
 }
 
@@ -58,11 +59,13 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	log := newLogger(e.stderr, opts.logLevel)
 	a := &app{cfg: cfg, log: log}
 
+	// The metrics come first: the store's group commit reports to them.
+	a.metrics = newMetrics(func() int { return a.disp.InFlight() })
 	if cfg.DatabaseURL == "" {
 		log.Warn("DATABASE_URL is not set: using the in-memory store; registrations are lost when classbot stops")
 		a.store, a.storeKind = store.NewMemory(), "memory"
 	} else {
-		pg, err := store.Open(ctx, cfg.DatabaseURL)
+		pg, err := store.OpenWithConfig(ctx, cfg.DatabaseURL, store.Config{ObserveBatchFunc: a.metrics.observeBatch})
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +76,6 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		a.store, a.storeKind = pg, "postgres"
 	}
 
-	a.metrics = newMetrics(func() int { return a.disp.InFlight() })
 	a.runner = agent.NewRunner(agentConfig(cfg, log, opts.offlineLatency, a.metrics.modelRetries.Inc))
 
 	var s bot.Store = a.store

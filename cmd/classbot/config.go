@@ -47,6 +47,8 @@ type Config struct {
 	LLMMaxTokens      int           // LLM_MAX_TOKENS: cap on one answer's length, in tokens. Default 1024.
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long shutdown waits for in-flight work. Default 30s.
 
+	InteractionsRetention time.Duration // INTERACTIONS_RETENTION: how long ledger rows are kept. Default 720h (30 days).
+
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
 }
@@ -62,6 +64,7 @@ const (
 	defaultLLMMaxTokens      = 1024
 	defaultResponseURLPrefix = "https://hooks.slack.com/"
 	defaultShutdownTimeout   = 30 * time.Second
+	defaultRetention         = 30 * 24 * time.Hour
 )
 
 // withDotEnv returns a getenv that reads the real environment first and
@@ -128,6 +131,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if p = strings.TrimSpace(p); p != "" {
 			c.SlackResponseURLPrefixes = append(c.SlackResponseURLPrefixes, p)
 		}
+	}
+	if c.InteractionsRetention, err = positiveDuration(env("INTERACTIONS_RETENTION", ""), defaultRetention); err != nil {
+		errs = append(errs, fmt.Errorf("INTERACTIONS_RETENTION %w", err))
 	}
 	if c.ShutdownTimeout, err = positiveDuration(env("SHUTDOWN_TIMEOUT", ""), defaultShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT %w", err))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,6 +29,9 @@ type metrics struct {
 	refused        *prometheus.CounterVec
 	registrations  *prometheus.CounterVec
 	registered     prometheus.Gauge
+	batchRows      prometheus.Histogram
+	commitLatency  prometheus.Histogram
+	purged         prometheus.Counter
 }
 
 // ackBuckets resolve the 3-second deadline, from 1 ms to 10 s.
@@ -70,9 +74,19 @@ func newMetrics(inFlight func() int) *metrics {
 		registered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "classbot_discord_commands_registered", Help: "1 once the Discord slash commands are registered, 0 while registration is failing or not yet done.",
 		}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "classbot_store_batch_rows", Help: "Writes committed together by the store's group commit, per transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "classbot_store_commit_seconds", Help: "Round trip of one group-commit transaction.", Buckets: ackBuckets,
+		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "classbot_ledger_purged_rows_total", Help: "Ledger rows deleted for being older than INTERACTIONS_RETENTION.",
+		}),
 	}
 	reg.MustRegister(m.commands, m.ackLatency, m.storeLatency, m.agentLatency, m.endToEnd,
-		m.deadlineMisses, m.modelRetries, m.refused, m.registrations, m.registered,
+		m.deadlineMisses, m.modelRetries, m.refused, m.registrations, m.registered, m.batchRows, m.commitLatency, m.purged,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "classbot_in_flight", Help: "Commands in progress (every mode), from arrival to the answer's delivery.",
 		}, func() float64 { return float64(inFlight()) }),
@@ -108,6 +122,12 @@ func (m *metrics) observe(t bot.Trace) {
 // too large, malformed). Adapters call it through their Config.OnRefuseFunc.
 func (m *metrics) refuse(platform, reason string) {
 	m.refused.WithLabelValues(platform, reason).Inc()
+}
+
+// observeBatch records one group-commit transaction of the store.
+func (m *metrics) observeBatch(rows int, commit time.Duration) {
+	m.batchRows.Observe(float64(rows))
+	m.commitLatency.Observe(commit.Seconds())
 }
 
 // commandRegistration records one attempt to register the Discord commands.

@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 			g.Go(func() error { return p.run(gctx) })
 		}
 	}
+	g.Go(func() error { purgeLedger(gctx, a); return nil })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
@@ -134,6 +135,35 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// purgeInterval is how often serve deletes ledger rows older than
+// INTERACTIONS_RETENTION.
+const purgeInterval = time.Hour
+
+// purgeLedger deletes old ledger rows at start and then every
+// purgeInterval until ctx is done. The store deletes in small chunks, so the
+// hot path never waits behind it; a failure is logged and retried next time.
+func purgeLedger(ctx context.Context, a *app) {
+	t := time.NewTicker(purgeInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		n, err := a.store.PurgeInteractions(pctx, time.Now().Add(-a.cfg.InteractionsRetention))
+		cancel()
+		a.metrics.purged.Add(float64(n))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Warn("ledger purge failed; retrying in an hour", "err", err, "deleted", n)
+		case n > 0:
+			a.log.Info("ledger purged", "deleted", n, "retention", a.cfg.InteractionsRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // setupPlatforms starts the adapters the configuration turns on.
