@@ -34,8 +34,11 @@ classbot serve that it starts as a child process on 127.0.0.1 (or --target),
 with local stand-ins for the model and for the platforms' follow-up endpoints.
 It reports the acknowledgement latency against the 3-second deadline, the
 follow-ups and their end-to-end latency, throughput, the bot's CPU time per
-interaction and peak memory, and the rows in PostgreSQL (when DATABASE_URL is
-set; otherwise the bot uses its in-memory store and says so).
+interaction and peak memory, and, on PostgreSQL, the rows written and the
+commits per complete interaction (pg_stat_database.xact_commit before and
+after, read directly, never through the proxy). The bot uses PostgreSQL when
+DATABASE_URL is set (--store auto), otherwise its in-memory store, and says
+so; --store postgres or --store memory makes the choice explicit.
 
 The bot is the real classbot: built from this source tree once per
 invocation (go build ./cmd/classbot into a temporary directory), or the
@@ -49,6 +52,9 @@ Closed loop: go run ./cmd/classbot-loadtest --concurrency 200 --duration 20s
 Sync against async, charted: go run ./cmd/classbot-loadtest --mode both --rate 1000 \
   --model-latency lognormal:median=2s,p99=6s --plot latency.png
 The reference (verify, acknowledge, post a follow-up; nothing else): --mode bare
+PostgreSQL a few milliseconds away, with both references in one table:
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
+  go run ./cmd/classbot-loadtest --store postgres --db-latency 5ms --references --rate 300
 
 Flags:`
 
@@ -65,13 +71,24 @@ func usagef(format string, args ...any) error {
 type flags struct {
 	platform, modes, modelLatency, botCPUs, plotFile, target   string
 	slackSecret, discordKey, discordAppID, sinkAddr, modelAddr string
-	botBinary                                                  string
+	botBinary, store                                           string
 	classes, students, concurrency, requests, connections      int
 	maxInFlight, llmConcurrency, targetPID                     int
 	rate, askRatio                                             float64
-	duration, drain, timeout                                   time.Duration
-	jsonOut, bare                                              bool
+	duration, drain, timeout, dbLatency                        time.Duration
+	jsonOut, bare, references                                  bool
 }
+
+// Stores the bot can use (--store).
+const (
+	storeAuto     = "auto"
+	storePostgres = "postgres"
+	storeMemory   = "memory"
+)
+
+// maxDBLatency bounds --db-latency: beyond it the bot's own timeouts, not
+// the database, would be measured.
+const maxDBLatency = 2 * time.Second
 
 // run is the whole program; main only calls it, so tests run it in-process
 // (the bots it starts are child processes all the same). It returns a
@@ -120,6 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 	fs.StringVar(&f.discordAppID, "discord-app-id", "", "with --target: its DISCORD_APP_ID (default: $DISCORD_APP_ID)")
 	fs.StringVar(&f.sinkAddr, "sink-addr", "", "where the follow-up sink listens (default 127.0.0.1:0; with --target, its DISCORD_API_URL must be http://ADDR/api/v10/ and its SLACK_RESPONSE_URL_PREFIX http://ADDR/slack/commands/)")
 	fs.StringVar(&f.modelAddr, "model-addr", "", "where the model stand-in listens (default 127.0.0.1:0; with --target, its LLM_BASE_URL must be http://ADDR/v1)")
+	fs.StringVar(&f.store, "store", storeAuto, "the bot's store: postgres (DATABASE_URL must be set), memory (DATABASE_URL is ignored), or auto (postgres when DATABASE_URL is set)")
+	fs.DurationVar(&f.dbLatency, "db-latency", 0, "put a TCP proxy between the bot and PostgreSQL that adds this latency each way, such as 5ms for a managed database nearby (postgres store only; at most 2s)")
+	fs.BoolVar(&f.references, "references", false, "before the main runs, send the same traffic to the bare reference and (with the postgres store) to the in-memory store, and print every run in one table (Slack only, as the bare reference)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -137,9 +157,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 		return err
 	}
 	dbURL := strings.TrimSpace(getenv("DATABASE_URL"))
-	if dbURL == "" && f.target == "" && !onlyBare(modes) {
-		fmt.Fprintln(stderr, "loadtest: DATABASE_URL is not set: the bot runs on its MEMORY STORE; nothing is written to PostgreSQL")
+	switch f.store {
+	case storeMemory:
+		dbURL = ""
+	case storePostgres:
+		if dbURL == "" {
+			return usagef("--store postgres needs DATABASE_URL, such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+		}
 	}
+	if f.dbLatency > 0 && dbURL == "" {
+		return usagef("--db-latency puts a proxy in front of PostgreSQL: set DATABASE_URL (and --store postgres)")
+	}
+	if dbURL == "" && f.target == "" && !onlyBare(modes) {
+		why := "DATABASE_URL is not set"
+		if f.store == storeMemory {
+			why = "--store memory"
+		}
+		fmt.Fprintf(stderr, "loadtest: %s: the bot runs on its MEMORY STORE; nothing is written to PostgreSQL\n", why)
+	}
+	env := loadtest.Environment{CPU: loadtest.CPUModel(), CPUs: runtime.NumCPU(), BotCPUs: f.botCPUs}
+	botDBURL := dbURL
+	if dbURL != "" {
+		if lat, err := loadtest.CommitLatency(ctx, dbURL, 200); err != nil {
+			fmt.Fprintf(stderr, "loadtest: PostgreSQL's commit latency not measured: %v\n", err)
+		} else {
+			env.CommitLatencyMs = float64(lat.Microseconds()) / 1000
+		}
+	}
+	if f.dbLatency > 0 {
+		proxy, u, err := loadtest.ProxyDatabase(ctx, dbURL, f.dbLatency)
+		if err != nil {
+			return err
+		}
+		defer proxy.Close()
+		botDBURL, env.DBLatency = u, f.dbLatency.String()
+		fmt.Fprintf(stderr, "loadtest: the bot reaches PostgreSQL through a proxy at %s adding %s each way\n", proxy.Addr(), f.dbLatency)
+	}
+	runs := plan(modes, dbURL != "", f.references, f.dbLatency)
 
 	botPath, bareExe := f.botBinary, ""
 	if f.target == "" {
@@ -154,7 +208,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 				return err
 			}
 		}
-		if slices.Contains(modes, "bare") {
+		if slices.Contains(modes, "bare") || f.references {
 			if bareExe, err = os.Executable(); err != nil {
 				return fmt.Errorf("find this executable for the bare reference: %w", err)
 			}
@@ -163,35 +217,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 	cpus, _ := parseCPUList(f.botCPUs) // checked with the flags
 
 	var reports []*loadtest.Report
-	for _, mode := range modes {
+	for _, rs := range runs {
 		c := cfg
-		c.Label, c.Mode = mode, mode
-		c.DatabaseURL = dbURL
+		c.Label, c.Mode = rs.label, rs.mode
 		opts := loadtest.Options{Progress: stderr, BotEnv: map[string]string{}}
-		if mode == "bare" {
-			c.Mode, c.DatabaseURL = "async", ""
+		if rs.mode == "bare" {
+			c.Mode = "async"
+		}
+		if rs.store == storePostgres {
+			c.DatabaseURL, c.DBLatency = dbURL, f.dbLatency
 		}
 		if f.target != "" {
 			c.Target, opts.TargetPID = f.target, f.targetPID
 		} else {
-			if dbURL != "" {
-				opts.BotEnv["DATABASE_URL"] = dbURL
+			if rs.store == storePostgres {
+				opts.BotEnv["DATABASE_URL"] = botDBURL
 			}
 			opts.BotEnv["MAX_IN_FLIGHT"] = strconv.Itoa(f.maxInFlight)
 			opts.BotEnv["LLM_MAX_CONCURRENCY"] = strconv.Itoa(f.llmConcurrency)
-			child := loadtest.Child{Path: botPath, Args: []string{"serve"}, Name: "bot", Store: "memory",
+			child := loadtest.Child{Path: botPath, Args: []string{"serve"}, Name: "bot", Store: rs.store,
 				CPUs: cpus, CPUList: f.botCPUs, Progress: stderr}
-			if dbURL != "" {
-				child.Store = "postgres"
-			}
-			if mode == "bare" {
+			if rs.mode == "bare" {
 				child.Path, child.Args, child.Name, child.Store = bareExe, []string{"serve-bare"}, "bare reference", "none"
 			}
 			opts.Start = child.Start
 		}
 		rep, err := loadtest.Run(ctx, c, opts)
 		if err != nil {
-			return fmt.Errorf("loadtest %s: %w", mode, err)
+			return fmt.Errorf("loadtest %s: %w", rs.label, err)
 		}
 		reports = append(reports, rep)
 	}
@@ -206,16 +259,66 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Runs []*loadtest.Report `json:"runs"`
-		}{reports})
+			Environment loadtest.Environment `json:"environment"`
+			Runs        []*loadtest.Report   `json:"runs"`
+		}{env, reports})
 	}
-	for i, r := range reports {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
+	env.WriteHeader(stdout)
+	for _, r := range reports {
+		fmt.Fprintln(stdout)
 		r.WriteText(stdout)
 	}
+	if len(reports) > 1 {
+		fmt.Fprintln(stdout)
+		loadtest.WriteTable(stdout, reports)
+	}
 	return nil
+}
+
+// runSpec is one run of an invocation: a handler mode on a store.
+type runSpec struct {
+	label, mode, store string // store: postgres, memory or none (bare)
+}
+
+// plan lists the invocation's runs: with references, the bare reference
+// and (when the main runs use PostgreSQL) each mode on the in-memory store
+// first, then the main runs, all with the same traffic.
+func plan(modes []string, postgres, references bool, dbLatency time.Duration) []runSpec {
+	store := storeMemory
+	if postgres {
+		store = storePostgres
+	}
+	var runs []runSpec
+	if references {
+		if !slices.Contains(modes, "bare") {
+			runs = append(runs, runSpec{label: "bare", mode: "bare", store: "none"})
+		}
+		if postgres {
+			for _, m := range modes {
+				if m != "bare" {
+					runs = append(runs, runSpec{label: m + ", memory store", mode: m, store: storeMemory})
+				}
+			}
+		}
+	}
+	for _, m := range modes {
+		if m == "bare" {
+			runs = append(runs, runSpec{label: m, mode: m, store: "none"})
+			continue
+		}
+		label := m
+		if references || dbLatency > 0 {
+			label = m + ", " + store
+			if store == storeMemory {
+				label += " store"
+			}
+			if dbLatency > 0 {
+				label += " +" + dbLatency.String()
+			}
+		}
+		runs = append(runs, runSpec{label: label, mode: m, store: store})
+	}
+	return runs
 }
 
 // buildBot builds classbot from the source tree this command runs in into
@@ -323,8 +426,19 @@ func (f *flags) config(set map[string]bool, getenv func(string) string) ([]strin
 	if err != nil {
 		return nil, cfg, err
 	}
-	if slices.Contains(modes, "bare") && f.platform != "slack" {
-		return nil, cfg, usagef("the bare reference speaks Slack only: use --platform slack")
+	if (slices.Contains(modes, "bare") || f.references) && f.platform != "slack" {
+		return nil, cfg, usagef("the bare reference (--mode bare, --references) speaks Slack only: use --platform slack")
+	}
+	switch f.store {
+	case storeAuto, storePostgres, storeMemory:
+	default:
+		return nil, cfg, usagef("--store %q: use postgres, memory or auto", f.store)
+	}
+	if f.dbLatency < 0 || f.dbLatency > maxDBLatency {
+		return nil, cfg, usagef("--db-latency must be between 0 and %s", maxDBLatency)
+	}
+	if f.dbLatency > 0 && f.store == storeMemory {
+		return nil, cfg, usagef("--db-latency puts a proxy in front of PostgreSQL: it needs --store postgres, not memory")
 	}
 	if f.target != "" {
 		if err := loadtest.CheckLoopbackURL(f.target); err != nil {
@@ -332,6 +446,9 @@ func (f *flags) config(set map[string]bool, getenv func(string) string) ([]strin
 		}
 		if len(modes) > 1 || f.botCPUs != "" || f.botBinary != "" {
 			return nil, cfg, usagef("with --target, give one --mode (the target's) and neither --bot-cpus nor --bot-binary")
+		}
+		if f.dbLatency > 0 || f.references {
+			return nil, cfg, usagef("with --target, the load test starts no bot: --db-latency and --references need a bot it starts")
 		}
 	} else if set["target-pid"] {
 		return nil, cfg, usagef("--target-pid goes with --target")

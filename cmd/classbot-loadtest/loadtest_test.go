@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/classbot/classbot/internal/pgtest"
 )
@@ -35,24 +37,32 @@ func (l *lockedBuffer) String() string {
 
 // report is the part of the JSON report the tests read.
 type report struct {
+	Environment struct {
+		CPU             string  `json:"cpu"`
+		DBLatency       string  `json:"db_latency"`
+		CommitLatencyMs float64 `json:"commit_latency_ms"`
+	} `json:"environment"`
 	Runs []struct {
-		Label              string  `json:"label"`
-		Mode               string  `json:"mode"`
-		Store              string  `json:"store"`
-		Sent               int     `json:"sent"`
-		Acknowledged       int     `json:"acknowledged"`
-		Errors             int     `json:"errors"`
-		Timeouts           int     `json:"timeouts"`
-		DeadlineMisses     int     `json:"deadline_misses"`
-		Refused            int     `json:"refused"`
-		FollowUpsExpected  int     `json:"follow_ups_expected"`
-		FollowUpsDelivered int     `json:"follow_ups_delivered"`
-		Complete           int     `json:"complete"`
-		DistinctStudents   int     `json:"distinct_students_registered"`
-		BotCPUSeconds      float64 `json:"bot_cpu_seconds"`
-		BotPeakRSSMB       float64 `json:"bot_peak_rss_mb"`
-		FirstError         string  `json:"first_error"`
-		Postgres           *struct {
+		Label                 string   `json:"label"`
+		DBLatency             string   `json:"db_latency"`
+		PostgresCommits       *int64   `json:"postgres_commits"`
+		CommitsPerInteraction *float64 `json:"postgres_commits_per_interaction"`
+		Mode                  string   `json:"mode"`
+		Store                 string   `json:"store"`
+		Sent                  int      `json:"sent"`
+		Acknowledged          int      `json:"acknowledged"`
+		Errors                int      `json:"errors"`
+		Timeouts              int      `json:"timeouts"`
+		DeadlineMisses        int      `json:"deadline_misses"`
+		Refused               int      `json:"refused"`
+		FollowUpsExpected     int      `json:"follow_ups_expected"`
+		FollowUpsDelivered    int      `json:"follow_ups_delivered"`
+		Complete              int      `json:"complete"`
+		DistinctStudents      int      `json:"distinct_students_registered"`
+		BotCPUSeconds         float64  `json:"bot_cpu_seconds"`
+		BotPeakRSSMB          float64  `json:"bot_peak_rss_mb"`
+		FirstError            string   `json:"first_error"`
+		Postgres              *struct {
 			Registrations      int64 `json:"registrations"`
 			RegistrationsAdded int64 `json:"registrations_added"`
 			InteractionsAdded  int64 `json:"interactions_added"`
@@ -202,6 +212,14 @@ func TestLoadtestUsage(t *testing.T) {
 		{"missing bot binary", []string{"--bot-binary", "/nonexistent/classbot"}, "--bot-binary"},
 		{"bot binary with target", []string{"--target", "http://127.0.0.1:8080", "--slack-secret", "s", "--bot-binary", "/bin/sh"}, "--bot-binary"},
 		{"unknown flag", []string{"--in-process"}, "in-process"},
+		{"unknown store", []string{"--store", "sqlite"}, "--store"},
+		{"postgres store without DATABASE_URL", []string{"--store", "postgres"}, "DATABASE_URL"},
+		{"db latency without DATABASE_URL", []string{"--db-latency", "5ms"}, "DATABASE_URL"},
+		{"db latency on the memory store", []string{"--store", "memory", "--db-latency", "5ms"}, "--store postgres"},
+		{"negative db latency", []string{"--db-latency", "-5ms"}, "--db-latency"},
+		{"huge db latency", []string{"--db-latency", "1m"}, "--db-latency"},
+		{"references on discord", []string{"--references", "--platform", "discord"}, "Slack only"},
+		{"references with target", []string{"--target", "http://127.0.0.1:8080", "--slack-secret", "s", "--references"}, "--references"},
 		{"argument", []string{"now"}, "no arguments"},
 	}
 	for _, tt := range tests {
@@ -226,9 +244,110 @@ func TestLoadtestHelp(t *testing.T) {
 		strings.NewReader(""), &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"-rate", "-concurrency", "-model-latency", "-plot", "-bot-cpus", "-bot-binary", "bare", "go run ./cmd/classbot-loadtest"} {
+	for _, want := range []string{"-rate", "-concurrency", "-model-latency", "-plot", "-bot-cpus", "-bot-binary", "bare", "go run ./cmd/classbot-loadtest",
+		"-store", "-db-latency", "-references"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}
+	}
+}
+
+func TestLoadtestDBLatencyReportsCommitsBesideItsReferences(t *testing.T) {
+	migrate(t)
+	file := filepath.Join(t.TempDir(), "latency.png")
+	rep, stderr := runLoadtest(t, map[string]string{"DATABASE_URL": testDatabaseURL},
+		"--store", "postgres", "--db-latency", "5ms", "--references", "--rate", "30", "--duration", "1s",
+		"--model-latency", "20ms", "--drain", "20s", "--plot", file, "--json")
+	if !strings.Contains(stderr, "through a proxy") {
+		t.Errorf("stderr does not say the bot reaches PostgreSQL through the proxy:\n%s", stderr)
+	}
+	if rep.Environment.DBLatency != "5ms" || rep.Environment.CPU == "" {
+		t.Errorf("environment %+v, want the CPU and db_latency 5ms", rep.Environment)
+	}
+	if len(rep.Runs) != 3 {
+		t.Fatalf("%d runs, want the bare reference, the memory store, then PostgreSQL", len(rep.Runs))
+	}
+	for i, want := range []struct{ label, store string }{{"bare", "none"}, {"async, memory store", "memory"}, {"async, postgres +5ms", "postgres"}} {
+		r := rep.Runs[i]
+		if r.Label != want.label || r.Store != want.store {
+			t.Errorf("run %d: %q on %q, want %q on %q", i, r.Label, r.Store, want.label, want.store)
+		}
+		if r.Sent < 20 || r.Complete != r.Sent || r.DeadlineMisses != 0 {
+			t.Errorf("%s: sent %d, complete %d, deadline misses %d: want about 30, all complete, none missed (first error: %s)",
+				r.Label, r.Sent, r.Complete, r.DeadlineMisses, r.FirstError)
+		}
+	}
+	for _, r := range rep.Runs[:2] {
+		if r.PostgresCommits != nil || r.CommitsPerInteraction != nil {
+			t.Errorf("%s: commits reported (%v, %v), want null: it does not use PostgreSQL", r.Label, r.PostgresCommits, r.CommitsPerInteraction)
+		}
+	}
+	pg := rep.Runs[2]
+	if pg.DBLatency != "5ms" {
+		t.Errorf("PostgreSQL run's db_latency %q, want 5ms", pg.DBLatency)
+	}
+	if pg.PostgresCommits == nil || pg.CommitsPerInteraction == nil {
+		t.Fatalf("PostgreSQL run reports no commits (postgres_error: see stderr)\n%s", stderr)
+	}
+	// Every interaction writes its ledger row, so it commits something; a
+	// run of one or two transactions per batch still commits at least
+	// once, and no interaction takes more than a handful.
+	if *pg.PostgresCommits <= 0 || *pg.CommitsPerInteraction <= 0 || *pg.CommitsPerInteraction > 10 {
+		t.Errorf("%d commits, %.2f per interaction: want more than 0 and at most 10", *pg.PostgresCommits, *pg.CommitsPerInteraction)
+	}
+	if pg.Postgres == nil || pg.Postgres.InteractionsAdded != int64(pg.Sent) {
+		t.Errorf("rows %+v: want one interaction row per command (%d) written through the proxy", pg.Postgres, pg.Sent)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("--plot: %v", err)
+	}
+}
+
+func TestLoadtestTextShowsOneTableWithItsMachine(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var stdout, stderr lockedBuffer
+	args := []string{"classbot-loadtest", "--bot-binary", botBinary, "--store", "memory", "--references",
+		"--concurrency", "2", "--requests", "10", "--model-latency", "10ms"}
+	if err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"classbot load test on ", "CPUs)", "no added database latency", "commits/interaction", "PostgreSQL commits  n/a"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+	// The table: a header and a row per run (bare, then the memory store).
+	i := strings.Index(out, "commits/interaction")
+	rows := strings.Split(strings.TrimSpace(out[i:]), "\n")[1:]
+	if len(rows) != 2 || !strings.HasPrefix(strings.TrimSpace(rows[0]), "bare") || !strings.Contains(rows[1], "memory") {
+		t.Errorf("table rows %q, want bare then the memory store", rows)
+	}
+}
+
+func TestPlanPutsReferencesFirst(t *testing.T) {
+	tests := []struct {
+		name       string
+		modes      []string
+		postgres   bool
+		references bool
+		dbLatency  time.Duration
+		want       []runSpec
+	}{
+		{"as before", []string{"async"}, true, false, 0, []runSpec{{"async", "async", "postgres"}}},
+		{"latency names the run", []string{"async"}, true, false, 5 * time.Millisecond, []runSpec{{"async, postgres +5ms", "async", "postgres"}}},
+		{"references on postgres", []string{"async"}, true, true, 0, []runSpec{
+			{"bare", "bare", "none"}, {"async, memory store", "async", "memory"}, {"async, postgres", "async", "postgres"}}},
+		{"references on memory: bare only", []string{"sync", "async"}, false, true, 0, []runSpec{
+			{"bare", "bare", "none"}, {"sync, memory store", "sync", "memory"}, {"async, memory store", "async", "memory"}}},
+		{"bare already asked for", []string{"async", "bare"}, true, true, 0, []runSpec{
+			{"async, memory store", "async", "memory"}, {"async, postgres", "async", "postgres"}, {"bare", "bare", "none"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := plan(tt.modes, tt.postgres, tt.references, tt.dbLatency); !slices.Equal(got, tt.want) {
+				t.Errorf("plan = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

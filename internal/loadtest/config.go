@@ -79,9 +79,16 @@ type Config struct {
 	// SinkAddr and ModelAddr are where the follow-up sink and the model
 	// stand-in listen. Default 127.0.0.1:0 (any free port).
 	SinkAddr, ModelAddr string
-	// DatabaseURL, when set, is counted before and after the run
-	// (registrations and interactions rows).
+	// DatabaseURL, when set, is read directly (never through a proxy)
+	// before and after the run: registrations and interactions rows, and
+	// the database's committed transactions (pg_stat_database.xact_commit).
+	// After the run the bot is stopped first, so that its backends report
+	// their counts, and the reading waits up to 12 s for them to settle.
 	DatabaseURL string
+	// DBLatency is reported only: the latency a proxy between the bot and
+	// PostgreSQL adds each way (the caller puts the proxy there, see
+	// ProxyDatabase, and gives the bot its URL in Options.BotEnv).
+	DBLatency time.Duration
 	// Seed makes the traffic repeatable. Default 1.
 	Seed uint64
 }

@@ -55,7 +55,14 @@ func Plot(file string, reports []*Report) error {
 		l.Width = vg.Points(2)
 		p.Add(l)
 		p99 := quantile(s, .99)
-		leg.Add(fmt.Sprintf("%s: p50 %s, p99 %s, %d/%d in time", labelOf(r), fmtMs(ms(quantile(s, .5))), fmtMs(ms(p99)), len(s)-r.Late, r.Sent), l)
+		text := fmt.Sprintf("%s: p50 %s, p99 %s, %d/%d in time", labelOf(r), fmtMs(ms(quantile(s, .5))), fmtMs(ms(p99)), len(s)-r.Late, r.Sent)
+		if r.CommitsPerInteraction != nil {
+			text += fmt.Sprintf(", %.2f PostgreSQL commits per interaction", *r.CommitsPerInteraction)
+		}
+		if r.DBLatency != "" {
+			text += ", database +" + r.DBLatency + " each way"
+		}
+		leg.Add(text, l)
 	}
 	p.X.Min, p.X.Max = lo/1.5, hi*1.5
 
@@ -69,7 +76,10 @@ func Plot(file string, reports []*Report) error {
 	p.Add(deadline)
 	leg.Add("Slack and Discord deadline: 3 s", deadline)
 
-	const w, h, legendH = 9 * vg.Inch, 6 * vg.Inch, 1 * vg.Inch
+	// The legend gets a quarter inch per line (at least one inch).
+	legendH := max(1*vg.Inch, vg.Length(len(reports)+2)*vg.Inch/4)
+	const w = 9 * vg.Inch
+	h := 5*vg.Inch + legendH
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
 	img.SetColor(color.White)

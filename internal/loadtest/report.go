@@ -3,8 +3,11 @@ package loadtest
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -23,6 +26,9 @@ type Report struct {
 	AskRatio     float64 `json:"ask_ratio"`
 	ModelLatency string  `json:"model_latency"`
 	Store        string  `json:"store"` // postgres, memory, none
+	// DBLatency is the latency a proxy between the bot and PostgreSQL
+	// added each way ("5ms"); empty when the bot talked to it directly.
+	DBLatency string `json:"db_latency,omitempty"`
 	// DurationLimit is the send loop's bound; Elapsed the time from the
 	// first command to the last acknowledgement.
 	DurationLimit  string  `json:"duration_limit"`
@@ -66,8 +72,15 @@ type Report struct {
 
 	DistinctStudents int     `json:"distinct_students_registered"`
 	DB               *DBRows `json:"postgres,omitempty"`
-	DBError          string  `json:"postgres_error,omitempty"`
-	FirstError       string  `json:"first_error,omitempty"`
+	// PostgresCommits is the transactions committed in the bot's database
+	// during the run (pg_stat_database.xact_commit after minus before,
+	// read-only ones included, the load test's own readings excluded);
+	// CommitsPerInteraction divides it by Complete. Both are null for the
+	// memory store and the bare reference ("n/a" in the text report).
+	PostgresCommits       *int64   `json:"postgres_commits"`
+	CommitsPerInteraction *float64 `json:"postgres_commits_per_interaction"`
+	DBError               string   `json:"postgres_error,omitempty"`
+	FirstError            string   `json:"first_error,omitempty"`
 
 	ackSamples []time.Duration
 }
@@ -182,7 +195,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Label != "" && r.Label != r.Mode {
 		title = r.Label
 	}
-	fmt.Fprintf(w, "%s: %s, %s, model %s, store %s\n", title, r.Platform, load, r.ModelLatency, storeText(r.Store))
+	fmt.Fprintf(w, "%s: %s, %s, model %s, store %s%s\n", title, r.Platform, load, r.ModelLatency, storeText(r.Store), dbLatencyText(r.DBLatency))
 	fmt.Fprintf(w, "  sent                %d (last acknowledgement %.1fs after the first command)", r.Sent, r.ElapsedSeconds)
 	if r.Dropped > 0 {
 		fmt.Fprintf(w, "; %d more not sent: too many waiting", r.Dropped)
@@ -211,6 +224,11 @@ func (r *Report) WriteText(w io.Writer) {
 	case r.DBError != "":
 		fmt.Fprintf(w, "  PostgreSQL          could not count rows: %s\n", r.DBError)
 	}
+	if r.PostgresCommits != nil {
+		fmt.Fprintf(w, "  PostgreSQL commits  %d, %s per complete interaction\n", *r.PostgresCommits, r.commitsText())
+	} else {
+		fmt.Fprintf(w, "  PostgreSQL commits  n/a (store %s)\n", r.Store)
+	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error         %s\n", r.FirstError)
 	}
@@ -237,4 +255,94 @@ func fmtMs(v float64) string {
 	default:
 		return strings.TrimSuffix(fmt.Sprintf("%.2fms", v), "")
 	}
+}
+
+func dbLatencyText(d string) string {
+	if d == "" {
+		return ""
+	}
+	return " (through a proxy adding " + d + " each way)"
+}
+
+// commitsText is CommitsPerInteraction for people: "3.02", or "n/a".
+func (r *Report) commitsText() string {
+	if r.CommitsPerInteraction == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", *r.CommitsPerInteraction)
+}
+
+// Environment is what a table of figures is measured on: figures differ
+// between machines by 2–3×, so every table names them.
+type Environment struct {
+	// CPU is the processor's model name (from /proc/cpuinfo) and CPUs the
+	// number this process may use.
+	CPU  string `json:"cpu"`
+	CPUs int    `json:"cpus"`
+	// BotCPUs is the list the bot was pinned to ("" if not pinned).
+	BotCPUs string `json:"bot_cpus,omitempty"`
+	// DBLatency is the latency the proxy in front of PostgreSQL added each
+	// way ("" without a proxy).
+	DBLatency string `json:"db_latency,omitempty"`
+	// CommitLatencyMs is the median time PostgreSQL took to commit one
+	// writing transaction, measured directly before the runs (see
+	// CommitLatency); zero when not measured.
+	CommitLatencyMs float64 `json:"commit_latency_ms,omitempty"`
+}
+
+// WriteHeader writes the environment for people, one line.
+func (e Environment) WriteHeader(w io.Writer) {
+	fmt.Fprintf(w, "classbot load test on %s (%d CPUs)", e.CPU, e.CPUs)
+	if e.BotCPUs != "" {
+		fmt.Fprintf(w, ", bot pinned to CPUs %s", e.BotCPUs)
+	}
+	if e.CommitLatencyMs > 0 {
+		fmt.Fprintf(w, "; PostgreSQL commit %s (median, direct)", fmtMs(e.CommitLatencyMs))
+	}
+	if e.DBLatency != "" {
+		fmt.Fprintf(w, "; the bot reaches PostgreSQL through a proxy adding %s each way", e.DBLatency)
+	} else {
+		fmt.Fprintf(w, "; no added database latency")
+	}
+	fmt.Fprintln(w)
+}
+
+// WriteTable writes one row per report, so that every figure has its
+// references beside it.
+func WriteTable(w io.Writer, reports []*Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tcommits/interaction\t")
+	for _, r := range reports {
+		store := r.Store
+		if r.DBLatency != "" {
+			store += " +" + r.DBLatency
+		}
+		follow := fmt.Sprintf("%d/%d", r.FollowUpsDelivered, r.FollowUpsExpected)
+		if r.Mode != "async" {
+			follow = "n/a"
+		}
+		cpu, rss := "n/a", "n/a"
+		if r.BotCPUSeconds > 0 {
+			cpu = fmt.Sprintf("%.0f", r.BotCPUMicrosPerCompletion)
+			rss = fmt.Sprintf("%.0f", r.BotPeakRSSMB)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
+			r.Late, r.Errors+r.Timeouts, follow, r.CompletePerSecond, cpu, rss, r.commitsText())
+	}
+	_ = tw.Flush()
+}
+
+// CPUModel is the processor's model name from /proc/cpuinfo, or GOARCH
+// where there is none.
+func CPUModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "an unknown " + runtime.GOARCH + " CPU"
 }

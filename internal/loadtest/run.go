@@ -186,9 +186,16 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 		rep.Loop, rep.Concurrency, rep.RequestLimit = "closed", cfg.Concurrency, cfg.Requests
 	}
 	rep.DurationLimit = cfg.Duration.String()
-	var db0 dbCounts
+	if cfg.DBLatency > 0 {
+		rep.DBLatency = cfg.DBLatency.String()
+	}
+	var db0 dbSnapshot
+	db0Err := errors.New("no database")
 	if cfg.DatabaseURL != "" {
-		db0, _ = countRows(ctx, cfg.DatabaseURL) // a fresh database has no tables yet: zero
+		db0, db0Err = readDB(ctx, cfg.DatabaseURL, false)
+		if db0Err != nil {
+			rep.DBError = "before the run: " + db0Err.Error()
+		}
 	}
 	self := os.Getpid()
 	selfCPU0, _ := procCPU(self)
@@ -225,16 +232,36 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 			rep.BotPeakRSSMB = float64(hwm) / (1 << 20)
 		}
 	}
+	r.fill(rep, start, sendEnd)
 	if cfg.DatabaseURL != "" {
-		db1, err := countRows(ctx, cfg.DatabaseURL)
-		if err != nil {
+		// The bot's backends report their commits when they end: stop the
+		// bot first, so that the count after the run is complete.
+		if bot.Stop != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			_ = bot.Stop(sctx)
+			cancel()
+		}
+		fmt.Fprintf(progress, "loadtest: %s: reading PostgreSQL's counters…\n", labelOr(cfg))
+		db1, err := readDB(ctx, cfg.DatabaseURL, true)
+		switch {
+		case err != nil:
 			rep.DBError = err.Error()
-		} else {
+		case db1.rowsErr != nil:
+			rep.DBError = "count rows: " + db1.rowsErr.Error()
+		default:
+			// A fresh database has no tables before the run: zero rows.
 			rep.DB = &DBRows{Registrations: db1.registrations, Interactions: db1.interactions,
 				RegistrationsAdded: db1.registrations - db0.registrations, InteractionsAdded: db1.interactions - db0.interactions}
 		}
+		if err == nil && db0Err == nil {
+			n := db1.commits - db0.commits
+			rep.PostgresCommits = &n
+			if rep.Complete > 0 {
+				per := float64(n) / float64(rep.Complete)
+				rep.CommitsPerInteraction = &per
+			}
+		}
 	}
-	r.fill(rep, start, sendEnd)
 	return rep, nil
 }
 
