@@ -237,7 +237,7 @@ func (r *Report) WriteText(w io.Writer) {
 func storeText(s string) string {
 	switch s {
 	case "memory":
-		return "MEMORY (DATABASE_URL not set: nothing is written to PostgreSQL)"
+		return "MEMORY (the bot's in-memory store: nothing is written to PostgreSQL)"
 	case "none":
 		return "none (bare reference handler)"
 	case "":
