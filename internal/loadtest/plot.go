@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -57,9 +58,9 @@ func Plot(file string, reports []*Report) error {
 		p99 := quantile(s, .99)
 		text := fmt.Sprintf("%s: p50 %s, p99 %s, %d/%d in time", labelOf(r), fmtMs(ms(quantile(s, .5))), fmtMs(ms(p99)), len(s)-r.Late, r.Sent)
 		if r.CommitsPerInteraction != nil {
-			text += fmt.Sprintf(", %.2f PostgreSQL commits per interaction", *r.CommitsPerInteraction)
+			text += fmt.Sprintf(", %.2f PostgreSQL commits/interaction", *r.CommitsPerInteraction)
 		}
-		if r.DBLatency != "" {
+		if r.DBLatency != "" && !strings.Contains(text, r.DBLatency) {
 			text += ", database +" + r.DBLatency + " each way"
 		}
 		leg.Add(text, l)
@@ -76,8 +77,8 @@ func Plot(file string, reports []*Report) error {
 	p.Add(deadline)
 	leg.Add("Slack and Discord deadline: 3 s", deadline)
 
-	// The legend gets a quarter inch per line (at least one inch).
-	legendH := max(1*vg.Inch, vg.Length(len(reports)+2)*vg.Inch/4)
+	// The legend gets a fifth of an inch per line (at least 0.8 inch).
+	legendH := max(vg.Inch*4/5, vg.Length(len(reports)+2)*vg.Inch/5)
 	const w = 9 * vg.Inch
 	h := 5*vg.Inch + legendH
 	img := vgimg.New(w, h)
