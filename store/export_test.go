@@ -14,3 +14,7 @@ func WriterStopping(p *Postgres) bool {
 		return false
 	}
 }
+
+// GroupedBatches is how many batches p's writer sent as multi-row
+// statements (one per kind of write) rather than one statement a write.
+func GroupedBatches(p *Postgres) int64 { return p.w.grouped.Load() }

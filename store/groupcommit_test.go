@@ -190,6 +190,9 @@ func TestGroupCommitOneBatchEachCallerItsOwnResult(t *testing.T) {
 	if got := seen.sizes(); !slices.Equal(got, []int{1, 8}) {
 		t.Errorf("batches of %v writes, want the plug alone then all 8 together", got)
 	}
+	if n := store.GroupedBatches(pg); n != 0 {
+		t.Errorf("%d batches ran as multi-row statements; a batch with a key twice must run write by write", n)
+	}
 
 	if a, err := pg.GetInteraction(ctx, "slack", "a"); err != nil || a.Command != "register" {
 		t.Errorf("row a = %+v, %v; want the first insert's", a, err)
@@ -410,4 +413,86 @@ func openPostgresNoTruncate(t *testing.T) *store.Postgres {
 	}
 	t.Cleanup(pg.Close)
 	return pg
+}
+
+// A batch with no key twice runs as one multi-row statement per kind of
+// write; each caller still gets its own result: new or duplicate (also
+// against rows committed before), an unacknowledged row taken over,
+// created or updated, finished or not found.
+func TestGroupCommitGroupedStatementsEachCallerItsOwnResult(t *testing.T) {
+	pg, seen := openPostgresConfig(t, store.Config{})
+	ctx := t.Context()
+	// Committed before the batch: a row, an unacknowledged row, a student.
+	for _, id := range []string{"old", "older", "unacked"} {
+		if err := pg.RecordInteraction(ctx, interaction(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pg.FinishInteraction(ctx, store.Interaction{Platform: "slack", ID: "unacked", Outcome: store.OutcomeAckFailed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.UpsertRegistration(ctx, ada()); err != nil {
+		t.Fatal(err)
+	}
+	before, groupedBefore := len(seen.sizes()), store.GroupedBatches(pg)
+	release := plugWriter(t, pg)
+
+	recNew := queued(t, pg, 1, func() error { return pg.RecordInteraction(ctx, interaction("new")) })
+	recOld := queued(t, pg, 2, func() error { return pg.RecordInteraction(ctx, interaction("old")) })
+	recUnacked := queued(t, pg, 3, func() error { return pg.RecordInteraction(ctx, interaction("unacked")) })
+	upAda := queued(t, pg, 4, func() upsertResult {
+		r := ada()
+		r.Name = "Ada Again"
+		c, err := pg.UpsertRegistration(ctx, r)
+		return upsertResult{c, err}
+	})
+	upGrace := queued(t, pg, 5, func() upsertResult {
+		c, err := pg.UpsertRegistration(ctx, store.Registration{Platform: "discord", Workspace: "G1", User: "U2",
+			Name: "Grace Hopper", Email: "grace@example.com"})
+		return upsertResult{c, err}
+	})
+	finOld := queued(t, pg, 6, func() error {
+		return pg.FinishInteraction(ctx, store.Interaction{Platform: "slack", ID: "older", Outcome: "ok", RepliedAt: time.Now()})
+	})
+	finNone := queued(t, pg, 7, func() error {
+		return pg.FinishInteraction(ctx, store.Interaction{Platform: "slack", ID: "none", Outcome: "ok"})
+	})
+	release()
+
+	if err := <-recNew; err != nil {
+		t.Errorf("insert of a new id: %v", err)
+	}
+	if err := <-recOld; !errors.Is(err, store.ErrDuplicate) {
+		t.Errorf("insert of a committed id: %v, want ErrDuplicate", err)
+	}
+	if err := <-recUnacked; err != nil {
+		t.Errorf("insert over an unacknowledged row: %v, want it taken over", err)
+	}
+	if r := <-upAda; r.err != nil || r.created {
+		t.Errorf("upsert of a registered student: %+v, want updated", r)
+	}
+	if r := <-upGrace; r.err != nil || !r.created {
+		t.Errorf("upsert of a new student: %+v, want created", r)
+	}
+	if err := <-finOld; err != nil {
+		t.Errorf("finish of a committed row: %v", err)
+	}
+	if err := <-finNone; !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("finish of a missing row: %v, want ErrNotFound", err)
+	}
+	if got := seen.sizes()[before:]; !slices.Equal(got, []int{1, 7}) {
+		t.Errorf("batches of %v writes, want the plug alone then all 7 together", got)
+	}
+	if n := store.GroupedBatches(pg) - groupedBefore; n != 1 {
+		t.Errorf("%d batches ran as multi-row statements, want the batch of 7", n)
+	}
+	if old, err := pg.GetInteraction(ctx, "slack", "older"); err != nil || old.Outcome != "ok" || old.RepliedAt.IsZero() {
+		t.Errorf("row older = %+v, %v; want finished", old, err)
+	}
+	if un, err := pg.GetInteraction(ctx, "slack", "unacked"); err != nil || un.Outcome != "" {
+		t.Errorf("row unacked = %+v, %v; want taken over (outcome empty)", un, err)
+	}
+	if r, err := pg.GetRegistration(ctx, "slack", "T1", "U1"); err != nil || r.Name != "Ada Again" {
+		t.Errorf("Ada = %+v, %v; want the update", r, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,8 +39,8 @@ type Config struct {
 	BatchWindow time.Duration
 
 	// MaxBatchRows is the most writes in one batch (one transaction); a
-	// batch closes as soon as it has this many. It is also how many writes
-	// may wait in the queue: past it, callers wait to enter the queue (as
+	// batch closes as soon as it has this many. Sixteen times as many may
+	// wait in the queue: past that, callers wait to enter the queue (as
 	// long as their ctx allows). Default DefaultMaxBatchRows (256).
 	MaxBatchRows int
 
@@ -108,6 +109,8 @@ type writer struct {
 
 	queue chan *write
 
+	grouped atomic.Int64 // batches sent as multi-row statements (for tests)
+
 	// mu guards closed. Callers hold it shared while they enter the queue,
 	// so once Close has taken it, nothing more can be queued and the
 	// writer's flush sees every accepted write.
@@ -118,12 +121,19 @@ type writer struct {
 	exited  chan struct{} // closed by the writer goroutine when it returns
 }
 
+// queueBatches is how many full batches the queue holds. A caller whose
+// ctx ends before its write enters the queue writes nothing (a ledger row
+// the acknowledgement gave up waiting for would be lost), so the queue is
+// deep enough for a burst: its bound is memory (a pointer a write), and
+// its backlog drains at a full batch per commit.
+const queueBatches = 16
+
 func newWriter(base context.Context, pool *pgxpool.Pool, cfg Config) *writer {
 	w := &writer{
 		pool:    pool,
 		cfg:     cfg,
 		base:    base,
-		queue:   make(chan *write, cfg.MaxBatchRows),
+		queue:   make(chan *write, queueBatches*cfg.MaxBatchRows),
 		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
 		exited:  make(chan struct{}),
@@ -295,8 +305,13 @@ func (w *writer) commit(parent context.Context, batch []*write) {
 	defer cancel()
 	results := make([]writeResult, len(batch))
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(batch))}
-	for i, wr := range batch {
-		queue(b, wr, &results[i])
+	if len(batch) > 1 && groupable(batch) {
+		w.grouped.Add(1)
+		queueGrouped(b, batch, results)
+	} else {
+		for i, wr := range batch {
+			queue(b, wr, &results[i])
+		}
 	}
 	err := w.pool.SendBatch(ctx, b).Close()
 	switch {
