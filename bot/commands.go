@@ -98,7 +98,10 @@ const (
 	interruptedText = "Sorry, classbot had to stop before finishing. Please try again in a minute."
 	internalText    = "Sorry, something went wrong on my side. Please try again in a minute."
 	storeFailedText = "Sorry, I couldn't save your registration just now. Nothing was changed; please try again in a minute."
-	askFailedText   = "Sorry, I couldn't come up with an answer just now. Please try again in a minute."
+	// storeUnconfirmedText is for a write whose outcome is unknown: the
+	// database did not answer in time, and may still commit it.
+	storeUnconfirmedText = "Sorry, the database is slow to answer, so I couldn't confirm your registration. Registering again is safe: please try again in a minute."
+	askFailedText        = "Sorry, I couldn't come up with an answer just now. Please try again in a minute."
 )
 
 // Outcomes recorded in the ledger, logs and metrics.
@@ -190,6 +193,9 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 
 	if storeErr != nil {
 		tr.fail(OutcomeStoreError, fmt.Errorf("register student: %w", storeErr))
+		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) {
+			return Reply{Text: storeUnconfirmedText, Ephemeral: true}
+		}
 		return Reply{Text: storeFailedText, Ephemeral: true}
 	}
 	head := fmt.Sprintf("You're registered, %s (%s).", reg.Name, reg.Email)

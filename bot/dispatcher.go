@@ -127,7 +127,7 @@ func (c Config) withDefaults() Config {
 		c.ReplyTimeout = 15 * time.Second
 	}
 	if c.AckBudget <= 0 {
-		c.AckBudget = 250 * time.Millisecond
+		c.AckBudget = 50 * time.Millisecond
 	}
 	if c.DedupeWindow <= 0 {
 		c.DedupeWindow = 15 * time.Minute
@@ -337,6 +337,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		return d.duplicate(ctx, c, r, tr)
 	case errors.Is(err, store.ErrInvalid):
 		tr.fail(OutcomeError, fmt.Errorf("record interaction: %w", err))
+		handedOff = true
 		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, false)
 	default:
 		// Slow or unreachable: serve the student anyway. The store keeps a
@@ -350,6 +351,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	spec := lookup(c.Name)
 	if spec == nil {
 		tr.Outcome = OutcomeHelp
+		handedOff = true
 		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, true)
 	}
 	work, err := spec.prepare(d.bot, c)
@@ -359,10 +361,12 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 			ue = &UserError{Msg: internalText}
 		}
 		tr.fail(OutcomeInvalid, err)
+		handedOff = true
 		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, true)
 	}
 
 	if d.cfg.Mode == ModeSync {
+		handedOff = true
 		return d.runSync(ctx, c, r, tr, work)
 	}
 	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
@@ -374,10 +378,8 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		// the answer to, and don't call its redelivery a duplicate.
 		tr.fail(OutcomeAckFailed, fmt.Errorf("acknowledge: %w", err))
 		d.recent.forget(c.Platform, c.InteractionID)
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
-		defer cancel()
-		d.finishLedger(lctx, c, tr)
-		d.observe(lctx, tr)
+		handedOff = true
+		d.settle(ctx, c, tr, true)
 		return err
 	}
 	handedOff = true
@@ -404,10 +406,11 @@ func (d *Dispatcher) visibility(c Command) bool {
 	return true
 }
 
-// answerNow gives an immediate answer that needs no work, and records it.
-// The answer and the ledger write are detached from ctx's cancellation and
-// bounded by ReplyTimeout: a platform that closes the request after reading
-// the first part must not cancel the rest, or the ledger's outcome.
+// answerNow gives an immediate answer that needs no work, and records it
+// (see settle); the caller hands over the command's slot. The answer and
+// the ledger write are detached from ctx's cancellation and bounded by
+// ReplyTimeout: a platform that closes the request after reading the first
+// part must not cancel the rest, or the ledger's outcome.
 func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply, ledger bool) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
 	defer cancel()
@@ -417,15 +420,32 @@ func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *
 	if err != nil && tr.Err == nil {
 		tr.Err = fmt.Errorf("respond: %w", err)
 	}
-	if ledger {
-		d.finishLedger(rctx, c, tr)
-	}
-	d.observe(rctx, tr)
+	d.settle(ctx, c, tr, ledger)
 	return err
 }
 
+// settle records a command whose answer has been given (its ledger row's
+// outcome, the observer) and then releases its slot, in a goroutine: the
+// ledger write must not hold the platform's request, or a kept-alive
+// connection's next command waits behind a slow database. The slot, held
+// until then, bounds these writes like any other work; Shutdown waits for
+// them. The caller hands its slot over.
+func (d *Dispatcher) settle(ctx context.Context, c Command, tr *Trace, ledger bool) {
+	base := context.WithoutCancel(ctx)
+	go func() {
+		defer d.release()
+		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
+		defer cancel()
+		if ledger {
+			d.finishLedger(lctx, c, tr)
+		}
+		d.observe(lctx, tr)
+	}()
+}
+
 // runSync does the work inside the platform's request: store, then agent,
-// then the answer as the first response.
+// then the answer as the first response; the ledger row follows after the
+// request (see settle), and the caller hands over the command's slot.
 func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Trace, work job) error {
 	wctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
 	reply := d.safeRun(wctx, work, tr)
@@ -440,8 +460,7 @@ func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Tr
 	if err != nil && tr.Err == nil {
 		tr.fail(OutcomeError, fmt.Errorf("respond: %w", err))
 	}
-	d.finishLedger(rctx, c, tr)
-	d.observe(rctx, tr)
+	d.settle(ctx, c, tr, true)
 	return err
 }
 

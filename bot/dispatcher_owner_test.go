@@ -202,6 +202,7 @@ func TestFirstResponseOutlivesTheRequest(t *testing.T) {
 			if err != nil {
 				t.Errorf("Respond's context was %v once the request closed: the rest of the answer would be lost", err)
 			}
+			waitFor(t, func() bool { return f.disp.InFlight() == 0 }) // the ledger row is settled
 			in, err := f.store.GetInteraction(t.Context(), c.Platform, c.InteractionID)
 			if err != nil {
 				t.Fatal(err)
@@ -313,5 +314,49 @@ func TestAcknowledgementDoesNotWaitForAHungDatabase(t *testing.T) {
 	}
 	if n := f.agent.calls.Load(); n != 1 {
 		t.Errorf("%d model calls, want 1", n)
+	}
+}
+
+// The ledger row of an answered command is written after the platform's
+// request: a slow database must not hold the handler, or the next command
+// on a kept-alive connection waits behind it.
+func TestAnsweredCommandsDoNotWaitForTheLedgerRow(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mode bot.Mode
+		cmd  bot.Command
+	}{
+		{"sync answer", bot.ModeSync, registerCmd("Ada ada@example.com")},
+		{"invalid input", bot.ModeAsync, registerCmd("Ada")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := setup(t, bot.Config{Mode: tt.mode})
+			hung := make(chan struct{})
+			f.store.beforeFinish = func(ctx context.Context) error {
+				select {
+				case <-hung:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			r := newRecorder()
+			done := make(chan error, 1)
+			go func() { done <- f.disp.Dispatch(t.Context(), tt.cmd, r) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Dispatch waited for the ledger row after answering")
+			}
+			if f.disp.InFlight() != 1 {
+				t.Errorf("in flight = %d while the ledger row is pending, want 1 (the slot bounds pending writes)", f.disp.InFlight())
+			}
+			close(hung)
+			waitFor(t, func() bool { return f.disp.InFlight() == 0 })
+			in, err := f.store.GetInteraction(t.Context(), tt.cmd.Platform, tt.cmd.InteractionID)
+			if err != nil || in.Outcome == "" {
+				t.Fatalf("ledger row = %+v, %v; want its outcome once the database answers", in, err)
+			}
+		})
 	}
 }

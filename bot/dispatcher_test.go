@@ -334,6 +334,25 @@ func TestRegisteringAgainUpdatesAndSaysSo(t *testing.T) {
 	}
 }
 
+// A registration write that ran out of time may still be committed: the
+// student is not told "nothing was changed", but that trying again is safe.
+func TestSlowStoreDoesNotClaimNothingChanged(t *testing.T) {
+	f := setup(t, bot.Config{Mode: bot.ModeAsync})
+	f.store.before = func(ctx context.Context) error {
+		<-ctx.Done() // the database never answers
+		return ctx.Err()
+	}
+	b := bot.New(f.store, f.agent, bot.Options{StoreTimeout: 20 * time.Millisecond})
+	disp := bot.NewDispatcher(t.Context(), b, bot.Config{Mode: bot.ModeAsync})
+	t.Cleanup(func() { _ = disp.Shutdown(context.WithoutCancel(t.Context())) })
+	r := newRecorder()
+	_ = disp.Dispatch(t.Context(), registerCmd("Ada ada@example.com"), r)
+	got := r.answer(t)
+	if strings.Contains(got.Text, "Nothing was changed") || !strings.Contains(got.Text, "Registering again is safe") {
+		t.Errorf("answer = %q, want it to say the outcome is unknown and retrying is safe", got.Text)
+	}
+}
+
 func TestStoreFailureKeepsNothingAndSaysSo(t *testing.T) {
 	f := setup(t, bot.Config{Mode: bot.ModeAsync})
 	f.store.before = func(context.Context) error { return errors.New("connection refused") }

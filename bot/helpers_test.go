@@ -138,6 +138,17 @@ type hookStore struct {
 	// beforeRecord, if set, runs before each ledger insert (a slow or
 	// hung database); an error from it is the insert's.
 	beforeRecord func(ctx context.Context) error
+	// beforeFinish, if set, runs before each ledger finish.
+	beforeFinish func(ctx context.Context) error
+}
+
+func (s *hookStore) FinishInteraction(ctx context.Context, in store.Interaction) error {
+	if s.beforeFinish != nil {
+		if err := s.beforeFinish(ctx); err != nil {
+			return err
+		}
+	}
+	return s.Memory.FinishInteraction(ctx, in)
 }
 
 func (s *hookStore) RecordInteraction(ctx context.Context, in store.Interaction) error {

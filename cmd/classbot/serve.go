@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -70,10 +71,14 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	}
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("GET /metrics", a.metrics.handler())
+	// Go's profiler, for operators only: this listener is loopback by default.
+	metricsMux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	metricsMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	metricsMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	msrv := &http.Server{
 		Handler:           metricsMux,
 		ReadHeaderTimeout: 5 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // a CPU profile takes 30 s by default
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	srv := &http.Server{
