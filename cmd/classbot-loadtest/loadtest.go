@@ -175,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 		}
 		fmt.Fprintf(stderr, "loadtest: %s: the bot runs on its MEMORY STORE; nothing is written to PostgreSQL\n", why)
 	}
-	env := loadtest.Environment{CPU: loadtest.CPUModel(), CPUs: runtime.NumCPU(), BotCPUs: f.botCPUs}
+	env := loadtest.Environment{CPU: loadtest.CPUModel(), CPUs: loadtest.MachineCPUs(), BotCPUs: f.botCPUs}
 	botDBURL := dbURL
 	if dbURL != "" {
 		if lat, err := loadtest.CommitLatency(ctx, dbURL, 200); err != nil {

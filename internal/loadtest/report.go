@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Report is one run's figures. Latencies are in milliseconds.
@@ -334,6 +336,17 @@ func WriteTable(w io.Writer, reports []*Report) {
 
 // CPUModel is the processor's model name from /proc/cpuinfo, or GOARCH
 // where there is none.
+// MachineCPUs is how many CPUs the machine has (from /proc/cpuinfo), not
+// how many this process may use: the load generator usually runs pinned.
+func MachineCPUs() int {
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if ci, err := fs.CPUInfo(); err == nil && len(ci) > 0 {
+			return len(ci)
+		}
+	}
+	return runtime.NumCPU()
+}
+
 func CPUModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err == nil {
