@@ -13,6 +13,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/classbot/classbot/internal/redact"
 )
 
 // ErrUnavailable is wrapped by Run's error when a model call still failed
@@ -46,7 +48,7 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 		case failure == nil:
 			return resp, nil
 		}
-		lastErr = redact(failure, r.cfg.APIKey)
+		lastErr = redact.Secret(failure, r.cfg.APIKey, "[redacted]")
 		if !retry {
 			stopErr = lastErr
 			return resp, backoff.Permanent(lastErr)
@@ -87,7 +89,7 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 		return resp, retries, fmt.Errorf("model %s: waiting to retry after %d attempts: %w (last error: %w)",
 			req.Model, tries, ctx.Err(), lastErr)
 	default: // not reached: every way out of backoff.Retry is covered above
-		return resp, retries, fmt.Errorf("model %s: %w", req.Model, redact(err, r.cfg.APIKey))
+		return resp, retries, fmt.Errorf("model %s: %w", req.Model, redact.Secret(err, r.cfg.APIKey, "[redacted]"))
 	}
 }
 
@@ -109,9 +111,9 @@ func (r *Runner) attempt(ctx context.Context, req openai.ChatCompletionRequest) 
 	}
 	if ctx.Err() != nil {
 		if errors.Is(failure, ctx.Err()) {
-			return resp, nil, false, redact(failure, r.cfg.APIKey)
+			return resp, nil, false, redact.Secret(failure, r.cfg.APIKey, "[redacted]")
 		}
-		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact(failure, r.cfg.APIKey))
+		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact.Secret(failure, r.cfg.APIKey, "[redacted]"))
 	}
 	return resp, failure, retryable(failure, attemptCtx.Err() != nil), nil
 }
@@ -248,24 +250,3 @@ func (p *retryPolicy) Reset() {
 	p.retryAfter, p.hasRetryAfter = 0, false
 	p.refused, p.refusedWait = false, 0
 }
-
-// redact hides secret in err's message while keeping err's chain for
-// errors.Is and errors.As. A server that echoes request headers into an error
-// body must not leak the API key into logs.
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return redactedError{err: err, secret: secret}
-}
-
-type redactedError struct {
-	err    error
-	secret string
-}
-
-func (e redactedError) Error() string {
-	return strings.ReplaceAll(e.err.Error(), e.secret, "[redacted]")
-}
-
-func (e redactedError) Unwrap() error { return e.err }

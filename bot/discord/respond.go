@@ -13,7 +13,7 @@ import (
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/internal/chunk"
-	"github.com/classbot/classbot/internal/platformhttp"
+	"github.com/classbot/classbot/internal/redact"
 )
 
 // MaxMessageLen is Discord's limit on a message's content, in characters
@@ -85,7 +85,7 @@ func (w webhook) edit(ctx context.Context, content string) error {
 		&discordgo.WebhookEdit{Content: &content, AllowedMentions: noMentions()}, uri,
 		discordgo.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("edit original response: %w", platformhttp.Redact(err, w.token, "[token]"))
+		return fmt.Errorf("edit original response: %w", redact.Secret(err, w.token, "[token]"))
 	}
 	return nil
 }
@@ -98,7 +98,7 @@ func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) err
 			Content: p, Flags: flags(r), AllowedMentions: noMentions(),
 		}, discordgo.WithContext(ctx))
 		if err != nil {
-			return fmt.Errorf("follow-up message %d of %d: %w", i+1, len(parts), platformhttp.Redact(err, w.token, "[token]"))
+			return fmt.Errorf("follow-up message %d of %d: %w", i+1, len(parts), redact.Secret(err, w.token, "[token]"))
 		}
 	}
 	return nil
@@ -179,7 +179,7 @@ var _ bot.Responder = (*gatewayResponder)(nil)
 func (g *gatewayResponder) callback(ctx context.Context, resp *discordgo.InteractionResponse) error {
 	in := &discordgo.Interaction{ID: g.id, AppID: g.appID, Token: g.token}
 	if err := g.a.session.InteractionRespond(in, resp, discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("interaction callback: %w", platformhttp.Redact(err, g.token, "[token]"))
+		return fmt.Errorf("interaction callback: %w", redact.Secret(err, g.token, "[token]"))
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/internal/chunk"
-	"github.com/classbot/classbot/internal/platformhttp"
+	"github.com/classbot/classbot/internal/redact"
 )
 
 const (
@@ -145,7 +145,7 @@ func (d delivery) post(ctx context.Context, r bot.Reply, text string) error {
 	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.hooks, &slackgo.WebhookMessage{
 		Text: text, ResponseType: responseType(r),
 	})
-	return platformhttp.Redact(err, d.responseURL, "[response_url]")
+	return redact.Secret(err, d.responseURL, "[response_url]")
 }
 
 func (d delivery) canFallback() bool {

@@ -1,4 +1,4 @@
-package platformhttp_test
+package redact_test
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/classbot/classbot/internal/platformhttp"
+	"github.com/classbot/classbot/internal/redact"
 )
 
-// closedURL returns an http URL on 127.0.0.1 where nothing listens.
+// closedAddr returns an address on 127.0.0.1 where nothing listens.
 func closedAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -54,7 +54,7 @@ func TestRedactRerenderedURL(t *testing.T) {
 			if !strings.Contains(wrapped.Error(), tt.leaks[0]) {
 				t.Fatalf("the unredacted error %q does not show the URL: the test proves nothing", wrapped)
 			}
-			got := platformhttp.Redact(wrapped, tt.secret, "[response_url]")
+			got := redact.Secret(wrapped, tt.secret, "[response_url]")
 			for _, leak := range tt.leaks {
 				if strings.Contains(got.Error(), leak) {
 					t.Errorf("redacted error %q still shows %q", got, leak)
@@ -76,26 +76,26 @@ func TestRedactRerenderedURL(t *testing.T) {
 }
 
 func TestRedactKeepsChainAndPlainSecrets(t *testing.T) {
-	if platformhttp.Redact(nil, "s", "[x]") != nil {
-		t.Fatal("Redact(nil) is not nil")
+	if redact.Secret(nil, "s", "[x]") != nil {
+		t.Fatal("Secret(nil) is not nil")
 	}
 	base := fmt.Errorf("edit original response: PATCH /webhooks/1/tok.EN-1/messages/@original: %w", context.Canceled)
-	got := platformhttp.Redact(base, "tok.EN-1", "[token]")
+	got := redact.Secret(base, "tok.EN-1", "[token]")
 	if strings.Contains(got.Error(), "tok.EN-1") || !strings.Contains(got.Error(), "/webhooks/1/[token]/messages") {
-		t.Fatalf("Redact = %q", got)
+		t.Fatalf("Secret = %q", got)
 	}
 	if !errors.Is(got, context.Canceled) {
 		t.Fatal("the chain lost context.Canceled")
 	}
 	// A *url.Error whose URL holds the token as is keeps the rest of the URL.
 	ue := &url.Error{Op: "Patch", URL: "https://discord.example/api/webhooks/1/tok.EN-1/messages/@original", Err: context.DeadlineExceeded}
-	got = platformhttp.Redact(errors.Join(errors.New("first"), ue), "tok.EN-1", "[token]")
+	got = redact.Secret(errors.Join(errors.New("first"), ue), "tok.EN-1", "[token]")
 	if want := `Patch "https://discord.example/api/webhooks/1/[token]/messages/@original"`; !strings.Contains(got.Error(), want) {
-		t.Fatalf("Redact = %q, want it to contain %q", got, want)
+		t.Fatalf("Secret = %q, want it to contain %q", got, want)
 	}
 	// An error without the secret is returned as it is.
 	plain := errors.New("connection refused")
-	if got := platformhttp.Redact(plain, "tok", "[token]"); got != plain {
+	if got := redact.Secret(plain, "tok", "[token]"); got != plain {
 		t.Fatalf("Redact changed an error without the secret: %v", got)
 	}
 }
