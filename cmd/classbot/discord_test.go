@@ -389,3 +389,50 @@ func TestDiscordRegisterCommandsSubcommand(t *testing.T) {
 		}
 	}
 }
+
+// A failed command registration at start takes nothing down: the gateway
+// and the webhooks serve, /readyz stays 200 and says the commands are not
+// registered yet, /metrics counts the attempts, and the registration
+// succeeds by itself once Discord accepts it.
+func TestDiscordServeSurvivesAFailedRegistration(t *testing.T) {
+	dc := discordtest.New()
+	t.Cleanup(dc.Close)
+	dc.FailCommandRegistrations(http.StatusInternalServerError)
+	model := newCountingModel(t, 0)
+	s := startServe(t, map[string]string{
+		"DISCORD_BOT_TOKEN": discordBotToken, "DISCORD_APP_ID": discordAppID, "DISCORD_GUILD_ID": discordGuildID,
+		"DISCORD_API_URL": dc.APIURL, "LLM_BASE_URL": model.URL + "/v1", "SHUTDOWN_TIMEOUT": "5s",
+	})
+	if err := dc.Wait(discordWait, func() bool { return dc.ReadyConns() == 1 }); err != nil {
+		t.Fatalf("no gateway session while the registration fails: %v\nstderr:\n%s", err, s.Stderr)
+	}
+	waitUntil(t, 20*time.Second, "a failed registration in /metrics", func() bool {
+		return strings.Contains(getBody(t, s.MetricsURL+"/metrics"), `classbot_discord_command_registrations_total{result="error"}`)
+	})
+	if body := getBody(t, s.URL+"/readyz"); !strings.Contains(body, "discord: commands not registered yet") {
+		t.Errorf("/readyz = %q, want a line saying the commands are not registered yet", body)
+	}
+	if m := getBody(t, s.MetricsURL+"/metrics"); !strings.Contains(m, "classbot_discord_commands_registered 0") {
+		t.Error("/metrics does not say the commands are unregistered")
+	}
+
+	dc.FailCommandRegistrations(0)
+	waitUntil(t, 30*time.Second, "the registration to succeed on a retry", func() bool {
+		return getBody(t, s.URL+"/readyz") == "ready\n"
+	})
+	if m := getBody(t, s.MetricsURL+"/metrics"); !strings.Contains(m, "classbot_discord_commands_registered 1") {
+		t.Error("/metrics does not say the commands are registered")
+	}
+}
+
+// waitUntil polls cond every 20 ms until it holds, or fails after within.
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
