@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,19 +16,21 @@ func TestServePurgesOldLedgerRows(t *testing.T) {
 	if err := run(t.Context(), []string{"classbot", "migrate"}, envOf(map[string]string{"DATABASE_URL": testDatabaseURL}), strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
+	// Fresh ids, so the test can run again against the same database.
+	oldID, youngID := fmt.Sprintf("retention-old-%d", time.Now().UnixNano()), fmt.Sprintf("retention-young-%d", time.Now().UnixNano())
 	var ignored string
 	old, young := time.Now().Add(-3*time.Hour), time.Now().Add(-time.Minute)
 	pgtest.QueryRow(t, testDatabaseURL, `
 INSERT INTO interactions (platform, id, command, mode, received_at, outcome)
-VALUES ('console', 'retention-old', 'ask', 'async', $1, 'ok'),
-       ('console', 'retention-young', 'ask', 'async', $2, 'ok')
-RETURNING id`, []any{old, young}, &ignored)
+VALUES ('console', $1, 'ask', 'async', $2, 'ok'),
+       ('console', $3, 'ask', 'async', $4, 'ok')
+RETURNING id`, []any{oldID, old, youngID, young}, &ignored)
 
 	s := startServe(t, map[string]string{"DATABASE_URL": testDatabaseURL, "INTERACTIONS_RETENTION": "2h"})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var n int
-		pgtest.QueryRow(t, testDatabaseURL, `SELECT count(*) FROM interactions WHERE id = 'retention-old'`, nil, &n)
+		pgtest.QueryRow(t, testDatabaseURL, `SELECT count(*) FROM interactions WHERE id = $1`, []any{oldID}, &n)
 		if n == 0 {
 			break
 		}
@@ -37,7 +40,7 @@ RETURNING id`, []any{old, young}, &ignored)
 		time.Sleep(20 * time.Millisecond)
 	}
 	var n int
-	pgtest.QueryRow(t, testDatabaseURL, `SELECT count(*) FROM interactions WHERE id = 'retention-young'`, nil, &n)
+	pgtest.QueryRow(t, testDatabaseURL, `SELECT count(*) FROM interactions WHERE id = $1`, []any{youngID}, &n)
 	if n != 1 {
 		t.Fatal("a row younger than INTERACTIONS_RETENTION was purged")
 	}
