@@ -18,8 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/joho/godotenv"
-
+	"github.com/classbot/classbot/internal/dotenv"
 	"github.com/classbot/classbot/internal/loadtest"
 )
 
@@ -94,7 +93,7 @@ const maxDBLatency = 2 * time.Second
 // (the bots it starts are child processes all the same). It returns a
 // *usageError for bad usage.
 func run(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stdout, stderr io.Writer) error {
-	getenv, err := withDotEnv(getenv)
+	getenv, err := dotenv.Getenv(getenv)
 	if err != nil {
 		return err
 	}
@@ -339,25 +338,6 @@ func buildBot(ctx context.Context, dir string) (string, error) {
 			err, strings.TrimSpace(string(msg)))
 	}
 	return out, nil
-}
-
-// withDotEnv returns a getenv that reads the real environment first and
-// then the .env file in the working directory, if there is one, as classbot
-// does.
-func withDotEnv(getenv func(string) string) (func(string) string, error) {
-	file, err := godotenv.Read(".env")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return getenv, nil
-		}
-		return nil, fmt.Errorf("read .env: %w", err)
-	}
-	return func(k string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return file[k]
-	}, nil
 }
 
 // parseFlags parses args; --help prints usage to stdout and returns

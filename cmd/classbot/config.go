@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/joho/godotenv"
-
 	"github.com/classbot/classbot/bot"
 )
 
@@ -66,24 +64,6 @@ const (
 	defaultShutdownTimeout   = 30 * time.Second
 	defaultRetention         = 30 * 24 * time.Hour
 )
-
-// withDotEnv returns a getenv that reads the real environment first and
-// then the .env file in the working directory, if there is one.
-func withDotEnv(getenv func(string) string) (func(string) string, error) {
-	file, err := godotenv.Read(".env")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return getenv, nil
-		}
-		return nil, fmt.Errorf("read .env: %w", err)
-	}
-	return func(k string) string {
-		if v := getenv(k); v != "" {
-			return v
-		}
-		return file[k]
-	}, nil
-}
 
 // loadConfig reads the configuration and checks it. Its errors are
 // sentences a teacher can act on.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/dotenv"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -26,11 +27,11 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestDotEnvIsReadAndRealEnvironmentWins(t *testing.T) {
 	t.Chdir(t.TempDir())
-	dotenv := "# a teacher's .env\nHANDLER_MODE=sync\nLLM_MODEL=from-file\nMAX_IN_FLIGHT=7\n"
-	if err := os.WriteFile(".env", []byte(dotenv), 0o600); err != nil {
+	file := "# a teacher's .env\nHANDLER_MODE=sync\nLLM_MODEL=from-file\nMAX_IN_FLIGHT=7\n"
+	if err := os.WriteFile(".env", []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	getenv, err := withDotEnv(envOf(map[string]string{"LLM_MODEL": "from-env"}))
+	getenv, err := dotenv.Getenv(envOf(map[string]string{"LLM_MODEL": "from-env"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestDotEnvThatCannotBeParsedIsAnError(t *testing.T) {
 	if err := os.WriteFile(".env", []byte("HANDLER_MODE='sync\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := withDotEnv(envOf(nil)); err == nil || !strings.Contains(err.Error(), ".env") {
+	if _, err := dotenv.Getenv(envOf(nil)); err == nil || !strings.Contains(err.Error(), ".env") {
 		t.Errorf("err = %v, want one that names .env", err)
 	}
 }

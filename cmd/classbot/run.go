@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/classbot/classbot/internal/dotenv"
 )
 
 // usageError is bad usage: the command line was wrong. main exits 2 on it.
@@ -60,7 +62,7 @@ Run "classbot <command> --help" for a command's flags.
 // run is the whole program. main only calls it, so tests can run classbot
 // in-process. It returns a *usageError for bad usage.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	getenv, err := withDotEnv(getenv)
+	getenv, err := dotenv.Getenv(getenv)
 	if err != nil {
 		return err
 	}
