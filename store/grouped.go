@@ -118,16 +118,7 @@ func queueRecords(b *pgx.Batch, batch []*write, idx []int, results []writeResult
 	}
 	b.Queue(recordInteractionsSQL, platform, id, command, mode, workspace, channel, user,
 		received, acked, stored, done, replied, outcome).
-		Query(func(rows pgx.Rows) error {
-			var k ledgerKey
-			_, err := pgx.ForEachRow(rows, []any{&k.platform, &k.id}, func() error {
-				if i, ok := byKey[k]; ok {
-					results[i].err = nil
-				}
-				return nil
-			})
-			return err
-		})
+		Query(clearReturned(byKey, results))
 }
 
 func queueUpserts(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
@@ -169,14 +160,21 @@ func queueFinishes(b *pgx.Batch, batch []*write, idx []int, results []writeResul
 		results[i].err = ErrNotFound // unless RETURNING names it
 	}
 	b.Queue(finishInteractionsSQL, platform, id, acked, stored, done, replied, outcome).
-		Query(func(rows pgx.Rows) error {
-			var k ledgerKey
-			_, err := pgx.ForEachRow(rows, []any{&k.platform, &k.id}, func() error {
-				if i, ok := byKey[k]; ok {
-					results[i].err = nil
-				}
-				return nil
-			})
-			return err
+		Query(clearReturned(byKey, results))
+}
+
+// clearReturned is the callback of a statement that RETURNs the (platform,
+// id) of each ledger row it wrote: those writes succeeded, so their result's
+// preset error (ErrDuplicate, ErrNotFound) is cleared.
+func clearReturned(byKey map[ledgerKey]int, results []writeResult) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		var k ledgerKey
+		_, err := pgx.ForEachRow(rows, []any{&k.platform, &k.id}, func() error {
+			if i, ok := byKey[k]; ok {
+				results[i].err = nil
+			}
+			return nil
 		})
+		return err
+	}
 }
