@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gorilla/websocket"
 
 	"github.com/classbot/classbot/bot"
@@ -119,15 +119,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// jitter spreads d over [d/2, 3d/2), so replicas restarted together do
-// not retry in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d)
-}
-
 func (a *Adapter) closeSession() {
 	if err := a.session.Close(); err != nil {
 		a.log.Warn("discord: closing the gateway", "err", err)
@@ -135,32 +126,35 @@ func (a *Adapter) closeSession() {
 }
 
 // registerLoop registers the commands, retrying with jittered exponential
-// backoff until an attempt succeeds or ctx is done. Each finished attempt
-// updates CommandsRegistered and is reported to Config.RegisterResultFunc;
-// an attempt cut short by ctx is not.
+// backoff (cenkalti/backoff, as the agent's retries: from registerBackoff,
+// doubling, each wait spread over ±50 %, at most registerMaxBackoff, with
+// no overall limit) until an attempt succeeds or ctx is done. Each finished
+// attempt updates CommandsRegistered and is reported to
+// Config.RegisterResultFunc; an attempt cut short by ctx is not.
 func (a *Adapter) registerLoop(ctx context.Context) {
-	delay := a.registerBackoff
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+		attempt++
 		err := a.RegisterCommands(ctx)
 		if ctx.Err() != nil {
-			return
+			return struct{}{}, backoff.Permanent(ctx.Err())
 		}
 		a.regMu.Lock()
 		a.registered = a.registered || err == nil
 		a.regErr = err
 		a.regMu.Unlock()
 		a.reportRegistration(ctx, err)
-		if err == nil {
-			return
-		}
-		wait := jitter(delay)
-		a.log.LogAttrs(ctx, slog.LevelWarn, "discord: registering commands failed; retrying",
-			slog.Int("attempt", attempt), slog.Duration("in", wait), slog.Any("err", err))
-		if !sleep(ctx, wait) {
-			return
-		}
-		delay = min(2*delay, a.registerMaxBackoff)
-	}
+		return struct{}{}, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval: a.registerBackoff, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: a.registerMaxBackoff,
+		}),
+		backoff.WithMaxElapsedTime(0), // keep trying while Run runs
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: registering commands failed; retrying",
+				slog.Int("attempt", attempt), slog.Duration("in", wait), slog.Any("err", err))
+		}),
+	)
 }
 
 // reportRegistration calls Config.RegisterResultFunc, recovering a panic
