@@ -3,7 +3,6 @@ package loadtest
 import (
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -334,8 +333,6 @@ func WriteTable(w io.Writer, reports []*Report) {
 	_ = tw.Flush()
 }
 
-// CPUModel is the processor's model name from /proc/cpuinfo, or GOARCH
-// where there is none.
 // MachineCPUs is how many CPUs the machine has (from /proc/cpuinfo), not
 // how many this process may use: the load generator usually runs pinned.
 func MachineCPUs() int {
@@ -347,14 +344,12 @@ func MachineCPUs() int {
 	return runtime.NumCPU()
 }
 
+// CPUModel is the processor's model name from /proc/cpuinfo, or GOARCH
+// where there is none.
 func CPUModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if ok && strings.TrimSpace(k) == "model name" {
-				return strings.TrimSpace(v)
-			}
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if ci, err := fs.CPUInfo(); err == nil && len(ci) > 0 && ci[0].ModelName != "" {
+			return ci[0].ModelName
 		}
 	}
 	return "an unknown " + runtime.GOARCH + " CPU"
