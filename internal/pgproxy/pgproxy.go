@@ -113,13 +113,19 @@ func (p *Proxy) Accepted() int {
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	switch p.state {
-	case stateCut, stateClosed:
+	if p.state == stateCut || p.state == stateClosed {
 		return
-	case stateBlackHole:
+	}
+	p.shut(stateCut)
+}
+
+// shut leaves a black hole (releasing what waits on it), stops listening,
+// closes every connection and moves to state to. p.mu is held.
+func (p *Proxy) shut(to state) {
+	if p.state == stateBlackHole {
 		close(p.resume)
 	}
-	p.state = stateCut
+	p.state = to
 	if p.ln != nil {
 		_ = p.ln.Close()
 		p.ln = nil
@@ -190,17 +196,7 @@ func (p *Proxy) Close() error {
 			p.stopAF()
 		}
 		p.mu.Lock()
-		if p.state == stateBlackHole {
-			close(p.resume)
-		}
-		p.state = stateClosed
-		if p.ln != nil {
-			_ = p.ln.Close()
-			p.ln = nil
-		}
-		for l := range p.links {
-			l.close()
-		}
+		p.shut(stateClosed)
 		p.mu.Unlock()
 		p.cancel()
 	})
