@@ -340,20 +340,29 @@ func TestHungDatabase(t *testing.T) {
 	slowestAck := checkAcks(t, students)
 	toldIn := f.waitTold(t, students, couldNotConfirm)
 
-	if err := f.proxy.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	restored := time.Now()
-	backIn := f.waitReadyz(t, restored, http.StatusOK, recoverWithin)
-	f.registerWorks(t, "after")
-	servedIn := time.Since(restored)
-	if servedIn > recoverWithin {
-		t.Errorf("a /register after the database came back took until %s after it, want within %s", servedIn.Round(time.Millisecond), recoverWithin)
-	}
+	backIn, servedIn := f.restoreAndRecover(t)
 	noSecretsLogged(t, f.Stderr.String(), f.secretsOf(students)...)
 	t.Logf("black hole: slowest ack %s; every student told within %s; /readyz 503 after %s; after restore: /readyz 200 after %s, a registration welcomed after %s; %d of %d registrations told it could not be confirmed are stored after all",
 		slowestAck.Round(time.Millisecond), toldIn.Round(time.Millisecond), readyIn.Round(time.Millisecond),
 		backIn.Round(time.Millisecond), servedIn.Round(time.Millisecond), storedOf(t, students), faultStudents)
+}
+
+// restoreAndRecover ends the fault and checks that service comes back by
+// itself: /readyz 200, then a /register stored and welcomed, each within
+// recoverWithin. It returns how long each took after the restore.
+func (f *faultServe) restoreAndRecover(t *testing.T) (backIn, servedIn time.Duration) {
+	t.Helper()
+	if err := f.proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	restored := time.Now()
+	backIn = f.waitReadyz(t, restored, http.StatusOK, recoverWithin)
+	f.registerWorks(t, "after")
+	servedIn = time.Since(restored)
+	if servedIn > recoverWithin {
+		t.Errorf("a /register after the database came back took until %s after it, want within %s", servedIn.Round(time.Millisecond), recoverWithin)
+	}
+	return backIn, servedIn
 }
 
 // A database that refuses connections (it is down, or its address is
@@ -373,16 +382,7 @@ func TestDatabaseCut(t *testing.T) {
 		t.Errorf("%d registrations were stored while the database refused connections", n)
 	}
 
-	if err := f.proxy.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	restored := time.Now()
-	backIn := f.waitReadyz(t, restored, http.StatusOK, recoverWithin)
-	f.registerWorks(t, "after")
-	servedIn := time.Since(restored)
-	if servedIn > recoverWithin {
-		t.Errorf("a /register after the database came back took until %s after it, want within %s", servedIn.Round(time.Millisecond), recoverWithin)
-	}
+	backIn, servedIn := f.restoreAndRecover(t)
 	noSecretsLogged(t, f.Stderr.String(), f.secretsOf(students)...)
 	t.Logf("cut: slowest ack %s; every student told within %s; /readyz 503 after %s; after restore: /readyz 200 after %s, a registration welcomed after %s",
 		slowestAck.Round(time.Millisecond), toldIn.Round(time.Millisecond), readyIn.Round(time.Millisecond),
