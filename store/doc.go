@@ -9,8 +9,9 @@
 // Group commit: Postgres's three hot-path writes (RecordInteraction,
 // FinishInteraction, UpsertRegistration) go through one writer goroutine,
 // started by Open and stopped by Close, that commits the writes of
-// concurrent callers together: one pipeline of statements, one implicit
-// transaction, one round trip per batch (writer.go; Config tunes it and
+// concurrent callers together: one pipeline of statements (one multi-row
+// statement per kind of write, grouped.go), one implicit transaction, one
+// round trip per batch (writer.go; Config tunes it and
 // reports each batch to ObserveBatchFunc). Each caller still gets its own
 // result and error. PurgeInteractions keeps the ledger short in small
 // chunks, beside the writer.

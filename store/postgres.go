@@ -47,8 +47,9 @@ func Open(ctx context.Context, url string) (*Postgres, error) {
 // write that finds it idle goes out at once; writes that arrive while a
 // commit is in flight, or within cfg.BatchWindow of its start, form the
 // next batch, which closes at cfg.MaxBatchRows writes. A batch is one
-// pipeline of statements, one per write in queue order, that PostgreSQL
-// runs as one implicit transaction: one round trip, one commit. Every
+// pipeline that PostgreSQL runs as one implicit transaction, one round trip
+// and one commit: one multi-row statement per kind of write when no key
+// occurs twice in it, else one statement per write in queue order. Every
 // caller still gets its own result and error (see the write methods).
 func OpenWithConfig(ctx context.Context, url string, cfg Config) (*Postgres, error) {
 	pcfg, err := pgxpool.ParseConfig(url)

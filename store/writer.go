@@ -101,9 +101,10 @@ type writeResult struct {
 // writer is the Postgres store's group commit: one goroutine that takes the
 // queued writes of concurrent callers and sends each batch as one pipeline
 // of statements, run by PostgreSQL as one implicit transaction and
-// answered in one round trip. Writes run in the order they were queued, so
-// a ledger row's insert always runs before a finish queued after it, in the
-// same batch or an earlier one.
+// answered in one round trip. Writes of one key run in the order they were
+// queued (a batch in which a key repeats runs write by write, in queue
+// order; see grouped.go), so a ledger row's insert always runs before a
+// finish queued after it, in the same batch or an earlier one.
 type writer struct {
 	pool *pgxpool.Pool
 	cfg  Config
