@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CourseHit is one section found by SearchCourse and how well it matched
+// (higher is better; the scale depends on the store).
+type CourseHit struct {
+	Section
+	Score float64
+}
+
+// CourseIndexReport says what IndexCourse changed.
+type CourseIndexReport struct {
+	Files     int // files in the notes
+	Sections  int // sections in the notes
+	Indexed   int // files (re-)indexed because they were new or changed
+	Unchanged int // files whose hash matched the index
+	Removed   int // indexed files no longer in the notes
+}
+
+func (r CourseIndexReport) String() string {
+	return fmt.Sprintf("%d files, %d sections: %d indexed, %d unchanged, %d removed",
+		r.Files, r.Sections, r.Indexed, r.Unchanged, r.Removed)
+}
+
+// CourseIndex is what IndexCourse needs from a store; *Postgres and
+// *Memory implement it.
+type CourseIndex interface {
+	CourseHashes(ctx context.Context) (map[string]string, error)
+	ReplaceCourseFile(ctx context.Context, f CourseFile) error
+	RemoveCourseFiles(ctx context.Context, paths []string) error
+}
+
+// IndexCourse brings the store's course index up to date with files (from
+// ReadCourse): a file whose content hash differs from the indexed one, or
+// that is new, has its sections replaced (one transaction per file);
+// indexed files that are gone are removed. With force every file is
+// re-indexed. It stops at the first error; files done before it stay done.
+func IndexCourse(ctx context.Context, idx CourseIndex, files []CourseFile, force bool) (CourseIndexReport, error) {
+	rep := CourseIndexReport{Files: len(files)}
+	have, err := idx.CourseHashes(ctx)
+	if err != nil {
+		return rep, err
+	}
+	seen := make(map[string]bool, len(files))
+	for _, f := range files {
+		seen[f.Path] = true
+		rep.Sections += len(f.Sections)
+		if h, ok := have[f.Path]; ok && h == f.Hash && !force {
+			rep.Unchanged++
+			continue
+		}
+		if err := idx.ReplaceCourseFile(ctx, f); err != nil {
+			return rep, err
+		}
+		rep.Indexed++
+	}
+	var gone []string
+	for p := range have {
+		if !seen[p] {
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) > 0 {
+		if err := idx.RemoveCourseFiles(ctx, gone); err != nil {
+			return rep, err
+		}
+		rep.Removed = len(gone)
+	}
+	return rep, nil
+}
+
+// checkCourseFile checks a file before it is stored.
+func checkCourseFile(f CourseFile) error {
+	if f.Path == "" || len(f.Path) > 1024 {
+		return fmt.Errorf("%w: course file path", ErrInvalid)
+	}
+	if f.Hash == "" || len(f.Hash) > 128 {
+		return fmt.Errorf("%w: course file hash", ErrInvalid)
+	}
+	for _, s := range f.Sections {
+		if s.File != f.Path {
+			return fmt.Errorf("%w: section of %s filed under another file", ErrInvalid, f.Path)
+		}
+	}
+	return nil
+}
+
+// AskKey says whose memory it is: one student in one channel of one
+// workspace on one platform. Memory never crosses keys.
+type AskKey struct {
+	Platform  string
+	Workspace string
+	Channel   string
+	User      string
+}
+
+func (k AskKey) check() error {
+	switch {
+	case k.Platform == "" || len(k.Platform) > 32:
+		return fmt.Errorf("%w: platform", ErrInvalid)
+	case k.User == "" || len(k.User) > maxKeyBytes:
+		return fmt.Errorf("%w: user", ErrInvalid)
+	case len(k.Workspace) > maxKeyBytes || len(k.Channel) > maxKeyBytes:
+		return fmt.Errorf("%w: workspace or channel", ErrInvalid)
+	}
+	return nil
+}
+
+// AskTurn is one remembered /ask: the student's question and the answer
+// they were given, word for word.
+type AskTurn struct {
+	AskKey
+	Question string
+	Answer   string
+	At       time.Time // when it was answered; zero: now
+}
+
+// MaxAskTurnBytes bounds the question and the answer of a remembered turn
+// (each); longer text is refused with ErrInvalid. An /ask question is at
+// most a few hundred characters and an answer a few thousand.
+const MaxAskTurnBytes = 64 << 10
+
+func (t AskTurn) check() error {
+	if err := t.AskKey.check(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(t.Question) == "" || len(t.Question) > MaxAskTurnBytes || len(t.Answer) > MaxAskTurnBytes {
+		return fmt.Errorf("%w: question or answer", ErrInvalid)
+	}
+	return nil
+}
