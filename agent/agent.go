@@ -14,6 +14,25 @@ type Agent struct {
 	Model        string // empty: the Runner's default model
 	Tools        []Tool
 	MaxTurns     int // model round trips before Run gives up with ErrMaxTurns; 0 means 6
+
+	// History is the conversation so far (a student's earlier questions and
+	// the answers they got), sent word for word between the system message
+	// and the new input. Only RoleUser and RoleAssistant messages are
+	// allowed: Run fails on any other role, so nothing remembered can ever
+	// become instructions. Set it on a copy of the Agent per request.
+	History []Message
+}
+
+// Roles a History message may have.
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one earlier message of a conversation.
+type Message struct {
+	Role    string // RoleUser or RoleAssistant
+	Content string
 }
 
 // Tool is a function the model may call. Func receives the JSON arguments the

@@ -7,7 +7,9 @@
 //
 // [Agent.Instructions] become the system message; the text passed to
 // [Runner.Run] (anything a student typed) goes only into the user message and
-// is never logged.
+// is never logged. [Agent.History] (a student's earlier questions and
+// answers) is replayed between the two as user and assistant messages,
+// word for word; no other role is accepted there.
 //
 // # One Run
 //
@@ -46,7 +48,11 @@
 //     question: "You asked: …; connect a model with LLM_API_KEY or
 //     LLM_BASE_URL for a real answer."
 //
-// It never calls tools. Its token usage counts words: prompt tokens are the
+// When the request offers the [SearchCourseTool] tool, it first calls it once
+// with the last user message as the query; given the tool's result it
+// quotes the best passage (at most 600 runes) and cites it, "From the
+// course notes (file.md › Heading): …", or, when the search found nothing,
+// answers [OfflineDeclineText]. It calls no other tool. Its token usage counts words: prompt tokens are the
 // words of all messages sent, completion tokens the words of the answer. An
 // answer longer than [Config.MaxTokens] words is cut there, with finish reason
 // "length".

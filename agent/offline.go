@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -21,14 +22,24 @@ func (m offlineModel) complete(ctx context.Context, req openai.ChatCompletionReq
 		return openai.ChatCompletionResponse{}, fmt.Errorf("offline model: %w", err)
 	}
 	var user string
+	var results []string // tool results after the last user message
 	prompt := 0
 	for _, msg := range req.Messages {
 		prompt += len(strings.Fields(msg.Content))
-		if msg.Role == openai.ChatMessageRoleUser {
-			user = msg.Content
+		switch msg.Role {
+		case openai.ChatMessageRoleUser:
+			user, results = msg.Content, nil
+		case openai.ChatMessageRoleTool:
+			results = append(results, msg.Content)
 		}
 	}
+	if results == nil && offersTool(req, SearchCourseTool) {
+		return searchCall(user, prompt), nil
+	}
 	answer := offlineAnswer(user)
+	if results != nil {
+		answer = offlineCourseAnswer(results)
+	}
 	finish := openai.FinishReasonStop
 	words := strings.Fields(answer)
 	//lint:ignore SA1019 the offline model honours whichever cap the runner set (see withMaxTokens)
@@ -47,6 +58,61 @@ func (m offlineModel) complete(ctx context.Context, req openai.ChatCompletionReq
 		}},
 		Usage: openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
 	}, nil
+}
+
+// offersTool reports whether req offers the model the tool called name.
+func offersTool(req openai.ChatCompletionRequest, name string) bool {
+	for _, t := range req.Tools {
+		if t.Function != nil && t.Function.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// searchCall is the offline model asking search_course for the question.
+func searchCall(question string, prompt int) openai.ChatCompletionResponse {
+	args, _ := json.Marshal(map[string]string{"query": question})
+	completion := len(strings.Fields(question))
+	return openai.ChatCompletionResponse{
+		Object: "chat.completion",
+		Model:  OfflineModel,
+		Choices: []openai.ChatCompletionChoice{{
+			Message: openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, ToolCalls: []openai.ToolCall{{
+				ID: "offline-call-1", Type: openai.ToolTypeFunction,
+				Function: openai.FunctionCall{Name: SearchCourseTool, Arguments: string(args)},
+			}}},
+			FinishReason: openai.FinishReasonToolCalls,
+		}},
+		Usage: openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
+	}
+}
+
+// quoteLimit is how many runes of the best section the offline model quotes.
+const quoteLimit = 600
+
+// OfflineDeclineText is the offline model's answer when the course notes
+// have nothing on the question.
+const OfflineDeclineText = "The course notes don't say anything about that, so I can't answer it. " +
+	"Please ask your teacher."
+
+// offlineCourseAnswer quotes the best passage of the search results and
+// cites it, or declines when there is none.
+func offlineCourseAnswer(results []string) string {
+	for _, r := range results {
+		ps := ParsePassages(r)
+		if len(ps) == 0 {
+			continue
+		}
+		best := ps[0]
+		text := best.Text
+		if r := []rune(text); len(r) > quoteLimit {
+			text = strings.TrimSpace(string(r[:quoteLimit])) + "…"
+		}
+		return fmt.Sprintf("From the course notes (%s):\n\n%s\n\n(I am the offline model: I quote the best matching section. "+
+			"Connect a model with LLM_API_KEY or LLM_BASE_URL for a written answer.)", best.Citation, text)
+	}
+	return OfflineDeclineText
 }
 
 func offlineAnswer(user string) string {

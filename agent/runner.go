@@ -105,6 +105,12 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 	if a.Instructions != "" {
 		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: a.Instructions})
 	}
+	for i, m := range a.History {
+		if m.Role != RoleUser && m.Role != RoleAssistant {
+			return res, fmt.Errorf("history message %d has role %q: only %q and %q may be replayed", i, m.Role, RoleUser, RoleAssistant)
+		}
+		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
+	}
 	req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: input})
 	tools := make(map[string]Tool, len(a.Tools))
 	for _, t := range a.Tools {
