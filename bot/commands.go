@@ -169,6 +169,9 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 		sctx, cancel := context.WithTimeout(ctx, b.storeTimeout)
 		defer cancel()
 		created, storeErr = b.store.UpsertRegistration(sctx, reg)
+		if storeErr == nil && !created && tr.Attempt > 1 {
+			created = b.createdBy(sctx, reg, tr.Received)
+		}
 		tr.Stored = time.Now()
 		tr.Store = tr.Stored.Sub(start)
 		tr.Saved = storeErr == nil

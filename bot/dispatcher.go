@@ -16,7 +16,9 @@ import (
 // Mode says where the Dispatcher runs a command's work.
 type Mode string
 
-// The modes. Queue is reserved for durable jobs in PostgreSQL (not built yet).
+// The modes: the work inside the platform's request (sync), in a goroutine
+// after the acknowledgement (async), or as a durable job in PostgreSQL that
+// any replica's workers run (queue).
 const (
 	ModeSync  Mode = "sync"
 	ModeAsync Mode = "async"
@@ -26,12 +28,10 @@ const (
 // ParseMode reads HANDLER_MODE or --mode.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModeSync, ModeAsync:
+	case ModeSync, ModeAsync, ModeQueue:
 		return m, nil
-	case ModeQueue:
-		return "", errors.New("handler mode \"queue\" is not available yet: use sync or async")
 	default:
-		return "", fmt.Errorf("handler mode %q is not known: use sync or async", s)
+		return "", fmt.Errorf("handler mode %q is not known: use sync, async or queue", s)
 	}
 }
 
@@ -51,6 +51,10 @@ type Trace struct {
 	// registration): a later failure must not tell the student that
 	// nothing happened.
 	Saved bool
+
+	// Attempt is the queued job's attempt (1 for the first); 0 outside
+	// queue mode.
+	Attempt int
 
 	Outcome string // one of the Outcome constants
 	Err     error  // for operators: the whole chain; never shown to students
@@ -105,6 +109,15 @@ type Config struct {
 	// recognise a retried or doubled delivery. Default 15 minutes (the life
 	// of a Discord interaction token; Slack retries within minutes).
 	DedupeWindow time.Duration
+	// Enqueuer records queue mode's commands durably (package queue). It
+	// must be set in ModeQueue.
+	Enqueuer Enqueuer
+	// EnqueueBudget bounds how long queue mode's acknowledgement waits for
+	// the command's durable commit. Past it the student is told that the
+	// command could not be taken, within the platforms' 3-second deadline
+	// (the write may still commit: the job then runs, and answers).
+	// Default 2 seconds.
+	EnqueueBudget time.Duration
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
 	// ObserveFunc, if set, is called once per finished command (metrics, the
@@ -131,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DedupeWindow <= 0 {
 		c.DedupeWindow = 15 * time.Minute
+	}
+	if c.EnqueueBudget <= 0 {
+		c.EnqueueBudget = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -169,8 +185,12 @@ type Dispatcher struct {
 
 // NewDispatcher returns a Dispatcher for b. ctx's values are kept for the
 // background work; its cancellation is not (Shutdown ends the work).
+// ModeQueue needs cfg.Enqueuer; without one NewDispatcher panics.
 func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 	cfg = cfg.withDefaults()
+	if cfg.Mode == ModeQueue && cfg.Enqueuer == nil {
+		panic("bot: queue mode without an Enqueuer")
+	}
 	d := &Dispatcher{
 		bot: b, cfg: cfg, log: cfg.Logger,
 		slots:  make(chan struct{}, cfg.MaxInFlight),
@@ -325,6 +345,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	// then by the ledger (another replica, or before a restart).
 	if !d.recent.add(c.Platform, c.InteractionID, time.Now()) {
 		return d.duplicate(ctx, c, r, tr)
+	}
+	if d.cfg.Mode == ModeQueue {
+		handedOff = true
+		return d.enqueue(ctx, c, r, tr)
 	}
 	// The ledger write is bounded by AckBudget: the first response never
 	// waits longer on the database, however slow or unreachable it is.

@@ -78,12 +78,12 @@ func groupable(batch []*write) bool {
 func queueGrouped(b *pgx.Batch, batch []*write, results []writeResult) {
 	var records, upserts, finishes []int // indexes into batch
 	for i, wr := range batch {
-		switch wr.kind {
-		case writeRecord:
+		switch {
+		case wr.kind.ledgerInsert():
 			records = append(records, i)
-		case writeUpsert:
+		case wr.kind == writeUpsert:
 			upserts = append(upserts, i)
-		case writeFinish:
+		case wr.kind.ledgerUpdate():
 			finishes = append(finishes, i)
 		}
 	}

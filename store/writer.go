@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,18 +80,31 @@ func (c Config) withDefaults() Config {
 type writeKind uint8
 
 const (
-	writeRecord writeKind = iota // RecordInteraction: ledger insert
-	writeFinish                  // FinishInteraction: ledger update
-	writeUpsert                  // UpsertRegistration
+	writeRecord   writeKind = iota // RecordInteraction: ledger insert
+	writeFinish                    // FinishInteraction: ledger update
+	writeUpsert                    // UpsertRegistration
+	writeEnqueue                   // RecordAndEnqueue: ledger insert and its job, in one transaction
+	writeComplete                  // FinishAndComplete: ledger update and the job's completion, in one transaction
 )
+
+// transactional reports whether k needs an explicit transaction: its
+// statement and the queue's own (a job's insert or completion, made by the
+// QueueHooks) must commit together.
+func (k writeKind) transactional() bool { return k == writeEnqueue || k == writeComplete }
+
+// ledgerInsert and ledgerUpdate report which ledger statement k runs.
+func (k writeKind) ledgerInsert() bool { return k == writeRecord || k == writeEnqueue }
+func (k writeKind) ledgerUpdate() bool { return k == writeFinish || k == writeComplete }
 
 // write is one caller's write, queued for the writer. done has room for
 // its one result, so the writer never waits for a caller that gave up.
 type write struct {
-	kind writeKind
-	in   Interaction  // writeRecord, writeFinish
-	reg  Registration // writeUpsert, already normalized
-	done chan writeResult
+	kind  writeKind
+	in    Interaction  // writeRecord, writeFinish, writeEnqueue, writeComplete
+	reg   Registration // writeUpsert, already normalized
+	job   any          // writeEnqueue: the job handed to QueueHooks.Enqueue
+	jobID int64        // writeComplete: the job handed to QueueHooks.Complete
+	done  chan writeResult
 }
 
 type writeResult struct {
@@ -113,6 +127,8 @@ type writer struct {
 	queue chan *write
 
 	grouped atomic.Int64 // batches sent as multi-row statements (for tests)
+
+	hooks atomic.Pointer[QueueHooks] // set once by SetQueueHooks, before queue writes
 
 	// mu guards closed. Callers hold it shared while they enter the queue,
 	// so once Close has taken it, nothing more can be queued and the
@@ -307,16 +323,7 @@ func (w *writer) commit(parent context.Context, batch []*write) {
 	ctx, cancel := context.WithTimeout(parent, w.cfg.CommitTimeout)
 	defer cancel()
 	results := make([]writeResult, len(batch))
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(batch))}
-	if len(batch) > 1 && groupable(batch) {
-		w.grouped.Add(1)
-		queueGrouped(b, batch, results)
-	} else {
-		for i, wr := range batch {
-			queue(b, wr, &results[i])
-		}
-	}
-	err := w.pool.SendBatch(ctx, b).Close()
+	err := w.send(ctx, batch, results)
 	switch {
 	case err == nil:
 	case len(batch) > 1 && rowRefused(err):
@@ -336,15 +343,67 @@ func (w *writer) commit(parent context.Context, batch []*write) {
 	}
 }
 
+// send runs batch as one transaction and sets each write's result. A
+// batch of ledger and registration writes only is one pipeline, which
+// PostgreSQL runs as one implicit transaction in one round trip. A batch
+// with queue writes (writeEnqueue, writeComplete) is an explicit
+// transaction: the same pipeline, then one call of each queue hook for all
+// of the batch's jobs (jobs whose ledger insert found a duplicate are left
+// out), then the commit: four round trips, still one commit.
+func (w *writer) send(ctx context.Context, batch []*write, results []writeResult) error {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(batch))}
+	if len(batch) > 1 && groupable(batch) {
+		w.grouped.Add(1)
+		queueGrouped(b, batch, results)
+	} else {
+		for i, wr := range batch {
+			queue(b, wr, &results[i])
+		}
+	}
+	if !slices.ContainsFunc(batch, func(wr *write) bool { return wr.kind.transactional() }) {
+		return w.pool.SendBatch(ctx, b).Close()
+	}
+	hooks := w.hooks.Load()
+	if hooks == nil {
+		return errors.New("store: a queue write without queue hooks (SetQueueHooks)")
+	}
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		var (
+			jobs []any
+			ids  []int64
+		)
+		for i, wr := range batch {
+			switch {
+			case wr.kind == writeEnqueue && results[i].err == nil:
+				jobs = append(jobs, wr.job)
+			case wr.kind == writeComplete:
+				ids = append(ids, wr.jobID)
+			}
+		}
+		if len(jobs) > 0 {
+			if err := hooks.Enqueue(ctx, tx, jobs); err != nil {
+				return fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
+			}
+		}
+		if len(ids) > 0 {
+			if err := hooks.Complete(ctx, tx, ids); err != nil {
+				return fmt.Errorf("complete %d jobs: %w", len(ids), err)
+			}
+		}
+		return nil
+	})
+}
+
 // one runs a single write in its own transaction.
 func (w *writer) one(ctx context.Context, wr *write) writeResult {
-	var res writeResult
-	b := &pgx.Batch{}
-	queue(b, wr, &res)
-	if err := w.pool.SendBatch(ctx, b).Close(); err != nil {
+	var res [1]writeResult
+	if err := w.send(ctx, []*write{wr}, res[:]); err != nil {
 		return writeResult{err: pgErr(wr.kind.doing(), err)}
 	}
-	return res
+	return res[0]
 }
 
 // rowRefused tells whether err is PostgreSQL refusing a row for its data
@@ -361,6 +420,10 @@ func (k writeKind) doing() string {
 		return "recording an interaction"
 	case writeFinish:
 		return "finishing an interaction"
+	case writeEnqueue:
+		return "queueing a command"
+	case writeComplete:
+		return "completing a queued command"
 	default:
 		return "saving a registration"
 	}
@@ -409,7 +472,7 @@ func queue(b *pgx.Batch, wr *write, res *writeResult) {
 		r := wr.reg
 		b.Queue(upsertRegistrationSQL, r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&res.created) })
-	case writeRecord:
+	case writeRecord, writeEnqueue:
 		in := wr.in
 		b.Queue(recordInteractionSQL, in.Platform, in.ID, in.Command, in.Mode, in.Workspace, in.Channel, in.User,
 			in.ReceivedAt, nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt),
@@ -420,7 +483,7 @@ func queue(b *pgx.Batch, wr *write, res *writeResult) {
 				}
 				return nil
 			})
-	case writeFinish:
+	case writeFinish, writeComplete:
 		in := wr.in
 		b.Queue(finishInteractionSQL, in.Platform, in.ID,
 			nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt), in.Outcome).

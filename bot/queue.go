@@ -1,0 +1,279 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/classbot/classbot/internal/logctx"
+	"github.com/classbot/classbot/store"
+)
+
+// Queue mode: the Dispatcher records the command durably (its ledger row
+// and a job, in one transaction) before the acknowledgement, and workers,
+// in this process or any other on the same database, run the work and post
+// the follow-up. The pieces the bot needs are declared here; package queue
+// implements them on River.
+
+// ErrExpired is returned, wrapped, by a reopened Responder's FollowUp when
+// the platform no longer accepts an answer for the command (a Discord
+// interaction token lives 15 minutes, a Slack response_url 30) and no other
+// way to reach the student is configured (a bot token). The work is not
+// tried again; the ledger records OutcomeExpired.
+var ErrExpired = errors.New("the platform no longer accepts an answer to this command")
+
+// Addressed is implemented by a Responder whose follow-up can be made from
+// another process: Address says where the answer goes, as JSON that the
+// platform's Reopener turns back into a Responder. The address may hold
+// secrets (a Discord interaction token, a Slack response_url): it is kept
+// only in the database, never logged.
+type Addressed interface {
+	Address() (json.RawMessage, error)
+}
+
+// Reopener rebuilds a command's Responder from its Address in a queue
+// worker, possibly in another process and after a restart. Only FollowUp
+// is called on what it returns, and FollowUp must be idempotent: a job may
+// run twice (River runs a job at least once; a crash between the post and
+// its record re-runs it), and two calls must leave one answer visible, the
+// last one (Discord: an edit of @original; Slack: replace_original). When
+// the platform's window has passed it uses the bot token if one is set, or
+// returns an error wrapping ErrExpired; it never posts into a dead window.
+type Reopener interface {
+	Reopen(ctx context.Context, c Command, address json.RawMessage) (Responder, error)
+}
+
+// Enqueuer records a command durably for the workers: its ledger row and
+// its job in one transaction. It returns store.ErrDuplicate, with nothing
+// written, when the ledger already holds (in.Platform, in.ID).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, in store.Interaction, job QueuedCommand) error
+}
+
+// QueuedCommand is what a job carries: the command and where its answer
+// goes. It is stored as JSON in the job's row.
+type QueuedCommand struct {
+	Command Command         `json:"command"`
+	Address json.RawMessage `json:"address"`
+}
+
+// OutcomeExpired: queue mode's answer came after the platform's window
+// (Discord's token, Slack's response_url) and no bot token could carry it.
+const OutcomeExpired = "expired"
+
+// createdBy tells whether the student's row was created by this command: a
+// queued job's later attempt finds the row its earlier attempt created,
+// and must still say "you're registered", not "welcome back". A row
+// created after the command arrived was (a margin allows for the clocks of
+// classbot and PostgreSQL to differ).
+func (b *Bot) createdBy(ctx context.Context, reg store.Registration, received time.Time) bool {
+	g, ok := b.store.(interface {
+		GetRegistration(ctx context.Context, platform, workspace, user string) (store.Registration, error)
+	})
+	if !ok {
+		return false
+	}
+	r, err := g.GetRegistration(ctx, reg.Platform, reg.Workspace, reg.User)
+	return err == nil && r.CreatedAt.After(received.Add(-5*time.Second))
+}
+
+// queueFailedText tells a student that queue mode could not record their
+// command: nothing will happen, and trying again is safe.
+const queueFailedText = "Sorry, I couldn't take your command just now (the database is slow to answer). Please try again in a minute."
+
+// enqueue is queue mode's first response: it records the command (ledger
+// row and job, one commit) and acknowledges only once that is durable. The
+// caller hands over the command's slot, which is held only until then:
+// the work's concurrency is the workers'.
+func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Trace) error {
+	spec := lookup(c.Name)
+	if spec == nil {
+		tr.Outcome = OutcomeHelp
+		return d.answerAndRecord(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true})
+	}
+	if _, err := spec.prepare(d.bot, c); err != nil {
+		var ue *UserError
+		if !errors.As(err, &ue) {
+			ue = &UserError{Msg: internalText}
+		}
+		tr.fail(OutcomeInvalid, err)
+		return d.answerAndRecord(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true})
+	}
+	a, ok := r.(Addressed)
+	var address json.RawMessage
+	err := errors.New("this platform's replies cannot be queued")
+	if ok {
+		address, err = a.Address()
+	}
+	if err != nil {
+		tr.fail(OutcomeError, fmt.Errorf("reply address: %w", err))
+		return d.answerAndRecord(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true})
+	}
+
+	ectx, cancel := context.WithTimeout(ctx, d.cfg.EnqueueBudget)
+	err = d.cfg.Enqueuer.Enqueue(ectx, tr.interaction(c), QueuedCommand{Command: c, Address: address})
+	cancel()
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrDuplicate):
+		defer d.release()
+		return d.duplicate(ctx, c, r, tr)
+	default:
+		// Not known to be recorded: a redelivery must be worked on.
+		d.recent.forget(c.Platform, c.InteractionID)
+		tr.fail(OutcomeStoreError, fmt.Errorf("enqueue: %w", err))
+		return d.answerNow(ctx, c, r, tr, Reply{Text: queueFailedText, Ephemeral: true}, false)
+	}
+	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
+	tr.Acknowledged = time.Now()
+	if err != nil {
+		// The job is committed and will run: its follow-up reaches the
+		// student if the platform still lets it, or ends "expired".
+		d.log.LogAttrs(ctx, slog.LevelWarn, "acknowledgement failed; the queued job will still try to answer",
+			slog.String("platform", c.Platform), slog.Any("err", err))
+		d.release()
+		return err
+	}
+	// The moment of the acknowledgement goes into the ledger row after the
+	// request, through the group commit; the worker's trace ends the command.
+	in := store.Interaction{Platform: c.Platform, ID: c.InteractionID, AcknowledgedAt: tr.Acknowledged}
+	base := context.WithoutCancel(ctx)
+	go func() {
+		defer d.release()
+		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
+		defer cancel()
+		if err := d.bot.store.FinishInteraction(lctx, in); err != nil {
+			d.log.LogAttrs(lctx, slog.LevelWarn, "ledger update failed",
+				slog.String("platform", c.Platform), slog.Any("err", err))
+		}
+	}()
+	return nil
+}
+
+// answerAndRecord gives an immediate answer in queue mode, where no ledger
+// row was written before it, and then writes the whole row, after the
+// request; the caller hands over the command's slot.
+func (d *Dispatcher) answerAndRecord(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	defer cancel()
+	err := d.safeRespond(rctx, r, reply)
+	tr.Acknowledged = time.Now()
+	tr.Replied = tr.Acknowledged
+	if err != nil && tr.Err == nil {
+		tr.Err = fmt.Errorf("respond: %w", err)
+	}
+	base := context.WithoutCancel(ctx)
+	go func() {
+		defer d.release()
+		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
+		defer cancel()
+		if err := d.bot.store.RecordInteraction(lctx, tr.interaction(c)); err != nil && !errors.Is(err, store.ErrDuplicate) {
+			d.log.LogAttrs(lctx, slog.LevelWarn, "ledger insert failed", slog.String("platform", c.Platform), slog.Any("err", err))
+		}
+		d.observe(lctx, tr)
+	}()
+	return err
+}
+
+// QueuedRun is one attempt of a queued command, in a worker.
+type QueuedRun struct {
+	Command   Command
+	Responder Responder // reopened from the command's address: only FollowUp is called
+	Attempt   int       // 1 for the first
+	Final     bool      // no attempt follows this one
+	// Complete records the answer (the ledger row's moments and outcome)
+	// and completes the job, in one transaction.
+	Complete func(ctx context.Context, in store.Interaction) error
+}
+
+// retryable outcomes are worth another attempt: the database, the model or
+// the time ran out, or the process is stopping.
+func retryable(outcome string) bool {
+	switch outcome {
+	case OutcomeStoreError, OutcomeAgentError, OutcomeTimeout, OutcomeInterrupted:
+		return true
+	}
+	return false
+}
+
+// RunQueued runs one attempt of a queued command: the same work as async
+// mode (the registration and the model at once), then the follow-up, then
+// run.Complete. It returns the outcome, or an error when the attempt
+// should be tried again: a failure of the database or the model, a timeout
+// or a shutdown, before the final attempt (nothing is posted then); a
+// follow-up or a record that failed. The final attempt always answers:
+// kindly, if it must say that something failed (a registration that was
+// saved says so). A reply the platform no longer takes ends the command
+// with OutcomeExpired, never retried.
+func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, error) {
+	c := run.Command
+	ctx = logctx.WithInteraction(ctx, c.InteractionID)
+	tr := d.newTrace(c)
+	tr.Mode, tr.Attempt = ModeQueue, run.Attempt
+	if tr.Received.IsZero() {
+		tr.Received = time.Now()
+	}
+
+	var reply Reply
+	spec := lookup(c.Name)
+	work, err := func() (job, error) {
+		if spec == nil {
+			return nil, nil
+		}
+		return spec.prepare(d.bot, c)
+	}()
+	switch {
+	case spec == nil:
+		tr.Outcome, reply = OutcomeHelp, Reply{Text: HelpText(), Ephemeral: true}
+	case err != nil:
+		var ue *UserError
+		if !errors.As(err, &ue) {
+			ue = &UserError{Msg: internalText}
+		}
+		tr.fail(OutcomeInvalid, err)
+		reply = Reply{Text: ue.Msg, Ephemeral: true}
+	default:
+		reply = d.safeRun(ctx, work, tr)
+		if tr.Outcome != OutcomeOK && ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				tr.fail(OutcomeTimeout, fmt.Errorf("attempt took too long: %w", tr.Err))
+				if !tr.Saved {
+					reply = Reply{Text: tooLongText, Ephemeral: true}
+				}
+			} else {
+				tr.fail(OutcomeInterrupted, fmt.Errorf("stopped before the work finished: %w", tr.Err))
+				if !tr.Saved {
+					reply = Reply{Text: interruptedText, Ephemeral: true}
+				}
+			}
+		}
+	}
+	if !run.Final && retryable(tr.Outcome) {
+		return "", fmt.Errorf("attempt %d ended %s: %w", run.Attempt, tr.Outcome, tr.Err)
+	}
+
+	// The answer and its record get their own time: the attempt's may be
+	// spent (a timeout's kind answer must still go out).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	defer cancel()
+	switch err := d.safeFollowUp(rctx, run.Responder, reply); {
+	case err == nil:
+		tr.Replied = time.Now()
+	case errors.Is(err, ErrExpired):
+		tr.fail(OutcomeExpired, errors.Join(tr.Err, err))
+	case !run.Final:
+		return "", fmt.Errorf("follow up: %w", err)
+	default:
+		tr.fail(OutcomeError, errors.Join(tr.Err, fmt.Errorf("follow up: %w", err)))
+	}
+	if err := run.Complete(rctx, tr.interaction(c)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// Not recorded: the job runs again and its follow-up, idempotent,
+		// replaces this one.
+		return "", fmt.Errorf("recording the answer: %w", err)
+	}
+	d.observe(rctx, tr)
+	return tr.Outcome, nil
+}
