@@ -36,8 +36,27 @@ type Options struct {
 	// Logger receives one line per command. Default: slog.Default().
 	Logger *slog.Logger
 	// StoreTimeout bounds one registration write, so a student hears within
-	// it that the database did not answer. Default 10 seconds.
+	// it that the database did not answer. Default 10 seconds. It also
+	// bounds each course search and memory read or write of /ask.
 	StoreTimeout time.Duration
+
+	// Notes, if set, gives /ask the search_course tool over the teacher's
+	// course notes, and instructions to answer only from them, cite them
+	// and decline when they are silent. Default nil: no notes, the
+	// assistant answers from CourseInstructions alone.
+	Notes CourseNotes
+	// SearchResults is how many sections one search_course call returns.
+	// Default 3.
+	SearchResults int
+	// Memory, if set, keeps each student's last /ask turns per channel
+	// (ASK_MEMORY_TURNS, ASK_MEMORY_TTL) and replays them to the model.
+	// Default nil: every question stands alone.
+	Memory AskMemory
+	// MemoryTurns is how many earlier turns are replayed. Default 6;
+	// negative: none (nothing is read or stored).
+	MemoryTurns int
+	// MemoryTTL is how long a turn is remembered. Default 24 hours.
+	MemoryTTL time.Duration
 }
 
 // Bot holds the command handlers and what they need. It is safe for
@@ -49,6 +68,12 @@ type Bot struct {
 	log          *slog.Logger
 	welcome      agent.Agent
 	answer       agent.Agent
+
+	notes         CourseNotes
+	searchResults int
+	memory        AskMemory
+	memoryTurns   int
+	memoryTTL     time.Duration
 }
 
 // New returns a Bot that keeps students in s and asks a for words.
@@ -66,7 +91,7 @@ func New(s Store, a Agent, opts Options) *Bot {
 	if storeTimeout <= 0 {
 		storeTimeout = 10 * time.Second
 	}
-	return &Bot{
+	b := &Bot{
 		store:        s,
 		storeTimeout: storeTimeout,
 		agent:        a,
@@ -89,4 +114,6 @@ func New(s Store, a Agent, opts Options) *Bot {
 			MaxTurns: 4,
 		},
 	}
+	b.setupCourse(opts, about)
+	return b
 }

@@ -225,15 +225,25 @@ func prepareAsk(b *Bot, c Command) (job, error) {
 	if err != nil {
 		return nil, err
 	}
+	key := store.AskKey{Platform: c.Platform, Workspace: c.Workspace, Channel: c.Channel, User: c.User}
 	return func(ctx context.Context, _ bool, tr *Trace) Reply {
-		return b.ask(ctx, q, tr)
+		return b.ask(ctx, key, q, tr)
 	}, nil
 }
 
-// ask has the agent answer a question. It stores nothing but the ledger row.
-func (b *Bot) ask(ctx context.Context, q string, tr *Trace) Reply {
+// ask has the agent answer a question, with the student's earlier turns in
+// this channel (Options.Memory) and the course notes' search tool
+// (Options.Notes). The new turn is remembered before the answer is
+// returned for delivery. Memory and search failures do not fail the
+// question; tr.Store is the time spent in the database.
+func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Reply {
+	var dbTime time.Duration
+	recallStart := time.Now()
+	turns := b.recall(ctx, key)
+	dbTime += time.Since(recallStart)
+
 	start := time.Now()
-	r, err := b.agent.Run(ctx, b.answer, q)
+	r, err := b.agent.Run(ctx, b.askAgent(turns, &dbTime), q)
 	tr.AgentDone = time.Now()
 	tr.Agent = tr.AgentDone.Sub(start)
 	answer := strings.TrimSpace(r.Output)
@@ -241,9 +251,16 @@ func (b *Bot) ask(ctx context.Context, q string, tr *Trace) Reply {
 		err = errors.New("empty answer")
 	}
 	if err != nil {
+		tr.Store = dbTime
 		tr.fail(OutcomeAgentError, fmt.Errorf("answer question: %w", err))
 		return Reply{Text: askFailedText, Ephemeral: true}
 	}
+	saveStart := time.Now()
+	if b.remember(ctx, key, q, answer) {
+		tr.Stored = time.Now()
+	}
+	dbTime += time.Since(saveStart)
+	tr.Store = dbTime
 	tr.Outcome = OutcomeOK
 	return Reply{Text: answer}
 }
