@@ -23,7 +23,8 @@ type Config struct {
 	// Required for Handler: without it every request gets 401. Never logged.
 	SigningSecret string
 	// BotToken (SLACK_BOT_TOKEN, xoxb-…) posts the chat.postEphemeral
-	// fallback when a response_url fails. Default: no fallback. Never logged.
+	// fallback when a response_url fails or, in queue mode, has expired.
+	// Default: no fallback. Never logged.
 	BotToken string
 	// AppToken (SLACK_APP_TOKEN, xapp-…) is the app-level token Socket Mode
 	// connects with. Required for Run. Never logged.
@@ -60,9 +61,10 @@ type Config struct {
 	// connection changes). Default slog.Default(). Emails, tokens, secrets
 	// and response URLs are never logged.
 	Logger *slog.Logger
-	// NowFunc returns the current time, for the signature timestamp check.
-	// Default time.Now. (slack-go's verifier also checks the timestamp
-	// against the wall clock.)
+	// NowFunc returns the current time, for the signature timestamp check
+	// and for a reopened Responder's check that the response_url still
+	// lives (see Reopen). Default time.Now. (slack-go's verifier also checks
+	// the timestamp against the wall clock.)
 	NowFunc func() time.Time
 	// OnRefuseFunc, when set, is called with one of the Refuse* reasons for
 	// every HTTP request refused before dispatch (for metrics). It may be

@@ -98,10 +98,15 @@ type delivery struct {
 	responseURL string // a secret: never logged
 	channel     string
 	user        string
+	team        string // team id (or enterprise id), for the Address
 }
 
 func (a *Adapter) delivery(sc slackgo.SlashCommand) delivery {
-	return delivery{a: a, id: sc.TriggerID, responseURL: sc.ResponseURL, channel: sc.ChannelID, user: sc.UserID}
+	team := sc.TeamID
+	if team == "" {
+		team = sc.EnterpriseID
+	}
+	return delivery{a: a, id: sc.TriggerID, responseURL: sc.ResponseURL, channel: sc.ChannelID, user: sc.UserID, team: team}
 }
 
 // FollowUp posts the answer to the response_url, cut into Messages; if a

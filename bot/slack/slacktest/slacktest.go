@@ -91,11 +91,12 @@ type Server struct {
 	pongs       int
 	connections int
 	conns       map[*wsConn]struct{}
-	failing     map[string]int             // response_url id -> status to answer
+	failing     map[string]failure         // response_url id -> what to answer
 	redirects   map[string]string          // response_url id -> Location of a 302
 	holds       map[string]<-chan struct{} // response_url id -> answer once closed
 	posts       map[string]int             // response_url id -> posts so far
 	delivered   map[string]int             // response_url id -> posts answered "ok"
+	visible     map[string][]Message       // response_url id -> messages a student would see
 	envelope    int
 	closed      bool
 	wg          sync.WaitGroup
@@ -119,11 +120,12 @@ func New() *Server {
 		PingInterval: 500 * time.Millisecond,
 		changed:      make(chan struct{}),
 		conns:        map[*wsConn]struct{}{},
-		failing:      map[string]int{},
+		failing:      map[string]failure{},
 		redirects:    map[string]string{},
 		holds:        map[string]<-chan struct{}{},
 		posts:        map[string]int{},
 		delivered:    map[string]int{},
+		visible:      map[string][]Message{},
 		// slack-go sends Origin: https://api.slack.com; accept any.
 		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 	}
@@ -154,12 +156,28 @@ func (s *Server) notify() {
 // ResponseURL returns a response_url for a command, served by the stand-in.
 func (s *Server) ResponseURL(id string) string { return s.URL + "/commands/" + id }
 
+// failure is how posts to a failing response_url are answered.
+type failure struct {
+	status int
+	body   string
+}
+
 // FailResponseURL makes posts to ResponseURL(id) answer status with the
 // body "expired_url", as Slack answers an expired one.
 func (s *Server) FailResponseURL(id string, status int) {
+	s.FailResponseURLWith(id, status, "expired_url")
+}
+
+// FailResponseURLWith makes posts to ResponseURL(id) answer status with
+// body (a status of 0 undoes it).
+func (s *Server) FailResponseURLWith(id string, status int, body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failing[id] = status
+	if status == 0 {
+		delete(s.failing, id)
+		return
+	}
+	s.failing[id] = failure{status: status, body: body}
 }
 
 // RedirectResponseURL makes posts to ResponseURL(id) answer 302 Found
@@ -199,6 +217,16 @@ func (s *Server) Delivered(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.delivered[id]
+}
+
+// Visible returns the messages a student would see from the posts to
+// ResponseURL(id) answered "ok", in order: a post with replace_original
+// replaces the last one shown (or is shown, if none is), any other post
+// adds one.
+func (s *Server) Visible(id string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.visible[id]...)
 }
 
 // APICalls returns the calls of the Web API method (e.g. "chat.postEphemeral").
@@ -358,6 +386,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, c)
 	var (
 		status   int
+		failBody string
 		location string
 		hold     <-chan struct{}
 	)
@@ -366,8 +395,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		location, hold = s.redirects[id], s.holds[id]
 		s.posts[id]++
 		switch {
-		case s.failing[id] != 0:
-			status = s.failing[id]
+		case s.failing[id].status != 0:
+			status, failBody = s.failing[id].status, s.failing[id].body
 		case s.posts[id] > MaxResponseURLPosts:
 			status = -http.StatusNotFound
 		}
@@ -393,15 +422,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case r.Method != http.MethodPost:
 			http.Error(w, "method_not_allowed", http.StatusMethodNotAllowed)
 		case status > 0:
-			http.Error(w, "expired_url", status)
+			http.Error(w, failBody, status)
 		case status < 0:
 			http.Error(w, "used_url", -status)
 		case !json.Valid(body):
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
 		default:
 			_, _ = io.WriteString(w, "ok")
+			var m Message
+			_ = json.Unmarshal(body, &m)
 			s.mu.Lock()
 			s.delivered[id]++
+			if v := s.visible[id]; m.ReplaceOriginal && len(v) > 0 {
+				v[len(v)-1] = m
+			} else {
+				s.visible[id] = append(v, m)
+			}
 			s.notify()
 			s.mu.Unlock()
 		}
