@@ -29,7 +29,9 @@ type Config struct {
 	// Required for Handler.
 	PublicKey ed25519.PublicKey
 	// BotToken (DISCORD_BOT_TOKEN) turns on the gateway and command
-	// registration. With or without the "Bot " prefix. Never logged.
+	// registration, and lets a queue worker send an answer whose
+	// interaction token has expired as a direct message. With or without
+	// the "Bot " prefix. Never logged.
 	BotToken string
 	// GuildID (DISCORD_GUILD_ID): register commands in this guild (instant)
 	// instead of globally (up to an hour to appear). Default: global.
@@ -58,8 +60,9 @@ type Config struct {
 	// (for metrics and /readyz). It is called from Run's registration
 	// goroutine, one call at a time.
 	RegisterResultFunc func(err error)
-	// NowFunc returns the current time, for the signature timestamp check.
-	// Default time.Now.
+	// NowFunc returns the current time, for the signature timestamp check
+	// and for a reopened Responder's check that the interaction token still
+	// works (see Reopen). Default time.Now.
 	NowFunc func() time.Time
 }
 

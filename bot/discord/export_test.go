@@ -1,9 +1,25 @@
 package discord
 
-import "time"
+import (
+	"net/http/httptest"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/classbot/classbot/bot"
+)
 
 // SetRegisterBackoff shortens the delays between Run's command
 // registration attempts, for tests: first, doubling up to max.
 func SetRegisterBackoff(a *Adapter, first, max time.Duration) {
 	a.registerBackoff, a.registerMaxBackoff = first, max
+}
+
+// Responders returns the Responders a's HTTP handler and gateway would
+// hand the Dispatcher for in, for tests of what they share.
+func Responders(a *Adapter, in *discordgo.Interaction) map[string]bot.Responder {
+	return map[string]bot.Responder{
+		"http":    &httpResponder{webhook: a.webhook(in), w: httptest.NewRecorder()},
+		"gateway": &gatewayResponder{webhook: a.webhook(in), id: in.ID},
+	}
 }

@@ -214,7 +214,14 @@ func (a *Adapter) webhook(in *discordgo.Interaction) webhook {
 	if app == "" {
 		app = a.cfg.AppID
 	}
-	return webhook{a: a, appID: app, token: in.Token}
+	w := webhook{a: a, appID: app, token: in.Token, interaction: in.ID, channel: in.ChannelID, guild: in.GuildID}
+	switch {
+	case in.Member != nil && in.Member.User != nil:
+		w.user = in.Member.User.ID
+	case in.User != nil:
+		w.user = in.User.ID
+	}
+	return w
 }
 
 // command turns an application command interaction into a bot.Command.

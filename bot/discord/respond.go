@@ -70,9 +70,13 @@ func Split(text string) []string {
 // of the original response and follow-up messages. It is shared by both
 // transports.
 type webhook struct {
-	a     *Adapter
-	appID string
-	token string
+	a           *Adapter
+	appID       string
+	token       string // a secret: never logged
+	interaction string // interaction id
+	channel     string
+	user        string
+	guild       string // empty in a DM
 }
 
 // edit replaces the original (deferred) response's content.

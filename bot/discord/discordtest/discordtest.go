@@ -1,6 +1,6 @@
 // Package discordtest is a local stand-in for Discord: the REST calls
 // classbot makes (interaction callbacks, webhook edits and follow-ups,
-// command registration, the gateway URL) and the gateway websocket (HELLO,
+// command registration, the gateway URL, direct messages) and the gateway websocket (HELLO,
 // IDENTIFY, heartbeats, READY, RESUME, INTERACTION_CREATE). The real
 // discordgo client talks to it; tests read what arrived. It also signs HTTP
 // interactions like Discord does. Nothing here is used in production.
@@ -64,6 +64,62 @@ type Server struct {
 
 	commandsStatus int             // non-zero: command registration fails with it
 	hold           <-chan struct{} // non-nil: webhook calls wait for it to close
+	deadTokens     map[string]int  // interaction token -> status its webhook calls get
+	dmChannels     map[string]string
+	dmStatus       int // non-zero: direct messages fail with it
+}
+
+// FailWebhooks makes every webhook call with the interaction token (edits
+// and follow-ups) answer status, as Discord answers a dead token: 404
+// {"message": "Unknown Webhook", "code": 10015}, 401 {"message": "Invalid
+// Webhook Token", "code": 50027}, any other status its text and code 0. A
+// status of 0 undoes it.
+func (s *Server) FailWebhooks(token string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == 0 {
+		delete(s.deadTokens, token)
+		return
+	}
+	s.deadTokens[token] = status
+}
+
+// FailDirectMessages makes every message sent to a DM channel answer
+// status (403: {"message": "Cannot send messages to this user", "code":
+// 50007}). A status of 0 undoes it.
+func (s *Server) FailDirectMessages(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dmStatus = status
+}
+
+// dmChannel returns the id of the DM channel with user, made on first
+// use; s.mu must be held.
+func (s *Server) dmChannel(user string) string {
+	id, ok := s.dmChannels[user]
+	if !ok {
+		id = strconv.Itoa(1400000000000000000 + len(s.dmChannels))
+		s.dmChannels[user] = id
+	}
+	return id
+}
+
+// DirectMessages returns the messages sent (POST channels/ID/messages) to
+// the DM channel with user, including refused ones, in order.
+func (s *Server) DirectMessages(user string) []Request {
+	s.mu.Lock()
+	id, ok := s.dmChannels[user]
+	s.mu.Unlock()
+	var out []Request
+	if !ok {
+		return out
+	}
+	for _, r := range s.Requests() {
+		if r.Method == http.MethodPost && r.Path == "channels/"+id+"/messages" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // FailCommandRegistrations makes every command registration (PUT
@@ -103,6 +159,8 @@ func New() *Server {
 		HeartbeatInterval: time.Second,
 		changed:           make(chan struct{}),
 		conns:             map[*gwConn]struct{}{},
+		deadTokens:        map[string]int{},
+		dmChannels:        map[string]string{},
 		upgrader:          websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
@@ -259,7 +317,57 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.notify()
 	s.mu.Unlock()
 
+	s.mu.Lock()
+	deadStatus := 0
+	if parts[0] == "webhooks" && len(parts) >= 3 {
+		deadStatus = s.deadTokens[parts[2]]
+	}
+	dmStatus, isDM := s.dmStatus, false
+	if len(parts) == 3 && parts[0] == "channels" && parts[2] == "messages" {
+		for _, id := range s.dmChannels {
+			isDM = isDM || id == parts[1]
+		}
+	}
+	s.mu.Unlock()
+	bot := strings.HasPrefix(r.Header.Get("Authorization"), "Bot ")
+
 	switch {
+	case deadStatus == http.StatusNotFound:
+		writeJSON(w, deadStatus, map[string]any{"message": "Unknown Webhook", "code": 10015})
+	case deadStatus == http.StatusUnauthorized:
+		writeJSON(w, deadStatus, map[string]any{"message": "Invalid Webhook Token", "code": 50027})
+	case deadStatus != 0:
+		writeJSON(w, deadStatus, map[string]any{"message": http.StatusText(deadStatus), "code": 0})
+	case r.Method == http.MethodPost && path == "users/@me/channels":
+		var in struct {
+			RecipientID string `json:"recipient_id"`
+		}
+		if !bot {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})
+			return
+		}
+		if json.Unmarshal(body, &in) != nil || in.RecipientID == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035})
+			return
+		}
+		s.mu.Lock()
+		id := s.dmChannel(in.RecipientID)
+		s.notify()
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "type": 1, "recipients": []any{map[string]any{"id": in.RecipientID}}})
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "channels" && parts[2] == "messages":
+		switch {
+		case !bot:
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})
+		case isDM && dmStatus == http.StatusForbidden:
+			writeJSON(w, dmStatus, map[string]any{"message": "Cannot send messages to this user", "code": 50007})
+		case isDM && dmStatus != 0:
+			writeJSON(w, dmStatus, map[string]any{"message": http.StatusText(dmStatus), "code": 0})
+		default:
+			m := message(strconv.Itoa(len(s.Requests())), body)
+			m["channel_id"] = parts[1]
+			writeJSON(w, http.StatusOK, m)
+		}
 	case r.Method == http.MethodPut && parts[0] == "applications" && parts[len(parts)-1] == "commands" && commandsStatus != 0:
 		writeJSON(w, commandsStatus, map[string]any{"message": http.StatusText(commandsStatus), "code": 0})
 	case r.Method == http.MethodGet && path == "gateway":
