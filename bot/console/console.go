@@ -1,12 +1,14 @@
 // Package console is the terminal adapter: it turns a line typed in a
 // terminal into a bot.Command and prints classbot's replies. The demo uses it
-// to show sync and async handling without Slack or Discord.
+// to show sync, async and queue handling without Slack or Discord.
 package console
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -68,8 +70,87 @@ func (r *Responder) FollowUp(_ context.Context, rep bot.Reply) error {
 func (r *Responder) print(kind, text string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, err := fmt.Fprintf(r.w, "[%7s %-9s] %s\n", since(r.start), kind, indent(text))
+	return printLine(r.w, r.start, kind, text)
+}
+
+// printLine writes one reply with a single Write, so lines written to the
+// same terminal by a Responder and a Reopener never interleave.
+func printLine(w io.Writer, start time.Time, kind, text string) error {
+	_, err := io.WriteString(w, fmt.Sprintf("[%7s %-9s] %s\n", since(start), kind, indent(text)))
 	return err
+}
+
+var (
+	_ bot.Addressed = (*Responder)(nil)
+	_ bot.Reopener  = (*Reopener)(nil)
+)
+
+// Address says where the answer goes, for bot.Addressed: nowhere but this
+// terminal, so it is the empty object {}. A console command is answered
+// in the process where it was typed, by the Reopener made for the same
+// writer (NewReopener).
+func (r *Responder) Address() (json.RawMessage, error) {
+	return json.RawMessage(`{}`), nil
+}
+
+// maxRemembered bounds the commands a Reopener remembers having answered.
+const maxRemembered = 10000
+
+// Reopener rebuilds the Responder of a console command in a queue worker
+// of the same process (see bot.Reopener): its follow-ups print to the
+// writer the command's Responder prints to. It is safe for concurrent use.
+type Reopener struct {
+	mu       sync.Mutex
+	w        io.Writer
+	start    time.Time
+	answered map[string]bool // interaction ids followed up
+}
+
+// NewReopener returns a Reopener that prints to w, timing from start: give
+// it the writer and start of the commands' Responders.
+func NewReopener(w io.Writer, start time.Time) *Reopener {
+	return &Reopener{w: w, start: start, answered: map[string]bool{}}
+}
+
+// Reopen returns c's Responder for a queue worker; the address is not
+// needed (any JSON is accepted). Only FollowUp may be called on it: Ack
+// and Respond return an error.
+func (o *Reopener) Reopen(_ context.Context, c bot.Command, _ json.RawMessage) (bot.Responder, error) {
+	if c.Platform != "" && c.Platform != bot.PlatformConsole {
+		return nil, fmt.Errorf("console: cannot reopen a %q command", c.Platform)
+	}
+	return &reopened{o: o, id: c.InteractionID}, nil
+}
+
+// errReopened is what a reopened Responder's Ack and Respond return.
+var errReopened = errors.New("console: a reopened command was answered already; only FollowUp may be called")
+
+type reopened struct {
+	o  *Reopener
+	id string
+}
+
+func (r *reopened) Ack(context.Context, bot.Reply) error     { return errReopened }
+func (r *reopened) Respond(context.Context, bot.Reply) error { return errReopened }
+
+// FollowUp prints the answer as "follow-up". A terminal cannot take back
+// a line, so a second FollowUp of the same command (a job that ran twice)
+// prints as "replaces": it stands for the edit Slack and Discord make, the
+// earlier answer no longer counting.
+func (r *reopened) FollowUp(_ context.Context, rep bot.Reply) error {
+	o := r.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	kind := "follow-up"
+	if o.answered[r.id] {
+		kind = "replaces"
+	} else {
+		if len(o.answered) >= maxRemembered {
+			clear(o.answered)
+		}
+		o.answered[r.id] = true
+	}
+	return printLine(o.w, o.start, kind, rep.Text)
 }
 
 func since(t time.Time) string {
