@@ -340,3 +340,21 @@ func TestSlackReopenRefusesBadAddresses(t *testing.T) {
 		t.Fatalf("the stand-in got %d calls", n)
 	}
 }
+
+func TestSlackReopenedEphemeralRefused(t *testing.T) {
+	w := setupWorker(t, "xoxp-not-a-bot-token") // the stand-in answers not_authed
+	trigger := "7700000000001.8.refused"
+	r := w.reopen(trigger)
+	w.clock.set(w.received.Add(slack.ResponseURLLife))
+	err := r.FollowUp(t.Context(), bot.Reply{Text: "Welcome!"})
+	if !errors.Is(err, bot.ErrExpired) {
+		t.Fatalf("FollowUp: %v, want bot.ErrExpired: Slack refused the only other way", err)
+	}
+	if n := len(w.slack.APICalls("chat.postEphemeral")); n != 1 {
+		t.Fatalf("%d chat.postEphemeral calls, want 1", n)
+	}
+	if n := len(w.slack.Posts(trigger)); n != 0 {
+		t.Fatalf("%d posts to the expired response_url", n)
+	}
+	w.noSecrets(trigger, err)
+}
