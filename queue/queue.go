@@ -70,8 +70,6 @@ type Config struct {
 	// RetryBase is the first retry's delay; each next one doubles, up to
 	// RetryMax. Defaults 2 s and 60 s.
 	RetryBase, RetryMax time.Duration
-	// Reopeners rebuild Responders by platform (bot.PlatformSlack, ...).
-	Reopeners map[string]bot.Reopener
 	// Logger gets River's warnings and the workers' lines. Default slog.Default().
 	Logger *slog.Logger
 	// ObserveFunc, if set, is called after every attempt of every job.
@@ -127,7 +125,8 @@ func (Args) Kind() string { return "classbot_command" }
 // Queue is queue mode's River client over the store's pool. It implements
 // bot.Enqueuer. Create it with New, give it the Dispatcher with Start.
 type Queue struct {
-	cfg    Config
+	cfg       Config
+	reopeners map[string]bot.Reopener
 	store  *store.Postgres
 	client *river.Client[pgx.Tx]
 	worker *worker
@@ -236,9 +235,12 @@ func (q *Queue) complete(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	return err
 }
 
-// Start runs the workers (if Config.Workers > 0) on d, until Stop.
-func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher) error {
-	q.worker.d = d
+// Start runs the workers (if Config.Workers > 0) until Stop: they run the
+// work through d and answer through the Reopener of the command's platform
+// (by bot.PlatformSlack, ...). A job of a platform missing here waits for
+// a process that has it.
+func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher, reopeners map[string]bot.Reopener) error {
+	q.worker.d, q.reopeners = d, reopeners
 	if q.cfg.Workers < 0 {
 		return nil
 	}
@@ -311,7 +313,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}()
 
 	c := job.Args.Command
-	reopen, ok := w.q.cfg.Reopeners[c.Platform]
+	reopen, ok := w.q.reopeners[c.Platform]
 	if !ok {
 		// A job from a replica configured for a platform this one is not:
 		// leave it to one that is.
