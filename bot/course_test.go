@@ -130,7 +130,7 @@ func ask(t *testing.T, d *bot.Dispatcher, c bot.Command) bot.Reply {
 // holds the right section, cited, and nothing retrieved is in the system
 // message; the model's answer is what the student sees.
 func TestAskSearchesTheCourseNotesThroughTheToolLoop(t *testing.T) {
-	const answer = "Assignment 2 is due on Friday 6 March at 23:59 (schedule.md › Schedule › Assignment 2)."
+	const answer = "Assignment 2 is due on Friday 6 March at 23:59 (schedule.md › Assignment 2)."
 	model, runner := startModel(t, func(n int, req wireRequest) map[string]any {
 		if n == 1 {
 			return toolChoice("call_1", agent.SearchCourseTool, `{"query":"assignment 2 due"}`)
@@ -155,7 +155,7 @@ func TestAskSearchesTheCourseNotesThroughTheToolLoop(t *testing.T) {
 		t.Fatalf("last message %+v, want the tool result", tool)
 	}
 	ps := agent.ParsePassages(tool.Content)
-	if len(ps) == 0 || ps[0].Citation != "schedule.md › Schedule › Assignment 2" || !strings.Contains(ps[0].Text, "6 March") {
+	if len(ps) == 0 || ps[0].Citation != "schedule.md › Assignment 2" || !strings.Contains(ps[0].Text, "6 March") {
 		t.Errorf("tool result %q, want the Assignment 2 section first", tool.Content)
 	}
 	sys := msgs[0]
@@ -189,7 +189,7 @@ func TestAskDeclinesWhenTheNotesAreSilent(t *testing.T) {
 		t.Errorf("reply %q, want the decline", reply.Text)
 	}
 	reply = ask(t, d, askCmd("When is assignment 2 due?"))
-	if !strings.HasPrefix(reply.Text, "From the course notes (schedule.md › Schedule › Assignment 2):") || !strings.Contains(reply.Text, "6 March") {
+	if !strings.HasPrefix(reply.Text, "From the course notes (schedule.md › Assignment 2):") || !strings.Contains(reply.Text, "6 March") {
 		t.Errorf("reply %q, want the quoted, cited section", reply.Text)
 	}
 }

@@ -54,9 +54,9 @@ func (m *Memory) RemoveCourseFiles(ctx context.Context, paths []string) error {
 
 // SearchCourse returns up to limit sections that contain any of query's
 // words, best first. The ranking is deliberately simple (PostgreSQL's
-// full-text search is the real one): each query word found counts three
-// times in the section's title (file name and headings) and once in its
-// text, the sum is divided by 1 + the log of the section's length, and a
+// full-text search is the real one): each query word found counts 2.5
+// times in the section's headings, once in its text and half in its file
+// name (PostgreSQL's weights A, B and C), the sum is divided by 1 + the log of the section's length, and a
 // section with every word gets 1 more, as Postgres's ranking does. Words
 // are lower-cased, stop words dropped and a plural "s" removed.
 func (m *Memory) SearchCourse(ctx context.Context, query string, limit int) ([]CourseHit, error) {
@@ -76,17 +76,17 @@ func (m *Memory) SearchCourse(ctx context.Context, query string, limit int) ([]C
 
 	var hits []CourseHit
 	for _, s := range sections {
-		title, body := countTerms(s.title()), countTerms(s.Text)
+		title, body, file := countTerms(s.title()), countTerms(s.Text), countTerms(s.fileWords())
 		words := 0
 		for _, n := range body {
 			words += n
 		}
 		score, found := 0.0, 0
 		for _, t := range terms {
-			n := 3*title[t] + body[t]
+			n := 2.5*float64(title[t]) + float64(body[t]) + 0.5*float64(file[t])
 			if n > 0 {
 				found++
-				score += float64(n)
+				score += n
 			}
 		}
 		if found == 0 {

@@ -44,10 +44,10 @@ ON CONFLICT (path) DO UPDATE SET hash = EXCLUDED.hash, indexed_at = EXCLUDED.ind
 		}
 		rows := make([][]any, len(f.Sections))
 		for i, s := range f.Sections {
-			rows[i] = []any{s.File, int32(s.Seq), s.Heading, s.title(), s.Text}
+			rows[i] = []any{s.File, int32(s.Seq), s.Heading, s.title(), s.fileWords(), s.Text}
 		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"course_sections"},
-			[]string{"path", "seq", "heading", "title", "body"}, pgx.CopyFromRows(rows))
+			[]string{"path", "seq", "heading", "title", "file", "body"}, pgx.CopyFromRows(rows))
 		return err
 	})
 	if err != nil {
@@ -66,9 +66,10 @@ func (p *Postgres) RemoveCourseFiles(ctx context.Context, paths []string) error 
 
 // searchCourseSQL matches a section when it contains any of the query's
 // words (websearch_to_tsquery's AND turned into OR: a student's question
-// has words the notes don't), ranks by ts_rank_cd's cover density (title
-// words weigh more than the text; normalisation 1 divides by the log of
-// the section's length), and puts sections that contain every word first.
+// has words the notes don't), ranks by ts_rank_cd's cover density (heading
+// words weigh more than the text, the file name's words less; normalisation
+// 1 divides by the log of the section's length), and puts sections that
+// contain every word first.
 // The query is computed once (an InitPlan), so the GIN index on tsv serves
 // the match.
 const searchCourseSQL = `

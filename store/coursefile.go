@@ -34,17 +34,19 @@ func (s Section) Citation() string {
 	return s.File + HeadingSep + s.Heading
 }
 
-// title is what the search weighs most: the words of the file's name and the
-// heading path ("exam-policy.md", "Calculators" -> "exam policy Calculators").
+// title is what the search weighs most: the words of the heading path.
 func (s Section) title() string {
+	return strings.ReplaceAll(s.Heading, HeadingSep, " ")
+}
+
+// fileWords are the words of the file's name ("exam-policy.md" -> "exam
+// policy"): every section of the file has them, so the search weighs them
+// below the text.
+func (s Section) fileWords() string {
 	name := strings.TrimSuffix(s.File, path.Ext(s.File))
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			return r
-		}
-		return ' '
-	}, name)
-	return strings.TrimSpace(name + " " + strings.ReplaceAll(s.Heading, HeadingSep, " "))
+	return strings.Join(strings.FieldsFunc(name, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}), " ")
 }
 
 // CourseFile is one file of course notes and its sections.
@@ -118,12 +120,17 @@ func ReadCourse(fsys fs.FS) (files []CourseFile, skipped []string, err error) {
 // .txt) every ATX heading ("# Title" to "###### Title") outside a fenced
 // code block starts a section, whose heading path is the headings above it
 // ("Grading › Late work"); text before the first heading is a section with
-// no heading. A .txt file has no headings. Sections with no text are left
-// out; long ones are cut into overlapping parts (MaxSectionChars,
-// SectionOverlapChars) that keep the heading path.
+// no heading. A file whose first heading is its only level-1 heading has
+// that heading as its title, which the file name already stands for: the
+// text right under it is cited "file.md › Title", and the sections below
+// it leave it out of their path ("syllabus.md › Grading", not
+// "syllabus.md › CS 101 › Grading"). A .txt file has no headings.
+// Sections with no text are left out; long ones are cut into overlapping
+// parts (MaxSectionChars, SectionOverlapChars) that keep the heading path.
 func SplitSections(file, content string) []Section {
 	content = strings.ReplaceAll(content, "\r\n", "\n")
 	markdown := strings.ToLower(path.Ext(file)) != ".txt"
+	titled := markdown && hasTitle(content)
 	var (
 		out     []Section
 		stack   []string // heading titles by level, stack[0] is level 1
@@ -164,8 +171,8 @@ func SplitSections(file, content string) []Section {
 				}
 				stack = append(stack[:level-1], title)
 				var parts []string
-				for _, t := range stack {
-					if t != "" {
+				for i, t := range stack {
+					if t != "" && !(titled && i == 0 && level > 1) {
 						parts = append(parts, t)
 					}
 				}
@@ -177,6 +184,35 @@ func SplitSections(file, content string) []Section {
 	}
 	flush()
 	return out
+}
+
+// hasTitle reports whether the first heading of a Markdown text is its only
+// level-1 heading.
+func hasTitle(content string) bool {
+	first, ones := 0, 0
+	fence := ""
+	for line := range strings.Lines(content) {
+		trimmed := strings.TrimSpace(line)
+		if fence != "" {
+			if strings.HasPrefix(trimmed, fence) {
+				fence = ""
+			}
+			continue
+		}
+		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
+			fence = trimmed[:3]
+			continue
+		}
+		if level, _, ok := atxHeading(strings.TrimRight(line, "\n")); ok {
+			if first == 0 {
+				first = level
+			}
+			if level == 1 {
+				ones++
+			}
+		}
+	}
+	return first == 1 && ones == 1
 }
 
 // atxHeading parses "## Title ##" (up to three spaces of indentation).

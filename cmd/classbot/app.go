@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -20,6 +21,7 @@ type appStore interface {
 	Ping(ctx context.Context) error
 	PurgeInteractions(ctx context.Context, olderThan time.Time) (int64, error)
 	Close()
+	courseStore // course notes and /ask memory (course.go)
 }
 
 var (
@@ -38,6 +40,7 @@ type app struct {
 	bot       *bot.Bot
 	disp      *bot.Dispatcher
 	metrics   *metrics
+	course    courseSetup // the course notes, if any (course.go)
 }
 
 // appOptions are the knobs that subcommands other than serve turn.
@@ -46,6 +49,8 @@ type appOptions struct {
 	offlineLatency time.Duration             // the offline model's latency
 	wrapStore      func(bot.Store) bot.Store // the demo's simulated store latency
 	observe        func(bot.Trace)
+	courseFS       fs.FS  // notes to use when COURSE_DIR is not set (demo ask, course eval)
+	courseSource   string // what courseFS is, for messages
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -82,7 +87,13 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	if opts.wrapStore != nil {
 		s = opts.wrapStore(s)
 	}
-	a.bot = bot.New(s, a.runner, bot.Options{CourseInstructions: cfg.CourseInstructions, Logger: log})
+	botOpts, err := a.courseBotOptions(ctx, opts.courseFS, opts.courseSource)
+	if err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	botOpts.CourseInstructions, botOpts.Logger = cfg.CourseInstructions, log
+	a.bot = bot.New(s, a.runner, botOpts)
 	a.disp = bot.NewDispatcher(ctx, a.bot, bot.Config{
 		Mode:        cfg.Mode,
 		MaxInFlight: cfg.MaxInFlight,

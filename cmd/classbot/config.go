@@ -49,6 +49,11 @@ type Config struct {
 
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
+
+	// Course notes and /ask memory (course.go).
+	CourseDir      string        // COURSE_DIR: folder of Markdown/text notes indexed for /ask. Default empty: no notes.
+	AskMemoryTurns int           // ASK_MEMORY_TURNS: earlier /ask turns replayed per student and channel; 0 turns memory off. Default 6.
+	AskMemoryTTL   time.Duration // ASK_MEMORY_TTL: how long /ask remembers a turn. Default 24h.
 }
 
 // Defaults, documented in README.md and .env.example.
@@ -125,6 +130,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.CourseInstructions = string(b)
 	}
+	errs = append(errs, loadCourseConfig(&c, env)...)
 	return c, errors.Join(append(errs, c.validate())...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/console"
+	examplecourse "github.com/classbot/classbot/examples/course"
 	"github.com/classbot/classbot/store"
 )
 
@@ -39,6 +41,9 @@ type demoFlags struct {
 	mode       string
 	dbDelay    time.Duration
 	agentDelay time.Duration
+
+	courseFS     fs.FS  // demo ask: the example course, when COURSE_DIR is not set
+	courseSource string // what courseFS is
 }
 
 func (f *demoFlags) register(fs interface {
@@ -53,6 +58,9 @@ func (f *demoFlags) register(fs interface {
 }
 
 func runDemo(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && args[0] == "ask" {
+		return runDemoAsk(ctx, e, args[1:])
+	}
 	fs := newFlagSet(e, "demo", "[--mode sync|async | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]")
 	var f demoFlags
 	f.register(fs, true)
@@ -134,6 +142,38 @@ func runAsk(ctx context.Context, e env, args []string) error {
 	return err
 }
 
+// runDemoAsk asks one question about the example course (or COURSE_DIR's
+// notes): the offline model searches the notes with search_course and
+// quotes and cites the best section, so the demo shows retrieval with no
+// key and no network; with LLM_API_KEY or LLM_BASE_URL the real model answers.
+func runDemoAsk(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "demo ask", "[--mode sync|async] [--agent-delay 0s] \"When is assignment 2 due?\"")
+	var f demoFlags
+	fs.StringVar(&f.mode, "mode", "", "sync or async (default: HANDLER_MODE, else async)")
+	fs.DurationVar(&f.agentDelay, "agent-delay", 0, "the offline model's latency per call (ignored with a real model)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("demo ask: what is your question? classbot demo ask \"When is assignment 2 due?\"")
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	if f.mode != "" {
+		if cfg.Mode, err = bot.ParseMode(f.mode); err != nil {
+			return usagef("--mode: %v", err)
+		}
+	}
+	if cfg.CourseDir == "" {
+		f.courseFS, f.courseSource = examplecourse.Notes, "the example course (examples/course)"
+		fmt.Fprintln(e.stdout, "COURSE_DIR is not set: asking about the example course in examples/course.")
+	}
+	_, err = demoOnce(ctx, cfg, e, f, "ask", strings.Join(fs.Args(), " "))
+	return err
+}
+
 // demoOnce runs one command through the real dispatcher with the console
 // adapter, waits for its answer, and prints the timing line.
 func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text string) (bot.Trace, error) {
@@ -147,7 +187,9 @@ func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text
 			}
 			return delayStore{Store: s, delay: f.dbDelay}
 		},
-		observe: func(t bot.Trace) { traces <- t },
+		observe:      func(t bot.Trace) { traces <- t },
+		courseFS:     f.courseFS,
+		courseSource: f.courseSource,
 	})
 	if err != nil {
 		return bot.Trace{}, err

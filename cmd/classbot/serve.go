@@ -163,6 +163,7 @@ func purgeLedger(ctx context.Context, a *app) {
 		case n > 0:
 			a.log.Info("ledger purged", "deleted", n, "retention", a.cfg.InteractionsRetention)
 		}
+		purgeAskMemory(ctx, a) // expired /ask memory, on the same schedule (course.go)
 		select {
 		case <-ctx.Done():
 			return

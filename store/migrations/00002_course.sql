@@ -13,11 +13,13 @@ CREATE TABLE course_sections (
     path    text    NOT NULL REFERENCES course_files (path) ON DELETE CASCADE,
     seq     integer NOT NULL,
     heading text    NOT NULL,
-    title   text    NOT NULL, -- the file name's words and the heading path: weighted above the text
+    title   text    NOT NULL, -- the heading path's words: weighted above the text
+    file    text    NOT NULL, -- the file name's words: shared by all its sections, weighted below the text
     body    text    NOT NULL,
     tsv     tsvector GENERATED ALWAYS AS (
                 setweight(to_tsvector('english', title), 'A') ||
-                setweight(to_tsvector('english', body), 'B')) STORED,
+                setweight(to_tsvector('english', body), 'B') ||
+                setweight(to_tsvector('english', file), 'C')) STORED,
     UNIQUE (path, seq)
 );
 

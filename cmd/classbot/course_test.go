@@ -1,0 +1,180 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/classbot/classbot/internal/pgtest"
+)
+
+// courseDB is a database of its own for the course commands' tests, so
+// their index does not meet another test's.
+func courseDB(t *testing.T) string {
+	t.Helper()
+	u, drop, err := pgtest.Create(t.Context(), testDatabaseURL, "classbot_course")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drop() })
+	return u
+}
+
+func runClassbot(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut lockedBuffer
+	err := run(t.Context(), append([]string{"classbot"}, args...), envOf(env), strings.NewReader(""), &out, &errOut)
+	if err != nil {
+		t.Logf("stderr:\n%s", errOut.String())
+	}
+	return out.String(), err
+}
+
+var hitRE = regexp.MustCompile(`hit@1 (\d+)/(\d+) = [0-9.]+%, hit@3 (\d+)/(\d+)`)
+
+// The example course's evaluation set meets issue 12's retrieval targets
+// with PostgreSQL full-text search: hit@3 >= 90%, hit@1 >= 75%.
+func TestCourseEvalMeetsTheRetrievalTargets(t *testing.T) {
+	out, err := runClassbot(t, map[string]string{"DATABASE_URL": courseDB(t)}, "course", "eval")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hitRE.FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "store=postgres") {
+		t.Fatalf("no hit rates from PostgreSQL in:\n%s", out)
+	}
+	n := func(i int) float64 { v, _ := strconv.Atoi(m[i]); return float64(v) }
+	if n(2) < 20 {
+		t.Errorf("only %v answerable questions", n(2))
+	}
+	if at1, at3 := n(1)/n(2), n(3)/n(4); at1 < 0.75 || at3 < 0.90 {
+		t.Errorf("hit@1 %.2f, hit@3 %.2f; want >= 0.75 and >= 0.90:\n%s", at1, at3, out)
+	}
+}
+
+// demo ask answers from the example course with the offline model: the
+// best section, quoted and cited, through the search_course tool.
+func TestDemoAskQuotesAndCitesTheExampleCourse(t *testing.T) {
+	out, err := runClassbot(t, map[string]string{"DATABASE_URL": courseDB(t)}, "demo", "ask", "When is assignment 2 due?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"From the course notes (schedule.md › Assignment 2: Library catalogue)", "Due Friday 12 March 2027 at 23:59"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	out, err = runClassbot(t, map[string]string{}, "demo", "ask", "Is there parking on campus?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "The course notes don't say anything about that") || strings.Contains(out, "From the course notes") {
+		t.Errorf("the notes are silent on parking, want the decline:\n%s", out)
+	}
+}
+
+// course index re-indexes only the files whose content changed; course
+// search shows what the assistant would be given, with scores.
+func TestCourseIndexAndSearch(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("syllabus.md", "# Syllabus\n## Grading\nThe exam counts for 40%.\n## Late policy\nLate work loses 10% a day.\n")
+	write("week1/lab.txt", "Bring your laptop to the first lab.")
+	write("slides.pdf", "%PDF")
+	env := map[string]string{"DATABASE_URL": courseDB(t), "COURSE_DIR": dir}
+
+	out, err := runClassbot(t, env, "course", "index")
+	if err != nil || !strings.Contains(out, "2 files, 3 sections: 2 indexed, 0 unchanged, 0 removed") {
+		t.Fatalf("first index: %v\n%s", err, out)
+	}
+	out, err = runClassbot(t, env, "course", "index")
+	if err != nil || !strings.Contains(out, "0 indexed, 2 unchanged") {
+		t.Fatalf("second index: %v\n%s", err, out)
+	}
+	write("syllabus.md", "# Syllabus\n## Grading\nThe exam counts for 50%.\n## Late policy\nLate work loses 10% a day.\n")
+	out, err = runClassbot(t, env, "course", "index")
+	if err != nil || !strings.Contains(out, "1 indexed, 1 unchanged") {
+		t.Fatalf("after a change: %v\n%s", err, out)
+	}
+
+	out, err = runClassbot(t, env, "course", "search", "how much is the exam worth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`\[1\] syllabus\.md › Grading \(score [0-9.]+\)\nThe exam counts for 50%\.`).MatchString(out) {
+		t.Errorf("search output:\n%s", out)
+	}
+	out, err = runClassbot(t, env, "course", "search", "photosynthesis")
+	if err != nil || !strings.Contains(out, "No section of the course notes matches") {
+		t.Errorf("an empty search: %v\n%s", err, out)
+	}
+	if _, err := runClassbot(t, map[string]string{}, "course", "search", "x"); err == nil {
+		t.Error("course search without COURSE_DIR succeeded")
+	}
+	if _, err := runClassbot(t, map[string]string{"COURSE_DIR": filepath.Join(dir, "nope")}, "course", "index"); err == nil ||
+		!strings.Contains(err.Error(), "COURSE_DIR") {
+		t.Errorf("a missing COURSE_DIR: %v", err)
+	}
+}
+
+// serve purges /ask memory older than ASK_MEMORY_TTL with the ledger.
+func TestServePurgesExpiredAskMemory(t *testing.T) {
+	db := courseDB(t)
+	if _, err := runClassbot(t, map[string]string{"DATABASE_URL": db}, "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	pgtest.QueryRow(t, db, `
+INSERT INTO ask_memory (platform, workspace, channel, user_id, question, answer, created_at)
+VALUES ('slack', 'T1', 'C1', 'U1', 'old', 'a', now() - interval '3 hours'),
+       ('slack', 'T1', 'C1', 'U1', 'young', 'a', now() - interval '1 minute')
+RETURNING 0`, nil, &id)
+	startServe(t, map[string]string{"DATABASE_URL": db, "ASK_MEMORY_TTL": "2h"})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var left string
+		pgtest.QueryRow(t, db, `SELECT string_agg(question, ',' ORDER BY question) FROM ask_memory`, nil, &left)
+		if left == "young" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ask_memory holds %q 20s after start, want only the young turn", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAskMemoryConfig(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"ASK_MEMORY_TURNS": "-1"}, "ASK_MEMORY_TURNS"},
+		{map[string]string{"ASK_MEMORY_TURNS": "six"}, "ASK_MEMORY_TURNS"},
+		{map[string]string{"ASK_MEMORY_TTL": "a day"}, "ASK_MEMORY_TTL"},
+	} {
+		if _, err := loadConfig(envOf(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.env, err, tc.want)
+		}
+	}
+	c, err := loadConfig(envOf(map[string]string{}))
+	if err != nil || c.AskMemoryTurns != 6 || c.AskMemoryTTL != 24*time.Hour {
+		t.Errorf("defaults %d %v %v", c.AskMemoryTurns, c.AskMemoryTTL, err)
+	}
+	c, err = loadConfig(envOf(map[string]string{"ASK_MEMORY_TURNS": "0"}))
+	if err != nil || c.AskMemoryTurns != 0 {
+		t.Errorf("0 turns: %d %v", c.AskMemoryTurns, err)
+	}
+}
