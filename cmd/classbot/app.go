@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/internal/logctx"
+	"github.com/classbot/classbot/queue"
 	"github.com/classbot/classbot/store"
 )
 
@@ -40,7 +42,8 @@ type app struct {
 	bot       *bot.Bot
 	disp      *bot.Dispatcher
 	metrics   *metrics
-	course    courseSetup // the course notes, if any (course.go)
+	course    courseSetup  // the course notes, if any (course.go)
+	queue     *queue.Queue // queue mode's River client; nil in the other modes
 }
 
 // appOptions are the knobs that subcommands other than serve turn.
@@ -74,11 +77,34 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		if err != nil {
 			return nil, err
 		}
-		if err := store.Migrate(ctx, pg.Pool()); err != nil {
+		// River's tables too, whatever the mode: switching to queue mode
+		// later needs no separate step.
+		if _, _, err := queue.Migrate(ctx, pg.Pool()); err != nil {
 			pg.Close()
 			return nil, err
 		}
 		a.store, a.storeKind = pg, "postgres"
+		if cfg.Mode == bot.ModeQueue {
+			workers := cfg.QueueWorkers
+			if workers == 0 {
+				workers = -1 // queue.Config: none
+			}
+			q, err := queue.New(pg, queue.Config{
+				Workers:     workers,
+				JobTimeout:  cfg.QueueJobTimeout,
+				Logger:      log,
+				ObserveFunc: a.metrics.observeJob,
+			})
+			if err != nil {
+				pg.Close()
+				return nil, err
+			}
+			a.queue = q
+			a.metrics.watchQueue(pg.Pool())
+		}
+	}
+	if cfg.Mode == bot.ModeQueue && a.queue == nil {
+		return nil, errors.New("HANDLER_MODE=queue keeps its jobs in PostgreSQL: set DATABASE_URL")
 	}
 
 	a.runner = agent.NewRunner(agentConfig(cfg, log, opts.offlineLatency, a.metrics.modelRetries.Inc))
@@ -94,9 +120,14 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	}
 	botOpts.CourseInstructions, botOpts.Logger = cfg.CourseInstructions, log
 	a.bot = bot.New(s, a.runner, botOpts)
+	var enq bot.Enqueuer
+	if a.queue != nil {
+		enq = a.queue
+	}
 	a.disp = bot.NewDispatcher(ctx, a.bot, bot.Config{
 		Mode:        cfg.Mode,
 		MaxInFlight: cfg.MaxInFlight,
+		Enqueuer:    enq,
 		Logger:      log,
 		ObserveFunc: func(t bot.Trace) {
 			a.metrics.observe(t)
@@ -127,7 +158,11 @@ func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration, onR
 // describe says in one line what the app runs on.
 func (a *app) describe() string {
 	model := a.runner.Model()
-	return fmt.Sprintf("mode=%s store=%s model=%s", a.disp.Mode(), a.storeKind, model)
+	s := fmt.Sprintf("mode=%s store=%s model=%s", a.disp.Mode(), a.storeKind, model)
+	if a.queue != nil {
+		s += fmt.Sprintf(" queue_workers=%d", a.cfg.QueueWorkers)
+	}
+	return s
 }
 
 func (a *app) close() { a.store.Close() }

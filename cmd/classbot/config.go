@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/queue"
 )
 
 // Config is everything classbot reads from its environment. Each field names
@@ -47,6 +48,9 @@ type Config struct {
 
 	InteractionsRetention time.Duration // INTERACTIONS_RETENTION: how long ledger rows are kept. Default 720h (30 days).
 
+	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default 1000.
+	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default 20s.
+
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
 
@@ -68,6 +72,8 @@ const (
 	defaultResponseURLPrefix = "https://hooks.slack.com/"
 	defaultShutdownTimeout   = 30 * time.Second
 	defaultRetention         = 30 * 24 * time.Hour
+	defaultQueueWorkers      = queue.DefaultWorkers
+	defaultQueueJobTimeout   = queue.DefaultJobTimeout
 )
 
 // loadConfig reads the configuration and checks it. Its errors are
@@ -122,6 +128,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = positiveDuration(env("SHUTDOWN_TIMEOUT", ""), defaultShutdownTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT %w", err))
+	}
+	if w := env("QUEUE_WORKERS", ""); w == "0" {
+		c.QueueWorkers = 0 // a web-only replica: other processes run the jobs
+	} else if c.QueueWorkers, err = positiveInt(w, defaultQueueWorkers); err != nil {
+		errs = append(errs, fmt.Errorf("QUEUE_WORKERS %w (or 0 for none)", err))
+	}
+	if c.QueueJobTimeout, err = positiveDuration(env("QUEUE_JOB_TIMEOUT", ""), defaultQueueJobTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("QUEUE_JOB_TIMEOUT %w", err))
 	}
 	if c.CourseFile != "" && c.CourseInstructions == "" {
 		b, err := os.ReadFile(c.CourseFile)

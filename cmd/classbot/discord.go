@@ -25,6 +25,9 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 		return nil, err
 	}
 	p := &platform{name: "discord"}
+	if r, ok := any(ad).(bot.Reopener); ok {
+		p.reopener = r
+	}
 	if a.cfg.DiscordPublicKey != "" {
 		p.routes = map[string]http.Handler{"POST /discord/interactions": ad.Handler()}
 	}

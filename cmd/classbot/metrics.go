@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/queue"
 )
 
 // platformDeadline is Slack's and Discord's: the first response must come
@@ -32,6 +37,14 @@ type metrics struct {
 	batchRows      prometheus.Histogram
 	commitLatency  prometheus.Histogram
 	purged         prometheus.Counter
+
+	// queue mode
+	jobAttempts *prometheus.CounterVec
+	jobWait     prometheus.Histogram
+	jobRun      prometheus.Histogram
+	jobTries    prometheus.Histogram
+	jobRescued  prometheus.Counter
+	jobExpired  prometheus.Counter
 }
 
 // ackBuckets resolve the 3-second deadline, from 1 ms to 10 s.
@@ -84,9 +97,28 @@ func newMetrics(inFlight func() int) *metrics {
 		purged: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "classbot_ledger_purged_rows_total", Help: "Ledger rows deleted for being older than INTERACTIONS_RETENTION.",
 		}),
+		jobAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "classbot_queue_attempts_total", Help: "Attempts of queued jobs run by this process, by result (done: answered and completed; retry: will be tried again).",
+		}, []string{"result"}),
+		jobWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "classbot_queue_wait_seconds", Help: "Time a queued job waited from enqueued (or its retry's scheduled time) to started.", Buckets: workBuckets,
+		}),
+		jobRun: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "classbot_queue_run_seconds", Help: "Time one attempt of a queued job ran, from started to done.", Buckets: workBuckets,
+		}),
+		jobTries: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "classbot_queue_job_attempts", Help: "Attempts a queued job took, counted when it finished.", Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 10},
+		}),
+		jobRescued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "classbot_queue_rescued_total", Help: "Attempts that followed a rescue: the job's previous run was left running by a crashed process.",
+		}),
+		jobExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "classbot_queue_expired_total", Help: "Queued commands whose answer came after the platform's window with no bot token to carry it (outcome expired).",
+		}),
 	}
 	reg.MustRegister(m.commands, m.ackLatency, m.storeLatency, m.agentLatency, m.endToEnd,
 		m.deadlineMisses, m.modelRetries, m.refused, m.registrations, m.registered, m.batchRows, m.commitLatency, m.purged,
+		m.jobAttempts, m.jobWait, m.jobRun, m.jobTries, m.jobRescued, m.jobExpired,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "classbot_in_flight", Help: "Commands in progress (every mode), from arrival to the answer's delivery.",
 		}, func() float64 { return float64(inFlight()) }),
@@ -128,6 +160,63 @@ func (m *metrics) refuse(platform, reason string) {
 func (m *metrics) observeBatch(rows int, commit time.Duration) {
 	m.batchRows.Observe(float64(rows))
 	m.commitLatency.Observe(commit.Seconds())
+}
+
+// observeJob records one attempt of a queued job (queue.Config.ObserveFunc).
+func (m *metrics) observeJob(r queue.Report) {
+	m.jobWait.Observe(r.Wait.Seconds())
+	m.jobRun.Observe(r.Run.Seconds())
+	if r.Rescued {
+		m.jobRescued.Inc()
+	}
+	if r.Retry {
+		m.jobAttempts.WithLabelValues("retry").Inc()
+		return
+	}
+	m.jobAttempts.WithLabelValues("done").Inc()
+	m.jobTries.Observe(float64(r.Attempt))
+	if r.Outcome == bot.OutcomeExpired {
+		m.jobExpired.Inc()
+	}
+}
+
+// watchQueue adds the queue's depth, read from the database at most once
+// a second (a scrape never holds a connection for long).
+func (m *metrics) watchQueue(pool *pgxpool.Pool) {
+	m.reg.MustRegister(&depthCollector{pool: pool})
+}
+
+var depthDesc = prometheus.NewDesc("classbot_queue_jobs", "Queued jobs not finished, by River state (available: waiting for a worker).", []string{"state"}, nil)
+var oldestDesc = prometheus.NewDesc("classbot_queue_oldest_available_seconds", "How long the oldest available job has waited for a worker.", nil, nil)
+
+type depthCollector struct {
+	pool *pgxpool.Pool
+	mu   sync.Mutex
+	at   time.Time
+	last queue.Depth
+	err  error
+}
+
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc; ch <- oldestDesc }
+
+func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	if time.Since(c.at) > time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c.last, c.err = queue.ReadDepth(ctx, c.pool)
+		cancel()
+		c.at = time.Now()
+	}
+	d, err := c.last, c.err
+	c.mu.Unlock()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(depthDesc, err)
+		return
+	}
+	for state, n := range map[string]int64{"available": d.Available, "running": d.Running, "retryable": d.Retryable, "scheduled": d.Scheduled} {
+		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, d.OldestAvailable.Seconds())
 }
 
 // commandRegistration records one attempt to register the Discord commands.

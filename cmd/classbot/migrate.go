@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/classbot/classbot/queue"
 	"github.com/classbot/classbot/store"
 )
 
@@ -29,11 +30,11 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer pg.Close()
-	v, applied, err := store.MigrateVersion(ctx, pg.Pool())
+	v, applied, err := queue.Migrate(ctx, pg.Pool())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "database is up to date: schema version %d (%d migrations applied now)\n", v, applied)
+	fmt.Fprintf(e.stdout, "database is up to date: schema version %d (%d migrations applied now), and River's queue tables\n", v, applied)
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/classbot/classbot/bot"
 )
 
 // platform is one adapter as serve runs it.
@@ -22,6 +24,19 @@ type platform struct {
 	// status, if set, is one line for /readyz about something the adapter
 	// is still retrying (empty when all is well). It never fails readiness.
 	status func() string
+	// reopener answers queue mode's jobs of this platform.
+	reopener bot.Reopener
+}
+
+// reopeners are the platforms' Reopeners, for queue mode's workers.
+func reopeners(platforms []platform) map[string]bot.Reopener {
+	m := make(map[string]bot.Reopener, len(platforms))
+	for _, p := range platforms {
+		if p.reopener != nil {
+			m[p.name] = p.reopener
+		}
+	}
+	return m
 }
 
 // newServer is classbot's whole HTTP surface.

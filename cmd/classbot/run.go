@@ -37,7 +37,9 @@ type subcommand struct {
 
 func subcommands() []subcommand {
 	return []subcommand{
-		{"serve", "run the bot: HTTP server, Slack and Discord adapters", runServe},
+		{"serve", "run the bot: HTTP server, Slack and Discord adapters (and queue workers in queue mode)", runServe},
+		{"worker", "run queue mode's workers only: no HTTP server, no platform connections", runWorker},
+		{"queue", "show queue mode's jobs: waiting, running, latency, retries, rescues, expiries", runQueue},
 		{"demo", "register a student in sync or async mode and show the timings", runDemo},
 		{"ask", "ask the assistant one question from the terminal", runAsk},
 		{"migrate", "apply the database migrations to DATABASE_URL", runMigrate},

@@ -16,8 +16,8 @@ import (
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "serve", "[--mode sync|async] [--addr HOST:PORT] [--metrics-addr HOST:PORT]")
-	mode := fs.String("mode", "", "sync or async (default: HANDLER_MODE, else async)")
+	fs := newFlagSet(e, "serve", "[--mode sync|async|queue] [--addr HOST:PORT] [--metrics-addr HOST:PORT]")
+	mode := fs.String("mode", "", "sync, async or queue (default: HANDLER_MODE, else async)")
 	addr := fs.String("addr", "", "HTTP listen address (default: HTTP_ADDR, else :8080)")
 	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics (default: METRICS_ADDR, else 127.0.0.1:9090)")
 	if err := parseFlags(fs, e, args); err != nil {
@@ -56,6 +56,9 @@ func serve(ctx context.Context, cfg Config, e env) error {
 
 	platforms, err := setupPlatforms(ctx, a)
 	if err != nil {
+		return err
+	}
+	if err := a.startQueue(ctx, platforms); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -129,6 +132,9 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		err := srv.Shutdown(sctx)
 		if derr := a.disp.Shutdown(sctx); derr != nil {
 			err = errors.Join(err, derr)
+		}
+		if qerr := a.stopQueue(sctx); qerr != nil {
+			err = errors.Join(err, qerr)
 		}
 		if merr := msrv.Shutdown(sctx); merr != nil {
 			err = errors.Join(err, merr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/slack"
 )
 
@@ -30,6 +31,9 @@ func setupSlack(_ context.Context, a *app) (*platform, error) {
 		return nil, err
 	}
 	p := &platform{name: "slack"}
+	if r, ok := any(ad).(bot.Reopener); ok {
+		p.reopener = r
+	}
 	if a.cfg.SlackSigningSecret != "" {
 		p.routes = map[string]http.Handler{"POST /slack/commands": ad.Handler()}
 	}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// startQueue starts queue mode's workers (none in the other modes, or with
+// QUEUE_WORKERS=0): they answer through the platforms' Reopeners.
+func (a *app) startQueue(ctx context.Context, platforms []platform) error {
+	if a.queue == nil {
+		return nil
+	}
+	reopen := reopeners(platforms)
+	if len(reopen) == 0 && a.cfg.QueueWorkers > 0 {
+		a.log.Warn("queue workers run but no platform is configured to answer through; jobs wait for a process that has one")
+	}
+	return a.queue.Start(ctx, a.disp, reopen)
+}
+
+// stopQueue stops the workers: the jobs still running after ctx are
+// cancelled and tried again later, here or on another replica.
+func (a *app) stopQueue(ctx context.Context) error {
+	if a.queue == nil {
+		return nil
+	}
+	if err := a.queue.Stop(ctx); err != nil {
+		return fmt.Errorf("queue workers: %w", err)
+	}
+	return nil
+}
+
+func runWorker(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "worker", "[--workers N] [--metrics-addr HOST:PORT]")
+	workers := fs.Int("workers", 0, "jobs run at once (default: QUEUE_WORKERS, else 1000)")
+	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics (default: METRICS_ADDR, else 127.0.0.1:9090)")
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("worker takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	if *workers < 0 {
+		return usagef("--workers must be positive")
+	}
+	if *workers > 0 {
+		cfg.QueueWorkers = *workers
+	}
+	if cfg.QueueWorkers == 0 {
+		return usagef("a worker with QUEUE_WORKERS=0 would do nothing: set it above 0 (or leave it unset)")
+	}
+	if *metricsAddr != "" {
+		cfg.MetricsAddr = *metricsAddr
+	}
+	cfg.Mode = bot.ModeQueue
+	return work(ctx, cfg, e)
+}
+
+// work runs queue workers and nothing else (no webhooks, no Socket Mode or
+// gateway connection), until ctx is done: a deployment scales these apart
+// from the processes that take the platforms' requests.
+func work(ctx context.Context, cfg Config, e env) error {
+	a, err := newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelInfo})
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	platforms, err := setupPlatforms(ctx, a)
+	if err != nil {
+		return err
+	}
+	mln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.handler())
+	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	if err := a.startQueue(ctx, platforms); err != nil {
+		mln.Close()
+		return err
+	}
+	names := make([]string, 0, len(platforms))
+	for name := range reopeners(platforms) {
+		names = append(names, name)
+	}
+	fmt.Fprintf(e.stdout, "classbot worker running (%s answers=%v)\n", a.describe(), names)
+	fmt.Fprintf(e.stdout, "classbot metrics on http://%s/metrics\n", mln.Addr())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		a.log.Info("worker shutting down: finishing the jobs in flight", "timeout", cfg.ShutdownTimeout)
+		err := a.stopQueue(sctx)
+		if merr := msrv.Shutdown(sctx); merr != nil {
+			err = errors.Join(err, merr)
+		}
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		a.log.Info("worker shut down cleanly")
+		return nil
+	})
+	return g.Wait()
+}
