@@ -127,9 +127,9 @@ func (Args) Kind() string { return "classbot_command" }
 type Queue struct {
 	cfg       Config
 	reopeners map[string]bot.Reopener
-	store  *store.Postgres
-	client *river.Client[pgx.Tx]
-	worker *worker
+	store     *store.Postgres
+	client    *river.Client[pgx.Tx]
+	worker    *worker
 }
 
 // New creates the River client on st's pool and installs the store's queue

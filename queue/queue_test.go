@@ -98,8 +98,10 @@ type posted struct {
 	id string
 }
 
-func (p *posted) Ack(context.Context, bot.Reply) error     { return errors.New("not on a reopened reply") }
-func (p *posted) Respond(context.Context, bot.Reply) error { return errors.New("not on a reopened reply") }
+func (p *posted) Ack(context.Context, bot.Reply) error { return errors.New("not on a reopened reply") }
+func (p *posted) Respond(context.Context, bot.Reply) error {
+	return errors.New("not on a reopened reply")
+}
 func (p *posted) FollowUp(_ context.Context, r bot.Reply) error {
 	if p.b.expired.Load() {
 		return fmt.Errorf("token too old: %w", bot.ErrExpired)

@@ -40,13 +40,13 @@ WHERE state IN ('available', 'running', 'retryable', 'scheduled') AND queue = $1
 
 // Recent summarises the jobs finished in the last Since.
 type Recent struct {
-	Since                  time.Duration
-	Completed, Discarded   int64
-	WaitP50, WaitP99       time.Duration // enqueued → first started
-	TotalP50, TotalP99     time.Duration // enqueued → done
-	Retried, Rescued       int64         // finished jobs that took more than one attempt; of them, those a rescue re-ran
-	MaxAttempt             int
-	Expired                int64 // commands that ended "expired" (ledger rows received in the window)
+	Since                time.Duration
+	Completed, Discarded int64
+	WaitP50, WaitP99     time.Duration // enqueued → first started
+	TotalP50, TotalP99   time.Duration // enqueued → done
+	Retried, Rescued     int64         // finished jobs that took more than one attempt; of them, those a rescue re-ran
+	MaxAttempt           int
+	Expired              int64 // commands that ended "expired" (ledger rows received in the window)
 }
 
 // ReadRecent reads the jobs finished within since (River keeps completed
