@@ -64,28 +64,23 @@ func (p *Postgres) RemoveCourseFiles(ctx context.Context, paths []string) error 
 	return nil
 }
 
-// searchCourseSQL matches a section when it contains any of the query's
+// searchCourseQuery matches a section when it contains any of the query's
 // words (websearch_to_tsquery's AND turned into OR: a student's question
 // has words the notes don't), ranks by ts_rank_cd's cover density (heading
 // words weigh more than the text, the file name's words less; normalisation
 // 1 divides by the log of the section's length), and puts sections that
-// contain every word first.
-// The query is computed once (an InitPlan), so the GIN index on tsv serves
-// the match.
-const searchCourseSQL = `
+// contain every word first. The tsqueries are written out where they are
+// used, not computed once in a CTE, so the planner sees them: it then
+// estimates how many sections match from the column's statistics and
+// serves the match with the GIN index on tsv (docs/course.md shows the plan).
+const searchCourseQuery = `
 SELECT path, seq, heading, body,
-       ts_rank_cd(tsv, (SELECT loose FROM q), 1)
-         + CASE WHEN tsv @@ (SELECT strict FROM q) THEN 1 ELSE 0 END AS score
+       ts_rank_cd(tsv, replace(websearch_to_tsquery('english', $1)::text, '&', '|')::tsquery, 1)
+         + CASE WHEN tsv @@ websearch_to_tsquery('english', $1) THEN 1 ELSE 0 END AS score
 FROM course_sections
-WHERE tsv @@ (SELECT loose FROM q)
+WHERE tsv @@ replace(websearch_to_tsquery('english', $1)::text, '&', '|')::tsquery
 ORDER BY score DESC, path, seq
 LIMIT $2`
-
-const searchCourseQuery = `
-WITH q AS MATERIALIZED (
-    SELECT w AS strict, replace(w::text, '&', '|')::tsquery AS loose
-    FROM websearch_to_tsquery('english', $1) AS w
-)` + searchCourseSQL
 
 // SearchCourse returns up to limit sections that match query, best first,
 // with PostgreSQL's full-text search (english stemming and stop words).

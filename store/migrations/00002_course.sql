@@ -23,7 +23,11 @@ CREATE TABLE course_sections (
     UNIQUE (path, seq)
 );
 
-CREATE INDEX course_sections_tsv ON course_sections USING GIN (tsv);
+-- fastupdate off: sections go straight into the index when the notes are
+-- (re-)indexed, which is rare, instead of into GIN's pending list, which
+-- every search would scan linearly until a vacuum merged it (and which
+-- makes the planner prefer a sequential scan).
+CREATE INDEX course_sections_tsv ON course_sections USING GIN (tsv) WITH (fastupdate = off);
 
 -- What /ask remembers per (platform, workspace, channel, user): the last
 -- turns, read newest first by the key index, purged by created_at.
