@@ -50,7 +50,7 @@ func (f *demoFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }, dbDelay bool) {
-	fs.StringVar(&f.mode, "mode", "", "sync or async (default: HANDLER_MODE, else async)")
+	fs.StringVar(&f.mode, "mode", "", "sync, async or queue (queue needs DATABASE_URL; default: HANDLER_MODE, else async)")
 	if dbDelay {
 		fs.DurationVar(&f.dbDelay, "db-delay", time.Second, "simulated latency added to the store write")
 	}
@@ -61,7 +61,7 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 && args[0] == "ask" {
 		return runDemoAsk(ctx, e, args[1:])
 	}
-	fs := newFlagSet(e, "demo", "[--mode sync|async | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]")
+	fs := newFlagSet(e, "demo", "[--mode sync|async|queue | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]")
 	var f demoFlags
 	f.register(fs, true)
 	compare := fs.Bool("compare", false, "run sync, then async, and print them side by side")
@@ -178,6 +178,9 @@ func runDemoAsk(ctx context.Context, e env, args []string) error {
 // adapter, waits for its answer, and prints the timing line.
 func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text string) (bot.Trace, error) {
 	traces := make(chan bot.Trace, 1)
+	if cfg.QueueWorkers == 0 {
+		cfg.QueueWorkers = defaultQueueWorkers // the demo answers its own job
+	}
 	a, err := newApp(ctx, cfg, e, appOptions{
 		logLevel:       slog.LevelWarn,
 		offlineLatency: f.agentDelay,
@@ -203,23 +206,38 @@ func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text
 	fmt.Fprintln(e.stdout, ")")
 
 	start := time.Now()
+	// Queue mode: this process's workers take the job from PostgreSQL
+	// and answer on the same terminal.
+	reopen := map[string]bot.Reopener{bot.PlatformConsole: console.NewReopener(e.stdout, start)}
+	if a.queue != nil {
+		if err := a.queue.Start(ctx, a.disp, reopen); err != nil {
+			return bot.Trace{}, err
+		}
+	}
+	stop := func(ctx context.Context) error {
+		return errors.Join(a.disp.Shutdown(ctx), a.stopQueue(ctx))
+	}
 	cmd := console.NewCommand(command, text, "demo-student")
 	cmd.ReceivedAt = start
 	r := console.NewResponder(e.stdout, start)
 	if err := a.disp.Dispatch(ctx, cmd, r); err != nil {
 		return bot.Trace{}, fmt.Errorf("demo: %w", err)
 	}
+	firstResponse := time.Now() // queue mode's worker never sees the acknowledgement
 	var tr bot.Trace
 	select {
 	case tr = <-traces:
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = a.disp.Shutdown(sctx)
+		_ = stop(sctx)
 		return bot.Trace{}, ctx.Err()
 	}
-	if err := a.disp.Shutdown(ctx); err != nil {
+	if err := stop(ctx); err != nil {
 		return tr, err
+	}
+	if tr.Acknowledged.IsZero() {
+		tr.Acknowledged = firstResponse
 	}
 	fmt.Fprintf(e.stdout, "mode=%s total=%s db=%s agent=%s first_response=%s\n",
 		tr.Mode, secs(tr.Total()), secs(tr.Store), secs(tr.Agent), ms(tr.Acknowledged.Sub(tr.Received)))
