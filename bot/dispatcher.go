@@ -120,6 +120,12 @@ type Config struct {
 	EnqueueBudget time.Duration
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
+	// AckFunc, if set, is called in queue mode once a command has been
+	// acknowledged, with its trace so far: there the acknowledgement and the
+	// end of the command happen in different processes (ObserveFunc gets
+	// the worker's trace, which has no Acknowledged moment). Like
+	// ObserveFunc, it may be called from many goroutines at once.
+	AckFunc func(Trace)
 	// ObserveFunc, if set, is called once per finished command (metrics, the
 	// demo's timing line). It may be called from many goroutines at once; a
 	// panic in it is recovered and logged.

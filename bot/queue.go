@@ -143,6 +143,16 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 	base := context.WithoutCancel(ctx)
 	go func() {
 		defer d.release()
+		if f := d.cfg.AckFunc; f != nil {
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						d.log.LogAttrs(base, slog.LevelError, "AckFunc panicked", slog.Any("panic", p))
+					}
+				}()
+				f(*tr)
+			}()
+		}
 		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
 		defer cancel()
 		if err := d.bot.store.FinishInteraction(lctx, in); err != nil {

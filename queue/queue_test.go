@@ -154,9 +154,10 @@ func (r *request) FollowUp(context.Context, bot.Reply) error      { return error
 
 // replica is one classbot process's queue mode: store, queue, dispatcher.
 type replica struct {
-	pg   *store.Postgres
-	q    *queue.Queue
-	disp *bot.Dispatcher
+	pg    *store.Postgres
+	q     *queue.Queue
+	disp  *bot.Dispatcher
+	acked atomic.Int32 // traces given to bot.Config.AckFunc with an Acknowledged moment
 }
 
 func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.Config) *replica {
@@ -177,11 +178,17 @@ func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.C
 		t.Fatal(err)
 	}
 	bt := bot.New(pg, m, bot.Options{Logger: cfg.Logger})
-	disp := bot.NewDispatcher(ctx, bt, bot.Config{Mode: bot.ModeQueue, Enqueuer: q, Logger: cfg.Logger})
+	r := &replica{pg: pg, q: q}
+	r.disp = bot.NewDispatcher(ctx, bt, bot.Config{Mode: bot.ModeQueue, Enqueuer: q, Logger: cfg.Logger,
+		AckFunc: func(tr bot.Trace) {
+			if !tr.Acknowledged.IsZero() && tr.Mode == bot.ModeQueue {
+				r.acked.Add(1)
+			}
+		}})
+	disp := r.disp
 	if err := q.Start(ctx, disp, map[string]bot.Reopener{bot.PlatformConsole: b}); err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{pg: pg, q: q, disp: disp}
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -320,6 +327,13 @@ func TestQueueAcknowledgesAfterCommitAndAnswersOnce(t *testing.T) {
 	}
 	if c := m.calls.Load(); c != n {
 		t.Errorf("model called %d times for %d commands", c, n)
+	}
+	// Shutdown waits for the acknowledgements' bookkeeping.
+	if err := r.disp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a := r.acked.Load(); a != n {
+		t.Errorf("AckFunc saw %d acknowledgements of %d", a, n)
 	}
 }
 

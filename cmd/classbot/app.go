@@ -128,6 +128,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		Mode:        cfg.Mode,
 		MaxInFlight: cfg.MaxInFlight,
 		Enqueuer:    enq,
+		AckFunc:     a.metrics.observeAck,
 		Logger:      log,
 		ObserveFunc: func(t bot.Trace) {
 			a.metrics.observe(t)

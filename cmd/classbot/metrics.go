@@ -132,13 +132,7 @@ func newMetrics(inFlight func() int) *metrics {
 func (m *metrics) observe(t bot.Trace) {
 	mode := string(t.Mode)
 	m.commands.WithLabelValues(t.Platform, t.Command, mode, t.Outcome).Inc()
-	if !t.Acknowledged.IsZero() {
-		ack := t.Acknowledged.Sub(t.Received).Seconds()
-		m.ackLatency.WithLabelValues(t.Platform, mode).Observe(ack)
-		if ack > platformDeadline {
-			m.deadlineMisses.WithLabelValues(t.Platform, mode).Inc()
-		}
-	}
+	m.observeAck(t)
 	if t.Store > 0 {
 		m.storeLatency.WithLabelValues(t.Platform, mode).Observe(t.Store.Seconds())
 	}
@@ -147,6 +141,20 @@ func (m *metrics) observe(t bot.Trace) {
 	}
 	if total := t.Total(); total > 0 {
 		m.endToEnd.WithLabelValues(t.Platform, t.Command, mode).Observe(total.Seconds())
+	}
+}
+
+// observeAck records the first response's latency (queue mode calls it
+// through bot.Config.AckFunc; a worker's trace has no acknowledgement).
+func (m *metrics) observeAck(t bot.Trace) {
+	if t.Acknowledged.IsZero() {
+		return
+	}
+	mode := string(t.Mode)
+	ack := t.Acknowledged.Sub(t.Received).Seconds()
+	m.ackLatency.WithLabelValues(t.Platform, mode).Observe(ack)
+	if ack > platformDeadline {
+		m.deadlineMisses.WithLabelValues(t.Platform, mode).Inc()
 	}
 }
 
