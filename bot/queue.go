@@ -261,7 +261,8 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 			}
 		}
 	}
-	if !run.Final && retryable(tr.Outcome) {
+	// A row the database refuses is refused again: no retry for that.
+	if !run.Final && retryable(tr.Outcome) && !errors.Is(tr.Err, store.ErrInvalid) {
 		return "", fmt.Errorf("attempt %d ended %s: %w", run.Attempt, tr.Outcome, tr.Err)
 	}
 

@@ -1,0 +1,167 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/classbot/classbot/store"
+)
+
+// fakeQueue records what the store's queue hooks were given and writes it
+// in the batch's transaction, as River does, to a table of its own.
+type fakeQueue struct {
+	mu        sync.Mutex
+	enqueues  [][]any
+	completes [][]int64
+	fail      error
+}
+
+func (f *fakeQueue) hooks() store.QueueHooks {
+	return store.QueueHooks{
+		Enqueue: func(ctx context.Context, tx pgx.Tx, jobs []any) error {
+			f.mu.Lock()
+			f.enqueues = append(f.enqueues, slices.Clone(jobs))
+			fail := f.fail
+			f.mu.Unlock()
+			for _, j := range jobs {
+				if _, err := tx.Exec(ctx, `INSERT INTO fake_jobs (name) VALUES ($1)`, j.(string)); err != nil {
+					return err
+				}
+			}
+			return fail
+		},
+		Complete: func(ctx context.Context, tx pgx.Tx, ids []int64) error {
+			f.mu.Lock()
+			f.completes = append(f.completes, slices.Clone(ids))
+			f.mu.Unlock()
+			_, err := tx.Exec(ctx, `UPDATE fake_jobs SET done = true WHERE id = ANY($1)`, ids)
+			return err
+		},
+	}
+}
+
+func openQueueStore(t *testing.T) (*store.Postgres, *fakeQueue, *batches) {
+	t.Helper()
+	pg, seen := openPostgresConfig(t, store.Config{})
+	if _, err := pg.Pool().Exec(t.Context(), `
+DROP TABLE IF EXISTS fake_jobs;
+CREATE TABLE fake_jobs (id bigserial PRIMARY KEY, name text NOT NULL, done bool NOT NULL DEFAULT false)`); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeQueue{}
+	pg.SetQueueHooks(f.hooks())
+	return pg, f, seen
+}
+
+func jobNames(t *testing.T, pg *store.Postgres, where string) []string {
+	t.Helper()
+	rows, err := pg.Pool().Query(t.Context(), `SELECT name FROM fake_jobs WHERE `+where+` ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A burst of commands queued while a commit is in flight is one
+// transaction: one call of the Enqueue hook for all of their jobs; a
+// duplicate delivery among them writes neither a row nor a job.
+func TestRecordAndEnqueueShareOneTransaction(t *testing.T) {
+	pg, f, seen := openQueueStore(t)
+	ctx := t.Context()
+	if err := pg.RecordAndEnqueue(ctx, interaction("seen"), "seen"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(seen.sizes())
+	release := plugWriter(t, pg)
+	var results []<-chan error
+	for i := range 5 {
+		id := fmt.Sprintf("new%d", i)
+		results = append(results, queued(t, pg, i+1, func() error { return pg.RecordAndEnqueue(ctx, interaction(id), id) }))
+	}
+	dup := queued(t, pg, 6, func() error { return pg.RecordAndEnqueue(ctx, interaction("seen"), "seen again") })
+	release()
+	for i, r := range results {
+		if err := <-r; err != nil {
+			t.Errorf("enqueue %d: %v", i, err)
+		}
+	}
+	if err := <-dup; !errors.Is(err, store.ErrDuplicate) {
+		t.Errorf("a redelivery: %v, want ErrDuplicate", err)
+	}
+	if got := seen.sizes()[before:]; !slices.Equal(got, []int{1, 6}) {
+		t.Errorf("batches of %v writes, want the plug then all six together", got)
+	}
+	f.mu.Lock()
+	calls := slices.Clone(f.enqueues)
+	f.mu.Unlock()
+	if len(calls) != 2 || !slices.Equal(calls[1], []any{"new0", "new1", "new2", "new3", "new4"}) {
+		t.Errorf("Enqueue calls %v, want one for the burst without the duplicate", calls)
+	}
+	if got := jobNames(t, pg, "true"); !slices.Equal(got, []string{"new0", "new1", "new2", "new3", "new4", "seen"}) {
+		t.Errorf("jobs %v", got)
+	}
+}
+
+// A failing Enqueue hook rolls the ledger rows back with it: both or
+// neither, and every caller hears of it.
+func TestRecordAndEnqueueIsAllOrNothing(t *testing.T) {
+	pg, f, _ := openQueueStore(t)
+	ctx := t.Context()
+	f.fail = errors.New("queue full")
+	err := pg.RecordAndEnqueue(ctx, interaction("lost"), "lost")
+	if err == nil || !errors.Is(err, f.fail) {
+		t.Fatalf("enqueue with a failing hook: %v", err)
+	}
+	if _, err := pg.GetInteraction(ctx, "slack", "lost"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the ledger row outlived its job's failure: %v", err)
+	}
+	if got := jobNames(t, pg, "true"); len(got) != 0 {
+		t.Errorf("jobs %v", got)
+	}
+	// And the next one, the hook healed, commits.
+	f.mu.Lock()
+	f.fail = nil
+	f.mu.Unlock()
+	if err := pg.RecordAndEnqueue(ctx, interaction("lost"), "lost"); err != nil {
+		t.Fatalf("a redelivery after the failure: %v", err)
+	}
+}
+
+// FinishAndComplete updates the ledger row and completes the job in one
+// transaction.
+func TestFinishAndCompleteCommitTogether(t *testing.T) {
+	pg, f, _ := openQueueStore(t)
+	ctx := t.Context()
+	if err := pg.RecordAndEnqueue(ctx, interaction("answered"), "answered"); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := pg.Pool().QueryRow(ctx, `SELECT id FROM fake_jobs WHERE name = 'answered'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	err := pg.FinishAndComplete(ctx, store.Interaction{Platform: "slack", ID: "answered", Outcome: "ok", RepliedAt: interaction("x").ReceivedAt}, id)
+	if err != nil {
+		t.Fatalf("finish and complete: %v", err)
+	}
+	if in, err := pg.GetInteraction(ctx, "slack", "answered"); err != nil || in.Outcome != "ok" || in.RepliedAt.IsZero() {
+		t.Errorf("ledger row %+v, %v", in, err)
+	}
+	if got := jobNames(t, pg, "done"); !slices.Equal(got, []string{"answered"}) {
+		t.Errorf("completed jobs %v", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.completes) != 1 || !slices.Equal(f.completes[0], []int64{id}) {
+		t.Errorf("Complete calls %v", f.completes)
+	}
+}
