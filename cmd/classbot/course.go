@@ -271,7 +271,7 @@ func pct(n, of int) string {
 }
 
 func runCourseEval(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "course eval", "[--dir DIR] [--eval FILE] [--model]")
+	fs := newFlagSet(e, "course eval", "[--dir DIR] [--eval FILE] [-v]")
 	dir := fs.String("dir", "", "folder of course notes (default: COURSE_DIR, else the example course)")
 	evalFile := fs.String("eval", "", "evaluation set, JSON lines (default: eval.jsonl in the notes folder, or the example course's)")
 	verbose := fs.Bool("v", false, "print every question")

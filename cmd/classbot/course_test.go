@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/internal/pgtest"
 )
 
@@ -176,5 +181,56 @@ func TestAskMemoryConfig(t *testing.T) {
 	c, err = loadConfig(envOf(map[string]string{"ASK_MEMORY_TURNS": "0"}))
 	if err != nil || c.AskMemoryTurns != 0 {
 		t.Errorf("0 turns: %d %v", c.AskMemoryTurns, err)
+	}
+}
+
+// With a model configured, course eval runs each question through /ask's
+// agent and counts citations and declines. The stand-in model searches
+// with the question and cites the first section found, or declines.
+func TestCourseEvalWithAModelCountsCitationsAndDeclines(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		last := req.Messages[len(req.Messages)-1]
+		var msg map[string]any
+		switch last.Role {
+		case "user":
+			args, _ := json.Marshal(map[string]string{"query": last.Content})
+			msg = map[string]any{"role": "assistant", "tool_calls": []any{map[string]any{
+				"id": "c1", "type": "function", "function": map[string]any{"name": agent.SearchCourseTool, "arguments": string(args)}}}}
+		default:
+			answer := "The course notes don't say; please ask your teacher."
+			if ps := agent.ParsePassages(last.Content); len(ps) > 0 {
+				answer = "See (" + ps[0].Citation + ")."
+			}
+			msg = map[string]any{"role": "assistant", "content": answer}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"object": "chat.completion", "choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": "stop"}}})
+	}))
+	t.Cleanup(srv.Close)
+	out, err := runClassbot(t, map[string]string{"DATABASE_URL": courseDB(t), "LLM_BASE_URL": srv.URL + "/v1"}, "course", "eval")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hitRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no hit rates:\n%s", out)
+	}
+	// The stand-in cites the first hit: its citation rate is hit@1; it
+	// declines exactly when nothing was found.
+	silent := regexp.MustCompile(`don't answer: (\d+), of which (\d+) found no section`).FindStringSubmatch(out)
+	want := fmt.Sprintf("cites the right section %s/%s", m[1], m[2])
+	wantDecl := fmt.Sprintf("declines what the notes don't answer %s/%s", silent[2], silent[1])
+	if !strings.Contains(out, want) || !strings.Contains(out, wantDecl) {
+		t.Errorf("want %q and %q in:\n%s", want, wantDecl, out)
 	}
 }
