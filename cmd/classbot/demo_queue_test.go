@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,32 @@ WHERE j.args->'command'->'Text' #>> '{}' LIKE 'Ada Queue %'`).Scan(&state, &outc
 	}
 	if state != "completed" || outcome != "ok" || mode != "queue" {
 		t.Errorf("job %s, ledger outcome %q mode %q", state, outcome, mode)
+	}
+}
+
+// classbot queue reads the state of every replica's jobs from the
+// database: after a queue-mode demo it counts at least that answer.
+func TestQueueSubcommand(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testDatabaseURL}
+	if out, err := runDemoCmd(t, env, "", "--mode", "queue", "--name", "Ada Shell", "--email", "ada.shell@example.com",
+		"--db-delay", "0", "--agent-delay", "0"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var out, errOut lockedBuffer
+	if err := run(t.Context(), []string{"classbot", "queue", "--since", "10m"}, envOf(env), strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	m := regexp.MustCompile(`last 10m0s: (\d+) answered`).FindStringSubmatch(out.String())
+	if m == nil || m[1] == "0" {
+		t.Fatalf("classbot queue printed:\n%s", out.String())
+	}
+	for _, want := range []string{"waiting for a worker", "enqueued→done p50", "after a rescue", "expired:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out.String())
+		}
+	}
+	err := run(t.Context(), []string{"classbot", "queue"}, envOf(nil), strings.NewReader(""), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("queue without DATABASE_URL: %v", err)
 	}
 }
