@@ -72,7 +72,7 @@ type flags struct {
 	slackSecret, discordKey, discordAppID, sinkAddr, modelAddr string
 	botBinary, store                                           string
 	classes, students, concurrency, requests, connections      int
-	maxInFlight, llmConcurrency, targetPID                     int
+	maxInFlight, llmConcurrency, queueWorkers, targetPID       int
 	rate, askRatio                                             float64
 	duration, drain, timeout, dbLatency                        time.Duration
 	jsonOut, bare, references                                  bool
@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.platform, "platform", "slack", "slack, discord, or mix (even classes on Slack, odd ones on Discord)")
-	fs.StringVar(&f.modes, "mode", "async", "the bot's handler mode: sync, async, both (sync then async), bare (the reference handler), or a list such as sync,async,bare")
+	fs.StringVar(&f.modes, "mode", "async", "the bot's handler mode: sync, async, queue (durable jobs on River: needs PostgreSQL), both (sync then async), bare (the reference handler), or a list such as async,queue")
 	fs.BoolVar(&f.bare, "bare", false, "same as --mode bare")
 	fs.IntVar(&f.classes, "classes", 10, "classes (Slack workspaces, Discord guilds)")
 	fs.IntVar(&f.students, "students", 500, "students per class")
@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 	fs.StringVar(&f.modelLatency, "model-latency", "2s", "the model stand-in's latency: a duration, or lognormal:median=2s,p99=6s")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 20000, "MAX_IN_FLIGHT for the bot it starts (async commands at once)")
 	fs.IntVar(&f.llmConcurrency, "llm-concurrency", 20000, "LLM_MAX_CONCURRENCY for the bot it starts (model calls at once)")
+	fs.IntVar(&f.queueWorkers, "queue-workers", 0, "QUEUE_WORKERS for the bot it starts in queue mode (jobs at once; default: --max-in-flight, at most River's 10000)")
 	fs.StringVar(&f.botCPUs, "bot-cpus", "", "pin the bot to these CPUs (taskset list such as 0 or 0-1), so the load runs elsewhere")
 	fs.StringVar(&f.botBinary, "bot-binary", "", "the classbot executable to start (default: go build ./cmd/classbot from this source tree into a temporary directory)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
@@ -163,6 +164,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 		if dbURL == "" {
 			return usagef("--store postgres needs DATABASE_URL, such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 		}
+	}
+	if slices.Contains(modes, "queue") && dbURL == "" && f.target == "" {
+		return usagef("--mode queue keeps its jobs in PostgreSQL: set DATABASE_URL and give --store postgres (or auto), not memory")
 	}
 	if f.dbLatency > 0 && dbURL == "" {
 		return usagef("--db-latency puts a proxy in front of PostgreSQL: set DATABASE_URL (and --store postgres)")
@@ -234,6 +238,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 			}
 			opts.BotEnv["MAX_IN_FLIGHT"] = strconv.Itoa(f.maxInFlight)
 			opts.BotEnv["LLM_MAX_CONCURRENCY"] = strconv.Itoa(f.llmConcurrency)
+			if rs.mode == "queue" {
+				opts.BotEnv["QUEUE_WORKERS"] = strconv.Itoa(f.workers())
+			}
 			child := loadtest.Child{Path: botPath, Args: []string{"serve"}, Name: "bot", Store: rs.store,
 				CPUs: cpus, CPUList: f.botCPUs, Progress: stderr}
 			if rs.mode == "bare" {
@@ -294,7 +301,7 @@ func plan(modes []string, postgres, references bool, dbLatency time.Duration) []
 		}
 		if postgres {
 			for _, m := range modes {
-				if m != "bare" {
+				if m != "bare" && m != "queue" { // queue mode keeps its jobs in PostgreSQL
 					runs = append(runs, runSpec{label: m + ", memory store", mode: m, store: storeMemory})
 				}
 			}
@@ -390,6 +397,9 @@ func (f *flags) config(set map[string]bool, getenv func(string) string) ([]strin
 	if f.classes <= 0 || f.students <= 0 || f.askRatio < 0 || f.askRatio > 1 {
 		return nil, cfg, usagef("--classes and --students must be above 0 and --ask-ratio between 0 and 1")
 	}
+	if f.queueWorkers < 0 || f.queueWorkers > riverMaxWorkers {
+		return nil, cfg, usagef("--queue-workers must be between 1 and %d (River's most per process)", riverMaxWorkers)
+	}
 	if f.concurrency < 0 || f.requests < 0 || f.connections < 0 || f.maxInFlight <= 0 || f.llmConcurrency <= 0 {
 		return nil, cfg, usagef("--concurrency, --requests, --connections, --max-in-flight and --llm-concurrency must be positive")
 	}
@@ -481,6 +491,21 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// riverMaxWorkers is the most workers River runs in one queue of one
+// process (river.QueueNumWorkersMax).
+const riverMaxWorkers = 10000
+
+// workers is QUEUE_WORKERS for a queue-mode bot: --queue-workers, or as
+// many as --max-in-flight allows commands in flight, so that the workers,
+// not the queue, are never what limits a run (a job mostly waits on the
+// model, as an async command does), capped at River's maximum.
+func (f *flags) workers() int {
+	if f.queueWorkers > 0 {
+		return f.queueWorkers
+	}
+	return min(f.maxInFlight, riverMaxWorkers)
+}
+
 // parseModes reads --mode: sync, async, both, bare, or a comma list.
 func parseModes(s string, bare bool) ([]string, error) {
 	if bare {
@@ -491,10 +516,10 @@ func parseModes(s string, bare bool) ([]string, error) {
 		switch m = strings.TrimSpace(m); m {
 		case "both":
 			out = append(out, "sync", "async")
-		case "sync", "async", "bare":
+		case "sync", "async", "queue", "bare":
 			out = append(out, m)
 		default:
-			return nil, usagef("--mode %q: use sync, async, both, bare, or a list such as sync,async,bare", m)
+			return nil, usagef("--mode %q: use sync, async, queue, both, bare, or a list such as async,queue", m)
 		}
 	}
 	return out, nil

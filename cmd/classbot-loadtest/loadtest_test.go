@@ -57,12 +57,20 @@ type report struct {
 		Refused               int      `json:"refused"`
 		FollowUpsExpected     int      `json:"follow_ups_expected"`
 		FollowUpsDelivered    int      `json:"follow_ups_delivered"`
-		Complete              int      `json:"complete"`
-		DistinctStudents      int      `json:"distinct_students_registered"`
-		BotCPUSeconds         float64  `json:"bot_cpu_seconds"`
-		BotPeakRSSMB          float64  `json:"bot_peak_rss_mb"`
-		FirstError            string   `json:"first_error"`
-		Postgres              *struct {
+		FollowUpsExactlyOnce  int      `json:"follow_ups_exactly_once"`
+		FollowUpDuplicates    int      `json:"follow_up_duplicates"`
+		FollowUpsUnknown      int      `json:"follow_ups_unknown"`
+		QueueJobs             *struct {
+			Inserted   int64 `json:"inserted"`
+			Completed  int64 `json:"completed"`
+			Unfinished int64 `json:"unfinished"`
+		} `json:"queue_jobs"`
+		Complete         int     `json:"complete"`
+		DistinctStudents int     `json:"distinct_students_registered"`
+		BotCPUSeconds    float64 `json:"bot_cpu_seconds"`
+		BotPeakRSSMB     float64 `json:"bot_peak_rss_mb"`
+		FirstError       string  `json:"first_error"`
+		Postgres         *struct {
 			Registrations      int64 `json:"registrations"`
 			RegistrationsAdded int64 `json:"registrations_added"`
 			InteractionsAdded  int64 `json:"interactions_added"`
@@ -145,6 +153,48 @@ func TestLoadtestMixAgainstPostgres(t *testing.T) {
 	}
 }
 
+func TestLoadtestQueueModeAnswersEachCommandOnce(t *testing.T) {
+	migrate(t)
+	// A job an earlier, interrupted load test left unfinished: its sink is
+	// gone, so the run deletes it before the bot's workers can take it.
+	var stale int64
+	pgtest.QueryRow(t, testDatabaseURL, `INSERT INTO river_job (args, kind, max_attempts, queue, state, scheduled_at)
+		VALUES ('{"command":{"name":"register"},"address":{"tok":"lt7-abc-aW50ZXJhY3Rpb246bG9hZHRlc3Q"}}', 'classbot_command', 10, 'classbot', 'available', now() + interval '1 hour')
+		RETURNING id`, nil, &stale)
+	rep, stderr := runLoadtest(t, map[string]string{"DATABASE_URL": testDatabaseURL},
+		"--mode", "async,queue", "--platform", "mix", "--classes", "4", "--students", "30", "--rate", "50", "--duration", "1s",
+		"--model-latency", "50ms", "--drain", "20s", "--json")
+	if len(rep.Runs) != 2 || rep.Runs[0].Mode != "async" || rep.Runs[1].Mode != "queue" {
+		t.Fatalf("runs %+v, want async then queue", rep.Runs)
+	}
+	if !strings.Contains(stderr, "deleted 1 unfinished jobs of earlier load-test runs") {
+		t.Errorf("stderr does not say the stale job was deleted:\n%s", stderr)
+	}
+	var left int64
+	pgtest.QueryRow(t, testDatabaseURL, "SELECT count(*) FROM river_job WHERE id = $1", []any{stale}, &left)
+	if left != 0 {
+		t.Error("the stale load-test job is still there")
+	}
+	r := rep.Runs[1]
+	if r.Store != "postgres" || r.Sent < 40 || r.Acknowledged != r.Sent || r.Errors+r.Timeouts+r.Refused != 0 {
+		t.Fatalf("store %s, sent %d, acknowledged %d, errors %d, timeouts %d, busy %d (first error: %s)\nstderr:\n%s",
+			r.Store, r.Sent, r.Acknowledged, r.Errors, r.Timeouts, r.Refused, r.FirstError, stderr)
+	}
+	if r.FollowUpsExpected != r.Sent || r.FollowUpsDelivered != r.Sent || r.FollowUpsExactlyOnce != r.Sent || r.FollowUpDuplicates+r.FollowUpsUnknown != 0 {
+		t.Errorf("follow-ups: %d expected, %d delivered, %d exactly once, %d more than once, %d unknown, for %d sent: want each exactly once",
+			r.FollowUpsExpected, r.FollowUpsDelivered, r.FollowUpsExactlyOnce, r.FollowUpDuplicates, r.FollowUpsUnknown, r.Sent)
+	}
+	if r.QueueJobs == nil || r.QueueJobs.Inserted != int64(r.Sent) || r.QueueJobs.Completed != int64(r.Sent) || r.QueueJobs.Unfinished != 0 {
+		t.Errorf("River jobs %+v, want %d inserted and completed", r.QueueJobs, r.Sent)
+	}
+	if r.CommitsPerInteraction == nil {
+		t.Error("no commits per interaction for the queue run")
+	}
+	if rep.Runs[0].QueueJobs != nil {
+		t.Error("the async run reports River jobs")
+	}
+}
+
 func TestLoadtestPlotsSyncAgainstAsync(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "latency.png")
 	rep, stderr := runLoadtest(t, map[string]string{},
@@ -205,7 +255,10 @@ func TestLoadtestUsage(t *testing.T) {
 		{"lognormal without p99", []string{"--model-latency", "lognormal:median=2s"}, "p99"},
 		{"rate and concurrency", []string{"--rate", "10", "--concurrency", "5"}, "not both"},
 		{"unknown platform", []string{"--platform", "teams"}, "--platform"},
-		{"unknown mode", []string{"--mode", "queue"}, "--mode"},
+		{"unknown mode", []string{"--mode", "kafka"}, "--mode"},
+		{"queue without PostgreSQL", []string{"--mode", "async,queue"}, "PostgreSQL"},
+		{"queue on the memory store", []string{"--mode", "queue", "--store", "memory"}, "PostgreSQL"},
+		{"too many queue workers", []string{"--mode", "queue", "--queue-workers", "20000"}, "--queue-workers"},
 		{"bare on discord", []string{"--mode", "bare", "--platform", "discord"}, "Slack only"},
 		{"remote target", []string{"--target", "http://example.com:8080"}, "127.0.0.1"},
 		{"bad cpu list", []string{"--bot-cpus", "first"}, "--bot-cpus"},
@@ -340,6 +393,10 @@ func TestPlanPutsReferencesFirst(t *testing.T) {
 			{"bare", "bare", "none"}, {"async, memory store", "async", "memory"}, {"async, postgres", "async", "postgres"}}},
 		{"references on memory: bare only", []string{"sync", "async"}, false, true, 0, []runSpec{
 			{"bare", "bare", "none"}, {"sync, memory store", "sync", "memory"}, {"async, memory store", "async", "memory"}}},
+		{"queue has no memory reference", []string{"async", "queue"}, true, true, 0, []runSpec{
+			{"bare", "bare", "none"}, {"async, memory store", "async", "memory"}, {"async, postgres", "async", "postgres"}, {"queue, postgres", "queue", "postgres"}}},
+		{"async as queue's reference", []string{"async", "queue"}, true, false, 0, []runSpec{
+			{"async", "async", "postgres"}, {"queue", "queue", "postgres"}}},
 		{"bare already asked for", []string{"async", "bare"}, true, true, 0, []runSpec{
 			{"async, memory store", "async", "memory"}, {"async, postgres", "async", "postgres"}, {"bare", "bare", "none"}}},
 	}

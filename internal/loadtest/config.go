@@ -26,8 +26,10 @@ const Deadline = 3 * time.Second
 type Config struct {
 	// Label names the run in reports and on the chart ("async", "sync", "bare").
 	Label string
-	// Mode is the bot's handler mode, "sync" or "async": it decides whether
-	// follow-ups are expected. Default "async".
+	// Mode is the bot's handler mode, "sync", "async" or "queue": it decides
+	// whether follow-ups are expected (async and queue) and, for queue, that
+	// the run's River jobs are counted and stale ones of earlier runs are
+	// removed first (see DatabaseURL). Default "async".
 	Mode string
 	// Platform is slack, discord or mix. Default slack.
 	Platform string
@@ -84,6 +86,12 @@ type Config struct {
 	// the database's committed transactions (pg_stat_database.xact_commit).
 	// After the run the bot is stopped first, so that its backends report
 	// their counts, and the reading waits up to 12 s for them to settle.
+	// In queue mode it is also where the run's River jobs are counted, and
+	// before the bot starts, unfinished jobs that earlier load-test runs
+	// left behind are deleted: their sink is gone, so they could only fail
+	// and retry inside this run (a load-test job is recognised by its reply
+	// address, which points at a loopback sink; no other job is touched).
+	// Give the load test a database of its own.
 	DatabaseURL string
 	// DBLatency is reported only: the latency a proxy between the bot and
 	// PostgreSQL adds each way (the caller puts the proxy there, see
@@ -92,6 +100,10 @@ type Config struct {
 	// Seed makes the traffic repeatable. Default 1.
 	Seed uint64
 }
+
+// followsUp reports whether the mode answers with a follow-up after the
+// acknowledgement (async and queue) rather than in the response (sync).
+func (c Config) followsUp() bool { return c.Mode != "sync" }
 
 func (c Config) withDefaults() Config {
 	if c.Mode == "" {
@@ -154,9 +166,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("platform %q: use slack, discord or mix", c.Platform))
 	}
 	switch c.Mode {
-	case "", "sync", "async":
+	case "", "sync", "async", "queue":
 	default:
-		errs = append(errs, fmt.Errorf("mode %q: use sync or async", c.Mode))
+		errs = append(errs, fmt.Errorf("mode %q: use sync, async or queue", c.Mode))
 	}
 	if c.AskRatio > 1 {
 		errs = append(errs, errors.New("the ask ratio is a share between 0 and 1"))

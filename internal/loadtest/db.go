@@ -160,3 +160,90 @@ func CommitLatency(ctx context.Context, dbURL string, n int) (time.Duration, err
 	slices.Sort(d)
 	return quantile(d, .5), nil
 }
+
+// QueueJobs counts a queue-mode run's River jobs (kind classbot_command,
+// inserted during the run), read after the bot stopped.
+type QueueJobs struct {
+	Inserted  int64 `json:"inserted"`
+	Completed int64 `json:"completed"`
+	// Unfinished are still available, scheduled, retryable or running
+	// (left by the bot's stop: another replica, or its next start, would
+	// run them).
+	Unfinished int64 `json:"unfinished"`
+	// Retried ran more than once (attempt > 1): a failed attempt, or one
+	// rescued after a crash. Each may have posted a follow-up twice.
+	Retried int64 `json:"retried"`
+	// Discarded ran out of attempts or were cancelled.
+	Discarded int64 `json:"discarded"`
+}
+
+// queueSnapshot is River's job table before a run: its highest id, so
+// that the run's jobs are those above it.
+type queueSnapshot struct {
+	maxID int64
+	jobs  QueueJobs
+}
+
+// readJobs reads River's jobs above afterID (and their highest id). A
+// database without River's tables has none.
+func readJobs(ctx context.Context, dbURL string, afterID int64) (queueSnapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, withoutPoolParams(dbURL))
+	if err != nil {
+		return queueSnapshot{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var s queueSnapshot
+	var exists bool
+	// Read in a transaction that is rolled back: no commit is counted.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return s, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := tx.QueryRow(ctx, "SELECT to_regclass('river_job') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return s, err
+	}
+	j := &s.jobs
+	err = tx.QueryRow(ctx, `SELECT coalesce(max(id), 0),
+		count(*) FILTER (WHERE id > $1),
+		count(*) FILTER (WHERE id > $1 AND state = 'completed'),
+		count(*) FILTER (WHERE id > $1 AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')),
+		count(*) FILTER (WHERE id > $1 AND attempt > 1),
+		count(*) FILTER (WHERE id > $1 AND state IN ('discarded', 'cancelled'))
+		FROM river_job WHERE kind = 'classbot_command'`, afterID).
+		Scan(&s.maxID, &j.Inserted, &j.Completed, &j.Unfinished, &j.Retried, &j.Discarded)
+	return s, err
+}
+
+// staleJobsSQL deletes the unfinished jobs of earlier load-test runs: those
+// whose reply address is a load-test sink (a Slack response_url on a
+// loopback address, or a Discord token the generator made; see
+// discordToken). No real platform gives either.
+const staleJobsSQL = `DELETE FROM river_job
+WHERE kind = 'classbot_command'
+  AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')
+  AND (args->'address'->>'url' LIKE 'http://127.0.0.1:%/slack/commands/%'
+       OR args->'address'->>'tok' LIKE 'lt%-` + tokenMark + `')`
+
+// clearStaleJobs runs staleJobsSQL and returns how many jobs it deleted. A
+// database without River's tables has none.
+func clearStaleJobs(ctx context.Context, dbURL string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, withoutPoolParams(dbURL))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('river_job') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		return 0, err
+	}
+	ct, err := conn.Exec(ctx, staleJobsSQL)
+	if err != nil {
+		return 0, err
+	}
+	return ct.RowsAffected(), nil
+}

@@ -130,7 +130,7 @@ func TestDiscordSignatureVerifies(t *testing.T) {
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		platform string
-		async    bool
+		followUp bool
 		body     string
 		want     int
 	}{
@@ -142,8 +142,8 @@ func TestClassify(t *testing.T) {
 		{PlatformSlack, false, `{"text":"Sorry, that took too long."}`, kindRefused},
 	}
 	for _, tt := range tests {
-		if got := classify(tt.platform, tt.async, []byte(tt.body)); got != tt.want {
-			t.Errorf("classify(%s, async=%v, %s) = %d, want %d", tt.platform, tt.async, tt.body, got, tt.want)
+		if got := classify(tt.platform, tt.followUp, []byte(tt.body)); got != tt.want {
+			t.Errorf("classify(%s, followUp=%v, %s) = %d, want %d", tt.platform, tt.followUp, tt.body, got, tt.want)
 		}
 	}
 }
@@ -157,6 +157,46 @@ func TestLoopbackOnly(t *testing.T) {
 	for _, bad := range []string{"http://10.0.0.1:8080", "http://example.com", "https://127.0.0.1", "127.0.0.1:80"} {
 		if err := CheckLoopbackURL(bad); err == nil {
 			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestTrackerCountsEachCommandsPosts(t *testing.T) {
+	tr := newTracker()
+	at := time.Now()
+	for seq := uint64(1); seq <= 4; seq++ {
+		tr.add(seq, at)
+	}
+	tr.forget(4) // answered at once: no follow-up expected
+	now := at.Add(2 * time.Second)
+	tr.deliver(1, now)
+	tr.deliver(2, now)
+	tr.deliver(2, now.Add(time.Second)) // a job run twice: replaced, still a second post
+	tr.deliver(2, now.Add(2*time.Second))
+	tr.deliver(4, now)  // forgotten
+	tr.deliver(99, now) // never sent
+	if tr.delivered != 2 || tr.duplicates != 1 || tr.extra != 2 || tr.unknown != 2 {
+		t.Errorf("delivered %d, posted more than once %d, extra posts %d, unknown %d; want 2, 1, 2, 2",
+			tr.delivered, tr.duplicates, tr.extra, tr.unknown)
+	}
+	if len(tr.followLat) != 2 || tr.followLat[1] != 2*time.Second {
+		t.Errorf("end-to-end latencies %v, want the first post's of each command", tr.followLat)
+	}
+	if n, _ := tr.deliveredCount(); n != 2 {
+		t.Errorf("deliveredCount = %d, want 2 (command 3 has none yet)", n)
+	}
+}
+
+func TestConfigTakesQueueMode(t *testing.T) {
+	if err := (Config{Mode: "queue"}).Validate(); err != nil {
+		t.Errorf("queue mode refused: %v", err)
+	}
+	if err := (Config{Mode: "kafka"}).Validate(); err == nil {
+		t.Error("an unknown mode accepted")
+	}
+	for mode, want := range map[string]bool{"sync": false, "async": true, "queue": true} {
+		if got := (Config{Mode: mode}).followsUp(); got != want {
+			t.Errorf("%s: followsUp = %v, want %v", mode, got, want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,11 +49,19 @@ type Report struct {
 	Refused        int     `json:"refused"` // answered at once with "busy" or "sorry"
 	Ack            Summary `json:"ack_ms"`
 
-	FollowUpsExpected  int     `json:"follow_ups_expected"`
-	FollowUpsDelivered int     `json:"follow_ups_delivered"`
-	FollowUpDuplicates int     `json:"follow_up_duplicates"`
-	FollowUpsUnknown   int     `json:"follow_ups_unknown"`
-	EndToEnd           Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync: → the answer)
+	// Follow-ups (async and queue modes), counted per command at the sink:
+	// Expected were acknowledged as deferred; Delivered got at least one
+	// post; ExactlyOnce got exactly one; Duplicates got more than one (a
+	// queue job run twice, or, in async mode on Discord, an answer in
+	// several messages), with ExtraPosts the posts beyond each command's
+	// first; Unknown matched no command sent.
+	FollowUpsExpected    int     `json:"follow_ups_expected"`
+	FollowUpsDelivered   int     `json:"follow_ups_delivered"`
+	FollowUpsExactlyOnce int     `json:"follow_ups_exactly_once"`
+	FollowUpDuplicates   int     `json:"follow_up_duplicates"`
+	FollowUpExtraPosts   int     `json:"follow_up_extra_posts"`
+	FollowUpsUnknown     int     `json:"follow_ups_unknown"`
+	EndToEnd             Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync: → the answer)
 
 	// Complete interactions: acknowledged and followed up (async), or
 	// answered (sync). CompletePerSecond divides them by the time from the
@@ -80,8 +89,10 @@ type Report struct {
 	// memory store and the bare reference ("n/a" in the text report).
 	PostgresCommits       *int64   `json:"postgres_commits"`
 	CommitsPerInteraction *float64 `json:"postgres_commits_per_interaction"`
-	DBError               string   `json:"postgres_error,omitempty"`
-	FirstError            string   `json:"first_error,omitempty"`
+	// Jobs are queue mode's River jobs of the run; nil otherwise.
+	Jobs       *QueueJobs `json:"queue_jobs,omitempty"`
+	DBError    string     `json:"postgres_error,omitempty"`
+	FirstError string     `json:"first_error,omitempty"`
 
 	ackSamples []time.Duration
 }
@@ -154,10 +165,12 @@ func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
 	rep.DistinctStudents = len(r.students)
 
 	last := r.lastAck
-	if r.async {
+	if r.followUps {
 		rep.FollowUpsExpected = r.expected
 		rep.FollowUpsDelivered = r.t.delivered
+		rep.FollowUpsExactlyOnce = r.t.delivered - r.t.duplicates
 		rep.FollowUpDuplicates = r.t.duplicates
+		rep.FollowUpExtraPosts = r.t.extra
 		rep.FollowUpsUnknown = r.t.unknown
 		rep.EndToEnd = summarize(r.t.followLat)
 		rep.Complete = r.t.delivered
@@ -205,9 +218,11 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  acknowledged        %d   errors %d   timeouts %d   answered busy/sorry %d\n", r.Acknowledged, r.Errors, r.Timeouts, r.Refused)
 	fmt.Fprintf(w, "  ack latency         p50 %s   p90 %s   p99 %s   max %s\n", fmtMs(r.Ack.P50), fmtMs(r.Ack.P90), fmtMs(r.Ack.P99), fmtMs(r.Ack.Max))
 	fmt.Fprintf(w, "  deadline misses     %d (acknowledged after 3s: %d, errors and timeouts: %d)\n", r.DeadlineMisses, r.Late, r.Errors+r.Timeouts)
-	if r.Mode == "async" {
+	if r.Mode != "sync" {
 		fmt.Fprintf(w, "  follow-ups          %d of %d delivered; end-to-end p50 %s   p99 %s   max %s\n",
 			r.FollowUpsDelivered, r.FollowUpsExpected, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99), fmtMs(r.EndToEnd.Max))
+		fmt.Fprintf(w, "  exactly once        %d of %d; posted more than once: %d (%d extra posts); for no command sent: %d\n",
+			r.FollowUpsExactlyOnce, r.FollowUpsExpected, r.FollowUpDuplicates, r.FollowUpExtraPosts, r.FollowUpsUnknown)
 	} else {
 		fmt.Fprintf(w, "  answers             %d in the response (sync); p50 %s   p99 %s\n", r.Complete, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99))
 	}
@@ -229,6 +244,10 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  PostgreSQL commits  %d, %s per complete interaction\n", *r.PostgresCommits, r.commitsText())
 	} else {
 		fmt.Fprintf(w, "  PostgreSQL commits  n/a (store %s)\n", r.Store)
+	}
+	if j := r.Jobs; j != nil {
+		fmt.Fprintf(w, "  River jobs          %d inserted, %d completed, %d unfinished, %d run more than once, %d discarded or cancelled\n",
+			j.Inserted, j.Completed, j.Unfinished, j.Retried, j.Discarded)
 	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error         %s\n", r.FirstError)
@@ -312,23 +331,24 @@ func (e Environment) WriteHeader(w io.Writer) {
 // references beside it.
 func WriteTable(w io.Writer, reports []*Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tcommits/interaction\t")
+	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tposted twice\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tcommits/interaction\t")
 	for _, r := range reports {
 		store := r.Store
 		if r.DBLatency != "" {
 			store += " +" + r.DBLatency
 		}
 		follow := fmt.Sprintf("%d/%d", r.FollowUpsDelivered, r.FollowUpsExpected)
-		if r.Mode != "async" {
-			follow = "n/a"
+		dup := strconv.Itoa(r.FollowUpDuplicates)
+		if r.Mode == "sync" {
+			follow, dup = "n/a", "n/a"
 		}
 		cpu, rss := "n/a", "n/a"
 		if r.BotCPUSeconds > 0 {
 			cpu = fmt.Sprintf("%.0f", r.BotCPUMicrosPerCompletion)
 			rss = fmt.Sprintf("%.0f", r.BotPeakRSSMB)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
-			r.Late, r.Errors+r.Timeouts, follow, r.CompletePerSecond, cpu, rss, r.commitsText())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
+			r.Late, r.Errors+r.Timeouts, follow, dup, r.CompletePerSecond, cpu, rss, r.commitsText())
 	}
 	_ = tw.Flush()
 }

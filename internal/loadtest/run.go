@@ -68,7 +68,9 @@ type runner struct {
 	client *http.Client
 	sink   *sink
 	t      *tracker
-	async  bool
+	// followUps: the bot answers with follow-ups (async and queue modes),
+	// so a Slack acknowledgement is a deferral.
+	followUps bool
 
 	seq   atomic.Uint64
 	runID uint64
@@ -118,7 +120,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 		progress = io.Discard
 	}
 
-	r := &runner{cfg: cfg, t: newTracker(), async: cfg.Mode == "async", students: map[string]struct{}{}, runID: runID()}
+	r := &runner{cfg: cfg, t: newTracker(), followUps: cfg.followsUp(), students: map[string]struct{}{}, runID: runID()}
 	var err error
 	if r.sink, err = startSink(cfg.SinkAddr, r.t); err != nil {
 		return nil, fmt.Errorf("start the follow-up sink: %w", err)
@@ -149,6 +151,18 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 	}
 	for k, v := range opts.BotEnv {
 		env[k] = v
+	}
+
+	var jobs0 queueSnapshot
+	if cfg.Mode == "queue" && cfg.DatabaseURL != "" {
+		// Before the bot starts, so that its workers never take them.
+		n, err := clearStaleJobs(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("remove earlier runs' unfinished jobs: %w", err)
+		}
+		if n > 0 {
+			fmt.Fprintf(progress, "loadtest: %s: deleted %d unfinished jobs of earlier load-test runs (their sink is gone)\n", labelOr(cfg), n)
+		}
 	}
 
 	bot := &Bot{URL: cfg.Target, PID: opts.TargetPID}
@@ -196,6 +210,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 		if db0Err != nil {
 			rep.DBError = "before the run: " + db0Err.Error()
 		}
+		if cfg.Mode == "queue" {
+			jobs0, _ = readJobs(ctx, cfg.DatabaseURL, 0)
+		}
 	}
 	self := os.Getpid()
 	selfCPU0, _ := procCPU(self)
@@ -216,7 +233,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 	r.mu.Lock()
 	expected := r.expected
 	r.mu.Unlock()
-	if r.async && expected > 0 {
+	if r.followUps && expected > 0 {
 		fmt.Fprintf(progress, "loadtest: %s: waiting up to %s for %d follow-ups…\n", labelOr(cfg), cfg.Drain, expected)
 		r.drain(ctx, expected, cfg.Drain)
 	}
@@ -232,15 +249,16 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 			rep.BotPeakRSSMB = float64(hwm) / (1 << 20)
 		}
 	}
+	// Stop the bot before counting: a graceful stop finishes the work in
+	// flight, so a follow-up (or a repeated one) it still posts is counted,
+	// and its database backends report their commits when they end.
+	if bot.Stop != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		_ = bot.Stop(sctx)
+		cancel()
+	}
 	r.fill(rep, start, sendEnd)
 	if cfg.DatabaseURL != "" {
-		// The bot's backends report their commits when they end: stop the
-		// bot first, so that the count after the run is complete.
-		if bot.Stop != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-			_ = bot.Stop(sctx)
-			cancel()
-		}
 		fmt.Fprintf(progress, "loadtest: %s: reading PostgreSQL's counters…\n", labelOr(cfg))
 		db1, err := readDB(ctx, cfg.DatabaseURL, true)
 		switch {
@@ -259,6 +277,13 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 			if rep.Complete > 0 {
 				per := float64(n) / float64(rep.Complete)
 				rep.CommitsPerInteraction = &per
+			}
+		}
+		if cfg.Mode == "queue" {
+			if j, err := readJobs(ctx, cfg.DatabaseURL, jobs0.maxID); err != nil {
+				rep.DBError = strings.TrimPrefix(rep.DBError+"; ", "; ") + "count River's jobs: " + err.Error()
+			} else {
+				rep.Jobs = &j.jobs
 			}
 		}
 	}
@@ -410,7 +435,7 @@ func (r *runner) send(ctx context.Context, cmd command, at time.Time) {
 		r.fail(&r.transport, err)
 		return
 	}
-	if r.async {
+	if r.followUps {
 		r.t.add(cmd.seq, at) // before sending: the follow-up may beat the ack's bookkeeping
 	}
 	r.mu.Lock()
@@ -441,7 +466,7 @@ func (r *runner) send(ctx context.Context, cmd command, at time.Time) {
 		r.fail(&r.statusErrors, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body)))
 		return
 	}
-	kind := classify(cmd.platform, r.async, body)
+	kind := classify(cmd.platform, r.followUps, body)
 	if kind != kindDeferred {
 		r.t.forget(cmd.seq)
 	}
@@ -475,9 +500,9 @@ func (r *runner) fail(counter *int, err error) {
 }
 
 // classify reads a 200 response: a deferral (Discord type 5; Slack's
-// acknowledgement in async mode), an answer (sync mode), or an immediate
-// refusal (busy, restarting, sorry).
-func classify(platform string, async bool, body []byte) int {
+// acknowledgement in async and queue modes, followUps), an answer (sync
+// mode), or an immediate refusal (busy, restarting, sorry).
+func classify(platform string, followUps bool, body []byte) int {
 	lower := bytes.ToLower(body)
 	if bytes.Contains(lower, []byte("busy")) || bytes.Contains(lower, []byte("restarting")) || bytes.Contains(lower, []byte("sorry")) {
 		return kindRefused
@@ -488,7 +513,7 @@ func classify(platform string, async bool, body []byte) int {
 		}
 		return kindAnswer
 	}
-	if async {
+	if followUps {
 		return kindDeferred
 	}
 	return kindAnswer

@@ -15,49 +15,70 @@ import (
 )
 
 // tracker matches follow-ups at the sink to the commands that were sent.
-// It is safe for concurrent use.
+// It counts posts per command, so that "delivered exactly once" means what
+// it says: every command got at least one post (delivered) and no command
+// got more than one (duplicates). In queue mode a follow-up is an
+// idempotent replacement (Slack: a response_url post with
+// replace_original; Discord: a PATCH of @original), so a second post is
+// invisible to the student but still a repeated delivery: a retried or
+// rescued job, worth counting. It is safe for concurrent use.
 type tracker struct {
 	mu         sync.Mutex
-	sent       map[uint64]time.Time // commands waiting for their follow-up, by seq
-	followLat  []time.Duration
-	delivered  int
-	duplicates int // a second follow-up for a command (Discord: extra messages)
-	unknown    int // follow-ups for no command we sent
-	last       time.Time
-	changed    chan struct{} // closed and replaced on every delivery
+	sent       map[uint64]*pending // commands sent, by seq
+	followLat  []time.Duration     // due → first post, one per delivered command
+	delivered  int                 // commands with at least one post
+	duplicates int                 // commands with more than one post
+	extra      int                 // posts beyond each command's first
+	unknown    int                 // follow-ups for no command we sent
+	last       time.Time           // the last first post
+	changed    chan struct{}       // closed and replaced on every delivery
+}
+
+// pending is one sent command: when it was due and how many follow-ups
+// reached the sink for it.
+type pending struct {
+	at    time.Time
+	posts int
 }
 
 func newTracker() *tracker {
-	return &tracker{sent: make(map[uint64]time.Time, 1<<14), changed: make(chan struct{})}
+	return &tracker{sent: make(map[uint64]*pending, 1<<14), changed: make(chan struct{})}
 }
 
 func (t *tracker) add(seq uint64, at time.Time) {
 	t.mu.Lock()
-	t.sent[seq] = at
+	t.sent[seq] = &pending{at: at}
 	t.mu.Unlock()
 }
 
-// forget drops a command that will get no follow-up.
+// forget drops a command that will get no follow-up. A post that arrives
+// for it afterwards counts as unknown.
 func (t *tracker) forget(seq uint64) {
 	t.mu.Lock()
 	delete(t.sent, seq)
 	t.mu.Unlock()
 }
 
+// deliver records one follow-up post for command seq, arriving at now.
 func (t *tracker) deliver(seq uint64, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	at, ok := t.sent[seq]
+	p, ok := t.sent[seq]
 	if !ok {
 		t.unknown++
 		return
 	}
-	if at.IsZero() {
+	p.posts++
+	switch {
+	case p.posts == 2:
 		t.duplicates++
+		t.extra++
+		return
+	case p.posts > 2:
+		t.extra++
 		return
 	}
-	t.sent[seq] = time.Time{} // delivered; a zero time marks it
-	t.followLat = append(t.followLat, now.Sub(at))
+	t.followLat = append(t.followLat, now.Sub(p.at))
 	t.delivered++
 	t.last = now
 	close(t.changed)

@@ -152,10 +152,14 @@ func SlackSignature(secret, timestamp string, body []byte) string {
 	return "v0=" + hex.EncodeToString(m.Sum(nil))
 }
 
+// tokenMark ends every Discord token the generator makes ("interaction:
+// loadtest" in base64): it tells the load test's queued jobs from others.
+const tokenMark = "aW50ZXJhY3Rpb246bG9hZHRlc3Q"
+
 // discordToken is the interaction token of command seq; the sink finds the
 // command again from it.
 func discordToken(seq, run uint64) string {
-	return "lt" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatUint(run, 36) + "-aW50ZXJhY3Rpb246bG9hZHRlc3Q"
+	return "lt" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatUint(run, 36) + "-" + tokenMark
 }
 
 // runID is a snowflake-like number (milliseconds since Discord's epoch,
