@@ -274,6 +274,27 @@ func queryInt(t *testing.T, dbURL, sql string, args ...any) int {
 	return n
 }
 
+// queryInts runs a query returning one integer per row on dbURL.
+func queryInts(t *testing.T, dbURL, sql string, args ...any) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
 // registeredOf counts how many of the students' registrations are stored.
 func registeredOf(t *testing.T, dbURL string, students []*student) int {
 	t.Helper()
