@@ -127,6 +127,7 @@ func TestReadCourseRecursesAndSkipsOtherFiles(t *testing.T) {
 		"week1/slides.pdf": {Data: []byte("%PDF")},
 		".git/config":      {Data: []byte("x")},
 		"notes.markdown":   {Data: []byte("text")},
+		"latin1.md":        {Data: []byte("caf\xe9")},
 	}
 	files, skipped, err := store.ReadCourse(fsys)
 	if err != nil {
@@ -142,8 +143,8 @@ func TestReadCourseRecursesAndSkipsOtherFiles(t *testing.T) {
 	if strings.Join(paths, ",") != "notes.markdown,syllabus.md,week1/lab.txt" {
 		t.Errorf("files %v", paths)
 	}
-	if strings.Join(skipped, ",") != "week1/slides.pdf" {
-		t.Errorf("skipped %v, want the pdf only (hidden folders are silent)", skipped)
+	if strings.Join(skipped, ",") != "latin1.md,week1/slides.pdf" {
+		t.Errorf("skipped %v, want the file that is not UTF-8 and the pdf (hidden folders are silent)", skipped)
 	}
 	if files[1].Sections[0].Citation() != "syllabus.md › Grading" {
 		t.Errorf("citation %q", files[1].Sections[0].Citation())

@@ -77,9 +77,10 @@ func IsCourseNote(name string) bool {
 
 // ReadCourse reads every Markdown and text file under fsys, recursively, and
 // splits each into sections. It returns the files in path order and the
-// paths of the other files it skipped (the caller logs them). Hidden files
-// and folders (a leading dot) are skipped silently. A file that is not
-// valid UTF-8 is an error naming the file.
+// paths of the other files it skipped (the caller logs them): files of other
+// kinds, and Markdown or text files that are not UTF-8. Hidden files and
+// folders (a leading dot) are skipped silently. It fails only when fsys
+// cannot be read.
 func ReadCourse(fsys fs.FS) (files []CourseFile, skipped []string, err error) {
 	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -103,7 +104,8 @@ func ReadCourse(fsys fs.FS) (files []CourseFile, skipped []string, err error) {
 			return err
 		}
 		if !utf8.Valid(b) {
-			return fmt.Errorf("course notes: %s is not UTF-8 text", p)
+			skipped = append(skipped, p)
+			return nil
 		}
 		sum := sha256.Sum256(b)
 		files = append(files, CourseFile{Path: p, Hash: hex.EncodeToString(sum[:]), Sections: SplitSections(p, string(b))})

@@ -93,7 +93,7 @@ func (a *app) courseBotOptions(ctx context.Context, fsys fs.FS, source string) (
 		return opts, fmt.Errorf("COURSE_DIR %s: %w", source, err)
 	}
 	for _, p := range skipped {
-		a.log.Info("course notes: skipping a file that is not Markdown or text", "file", p)
+		a.log.Info("course notes: skipping a file that is not Markdown or UTF-8 text", "file", p)
 	}
 	if len(files) == 0 {
 		a.log.Warn("course notes: no Markdown or text files found; /ask will find nothing", "dir", source)
