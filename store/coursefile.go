@@ -254,7 +254,17 @@ func splitLong(text string, max, overlap int) []string {
 		}
 		var cur []string
 		n := 0
+		var words []string
 		for _, w := range strings.Fields(line) {
+			// A "word" longer than max (a long URL, a pasted blob) is cut
+			// into pieces of max runes.
+			for r := []rune(w); len(r) > 0; {
+				k := min(len(r), max-1)
+				words = append(words, string(r[:k]))
+				r = r[k:]
+			}
+		}
+		for _, w := range words {
 			wl := utf8.RuneCountInString(w) + 1
 			if n+wl > max && len(cur) > 0 {
 				units = append(units, strings.Join(cur, " "))
@@ -267,32 +277,33 @@ func splitLong(text string, max, overlap int) []string {
 			units = append(units, strings.Join(cur, " "))
 		}
 	}
-	size := func(us []string) int {
-		n := 0
-		for _, u := range us {
-			n += utf8.RuneCountInString(u) + 1
-		}
-		return n
-	}
-	var parts []string
-	var cur []string
-	for i := 0; i < len(units); i++ {
-		u := units[i]
-		if len(cur) > 0 && size(cur)+utf8.RuneCountInString(u) > max {
-			parts = append(parts, strings.TrimSpace(strings.Join(cur, "\n")))
-			// Carry the tail of cur over, as long as it fits the overlap and
-			// leaves room for u.
-			var tail []string
+	// cur is the part being filled; curSize its runes, one newline per unit
+	// included. Sizes are kept as we go: a long section stays linear.
+	var parts, cur []string
+	var sizes []int // runes of each unit in cur
+	curSize := 0
+	for _, u := range units {
+		un := utf8.RuneCountInString(u)
+		if len(cur) > 0 && curSize+un > max {
+			if p := strings.TrimSpace(strings.Join(cur, "\n")); p != "" {
+				parts = append(parts, p)
+			}
+			// Carry the tail of cur over, as long as it fits the overlap
+			// and leaves room for u.
+			keep, tailSize := 0, 0
 			for j := len(cur) - 1; j >= 0; j-- {
-				cand := append([]string{cur[j]}, tail...)
-				if size(cand) > overlap || size(cand)+utf8.RuneCountInString(u) > max {
+				next := tailSize + sizes[j] + 1
+				if next > overlap || next+un > max {
 					break
 				}
-				tail = cand
+				keep, tailSize = keep+1, next
 			}
-			cur = tail
+			cur = append([]string(nil), cur[len(cur)-keep:]...)
+			sizes = append([]int(nil), sizes[len(sizes)-keep:]...)
+			curSize = tailSize
 		}
-		cur = append(cur, u)
+		cur, sizes = append(cur, u), append(sizes, un)
+		curSize += un + 1
 	}
 	if last := strings.TrimSpace(strings.Join(cur, "\n")); last != "" {
 		parts = append(parts, last)
