@@ -5,10 +5,7 @@
 // `classbot course eval` use it when COURSE_DIR is not set.
 package course
 
-import (
-	"embed"
-	_ "embed"
-)
+import "embed"
 
 // Notes holds the course's Markdown files.
 //
