@@ -104,3 +104,27 @@ func TestCPUModelNamesTheProcessor(t *testing.T) {
 		t.Error("CPUModel is empty")
 	}
 }
+
+func TestQueueReportCountsEachFollowUpAndItsJobs(t *testing.T) {
+	r := &Report{Label: "queue", Mode: "queue", Store: "postgres", FollowUpsExpected: 100, FollowUpsDelivered: 99,
+		FollowUpsExactlyOnce: 97, FollowUpDuplicates: 2, FollowUpExtraPosts: 3, Complete: 99,
+		MachineCPUSeconds: 40, BotCPUSeconds: 20, GeneratorCPUSeconds: 10, PostgresCPUSeconds: 6, OtherCPUSeconds: 4,
+		Jobs: &QueueJobs{Inserted: 100, Completed: 99, Unfinished: 1, Retried: 2}}
+	var b bytes.Buffer
+	r.WriteText(&b)
+	for _, want := range []string{
+		"99 of 100 delivered",
+		"exactly once        97 of 100; posted more than once: 2 (3 extra posts)",
+		"River jobs          100 inserted, 99 completed, 1 unfinished, 2 run more than once",
+		"other programs 4.00s",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("queue report lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	WriteTable(&b, []*Report{r})
+	if !strings.Contains(b.String(), "99/100") || !strings.Contains(b.String(), "posted twice") {
+		t.Errorf("table does not show the follow-ups and the commands posted twice:\n%s", b.String())
+	}
+}

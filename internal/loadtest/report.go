@@ -79,6 +79,16 @@ type Report struct {
 	// bot too when a StartFunc runs it in-process). If it nears the run's
 	// length, the generator, not the bot, is the limit.
 	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
+	// MachineCPUSeconds is the whole machine's busy CPU time during the run
+	// (/proc/stat), and PostgresCPUSeconds the part PostgreSQL's processes
+	// used (its backends that ended during the run are not counted). What
+	// is left after the bot, the generator and PostgreSQL is other
+	// programs': OtherCPUSeconds. On a shared machine it says how far to
+	// trust the run: a few seconds are the system's own; tens of seconds
+	// mean other work competed with the bot and its database.
+	MachineCPUSeconds  float64 `json:"machine_cpu_seconds,omitempty"`
+	PostgresCPUSeconds float64 `json:"postgres_cpu_seconds,omitempty"`
+	OtherCPUSeconds    float64 `json:"other_cpu_seconds,omitempty"`
 
 	DistinctStudents int     `json:"distinct_students_registered"`
 	DB               *DBRows `json:"postgres,omitempty"`
@@ -191,6 +201,9 @@ func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
 	if el := last.Sub(start).Seconds(); el > 0 {
 		rep.CompletePerSecond = float64(rep.Complete) / el
 	}
+	if rep.MachineCPUSeconds > 0 {
+		rep.OtherCPUSeconds = max(0, rep.MachineCPUSeconds-rep.BotCPUSeconds-rep.GeneratorCPUSeconds-rep.PostgresCPUSeconds)
+	}
 	if rep.BotCPUSeconds > 0 && rep.Complete > 0 {
 		rep.BotCPUMicrosPerCompletion = rep.BotCPUSeconds * 1e6 / float64(rep.Complete)
 	}
@@ -233,6 +246,10 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  bot CPU             not measured (the bot is not a separate process with a known pid)\n")
 	}
 	fmt.Fprintf(w, "  generator CPU       %.2fs (this process: load, model stand-in, sink)\n", r.GeneratorCPUSeconds)
+	if r.MachineCPUSeconds > 0 {
+		fmt.Fprintf(w, "  machine CPU         %.2fs busy: PostgreSQL %.2fs, other programs %.2fs (a shared machine: trust the run less the larger this is)\n",
+			r.MachineCPUSeconds, r.PostgresCPUSeconds, r.OtherCPUSeconds)
+	}
 	switch {
 	case r.DB != nil:
 		fmt.Fprintf(w, "  PostgreSQL          registrations %d (+%d; %d distinct students registered), interactions %d (+%d)\n",
@@ -331,7 +348,7 @@ func (e Environment) WriteHeader(w io.Writer) {
 // references beside it.
 func WriteTable(w io.Writer, reports []*Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tposted twice\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tcommits/interaction\t")
+	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tposted twice\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tother CPU s\tcommits/interaction\t")
 	for _, r := range reports {
 		store := r.Store
 		if r.DBLatency != "" {
@@ -347,8 +364,12 @@ func WriteTable(w io.Writer, reports []*Report) {
 			cpu = fmt.Sprintf("%.0f", r.BotCPUMicrosPerCompletion)
 			rss = fmt.Sprintf("%.0f", r.BotPeakRSSMB)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
-			r.Late, r.Errors+r.Timeouts, follow, dup, r.CompletePerSecond, cpu, rss, r.commitsText())
+		other := "n/a"
+		if r.MachineCPUSeconds > 0 {
+			other = fmt.Sprintf("%.1f", r.OtherCPUSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
+			r.Late, r.Errors+r.Timeouts, follow, dup, r.CompletePerSecond, cpu, rss, other, r.commitsText())
 	}
 	_ = tw.Flush()
 }

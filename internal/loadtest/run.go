@@ -220,6 +220,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 	if bot.PID > 0 {
 		cpu0, _ = procCPU(bot.PID)
 	}
+	busy0, pg0, machineErr := machineCPU()
 
 	start := time.Now()
 	fmt.Fprintf(progress, "loadtest: %s: sending for up to %s…\n", labelOr(cfg), cfg.Duration)
@@ -240,6 +241,10 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Report, error) {
 
 	if selfCPU1, err := procCPU(self); err == nil {
 		rep.GeneratorCPUSeconds = (selfCPU1 - selfCPU0).Seconds()
+	}
+	if busy1, pg1, err := machineCPU(); err == nil && machineErr == nil {
+		rep.MachineCPUSeconds = (busy1 - busy0).Seconds()
+		rep.PostgresCPUSeconds = (pg1 - pg0).Seconds()
 	}
 	if bot.PID > 0 && bot.PID != self {
 		if cpu1, err := procCPU(bot.PID); err == nil {
