@@ -188,6 +188,11 @@ func (d *Dispatcher) answerAndRecord(ctx context.Context, c Command, r Responder
 	return err
 }
 
+// QueueReplyTimeout bounds a queued attempt's follow-up and its record,
+// after the attempt's own time: a job runs at most its timeout plus this,
+// which the queue's rescue of stuck jobs must allow for.
+const QueueReplyTimeout = 5 * time.Second
+
 // QueuedRun is one attempt of a queued command, in a worker.
 type QueuedRun struct {
 	Command   Command
@@ -266,9 +271,9 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 		return "", fmt.Errorf("attempt %d ended %s: %w", run.Attempt, tr.Outcome, tr.Err)
 	}
 
-	// The answer and its record get their own time: the attempt's may be
-	// spent (a timeout's kind answer must still go out).
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
+	// The answer and its record get their own time, QueueReplyTimeout: the
+	// attempt's may be spent (a timeout's kind answer must still go out).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
 	defer cancel()
 	switch err := d.safeFollowUp(rctx, run.Responder, reply); {
 	case err == nil:

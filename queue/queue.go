@@ -37,19 +37,24 @@ const (
 	// process. A job mostly waits on the model (LLM_MAX_CONCURRENCY bounds
 	// the calls), so it is as generous as MAX_IN_FLIGHT's default.
 	DefaultWorkers = 1000
-	// DefaultJobTimeout bounds one attempt of one job (its store write, its
-	// model call and its follow-up). It is short enough that a stuck job is
-	// rescued within a minute of a crash (see DefaultRescueAfter) and long
-	// enough for a model's ordinary answer; an attempt that runs out is
-	// tried again.
-	DefaultJobTimeout = 20 * time.Second
+	// DefaultJobTimeout bounds the work of one attempt of one job (its
+	// store write and its model calls; the follow-up then gets
+	// bot.QueueReplyTimeout more). It is what a brief answer from a hosted
+	// model needs, /ask's two calls (search, then answer) included, and
+	// short enough that a job left running by a kill -9 runs again well
+	// within a minute (see DefaultRescueAfter). An attempt that runs out
+	// is tried again; for a slow (reasoning) model raise it with
+	// QUEUE_JOB_TIMEOUT, and the rescue takes as much longer.
+	DefaultJobTimeout = 10 * time.Second
 	// DefaultRescueAfter is how long a job may stay "running" before River
-	// takes it for crashed and runs it again. River's rescuer runs every 30
-	// seconds on the leader, so a job left running by a kill -9 runs again
-	// at most DefaultRescueAfter + 30 s (+ the retry's scheduling, ≤ 5 s)
-	// after it started: under the 60 s the issue sets. It must exceed the
-	// job timeout, or a slow but healthy attempt would be run twice.
-	DefaultRescueAfter = DefaultJobTimeout + 5*time.Second
+	// takes it for a crashed process's and runs it again: the attempt's
+	// time, its reply's, and a second to spare, so a healthy attempt is
+	// never run twice. After a kill -9 the next leader's rescuer, which
+	// runs when it takes over (about 15 s after the crash: River's leader
+	// lease) and then every 30 s, finds the job stuck at its first or
+	// second look: measured 23 s from restart to the last of 500 answers
+	// with a 10 s job timeout, 51–54 s with 20 s.
+	DefaultRescueAfter = DefaultJobTimeout + bot.QueueReplyTimeout + time.Second
 	// DefaultMaxAttempts: with the retry delays of NextRetry (2 s doubling
 	// to 60 s) ten attempts span about five minutes of outage, and with
 	// their timeouts stay inside a Discord token's 15 minutes.
@@ -63,7 +68,8 @@ type Config struct {
 	Workers int
 	// JobTimeout bounds one attempt of a job. Default DefaultJobTimeout.
 	JobTimeout time.Duration
-	// RescueAfter is River's RescueStuckJobsAfter. Default JobTimeout + 5 s.
+	// RescueAfter is River's RescueStuckJobsAfter. Default JobTimeout +
+	// bot.QueueReplyTimeout + 1 s; never less.
 	RescueAfter time.Duration
 	// MaxAttempts is how many times a job is tried. Default DefaultMaxAttempts.
 	MaxAttempts int
@@ -96,8 +102,8 @@ func (c Config) withDefaults() Config {
 	if c.JobTimeout <= 0 {
 		c.JobTimeout = DefaultJobTimeout
 	}
-	if c.RescueAfter <= c.JobTimeout {
-		c.RescueAfter = c.JobTimeout + 5*time.Second
+	if minRescue := c.JobTimeout + bot.QueueReplyTimeout + time.Second; c.RescueAfter < minRescue {
+		c.RescueAfter = minRescue
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = DefaultMaxAttempts

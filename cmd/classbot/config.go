@@ -49,7 +49,7 @@ type Config struct {
 	InteractionsRetention time.Duration // INTERACTIONS_RETENTION: how long ledger rows are kept. Default 720h (30 days).
 
 	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default 1000.
-	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default 20s.
+	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default 10s.
 
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
