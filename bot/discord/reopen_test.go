@@ -159,14 +159,6 @@ func decodeSent(t *testing.T, r discordtest.Request) sent {
 	return m
 }
 
-func (m sent) text() string {
-	parts := []string{m.Content}
-	for _, e := range m.Embeds {
-		parts = append(parts, e.Description)
-	}
-	return strings.Join(parts, "\n")
-}
-
 func TestDiscordAddressReopensToTheSameToken(t *testing.T) {
 	w := setupWorker(t, "")
 	const id = "1200000000000000101"
