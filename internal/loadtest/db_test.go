@@ -107,7 +107,7 @@ func TestCPUModelNamesTheProcessor(t *testing.T) {
 
 func TestQueueReportCountsEachFollowUpAndItsJobs(t *testing.T) {
 	r := &Report{Label: "queue", Mode: "queue", Store: "postgres", FollowUpsExpected: 100, FollowUpsDelivered: 99,
-		FollowUpsExactlyOnce: 97, FollowUpDuplicates: 2, FollowUpExtraPosts: 3, Complete: 99,
+		FollowUpsExactlyOnce: 97, FollowUpDuplicates: 2, FollowUpExtraPosts: 3, FollowUpsAfterRefusal: 5, Complete: 99,
 		MachineCPUSeconds: 40, BotCPUSeconds: 20, GeneratorCPUSeconds: 10, PostgresCPUSeconds: 6, OtherCPUSeconds: 4,
 		Jobs: &QueueJobs{Inserted: 100, Completed: 99, Unfinished: 1, Retried: 2}}
 	var b bytes.Buffer
@@ -117,6 +117,7 @@ func TestQueueReportCountsEachFollowUpAndItsJobs(t *testing.T) {
 		"exactly once        97 of 100; posted more than once: 2 (3 extra posts)",
 		"River jobs          100 inserted, 99 completed, 1 unfinished, 2 run more than once",
 		"other programs 4.00s",
+		"5 commands answered busy/sorry at once were followed up all the same",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("queue report lacks %q:\n%s", want, b.String())

@@ -175,9 +175,13 @@ func TestTrackerCountsEachCommandsPosts(t *testing.T) {
 	tr.deliver(2, now.Add(2*time.Second))
 	tr.deliver(4, now)  // forgotten
 	tr.deliver(99, now) // never sent
-	if tr.delivered != 2 || tr.duplicates != 1 || tr.extra != 2 || tr.unknown != 2 {
-		t.Errorf("delivered %d, posted more than once %d, extra posts %d, unknown %d; want 2, 1, 2, 2",
-			tr.delivered, tr.duplicates, tr.extra, tr.unknown)
+	tr.add(5, at)
+	tr.refuse(5) // told "sorry, try again"
+	tr.deliver(5, now)
+	tr.deliver(5, now)
+	if tr.delivered != 2 || tr.duplicates != 1 || tr.extra != 2 || tr.unknown != 2 || tr.afterRefusal != 1 {
+		t.Errorf("delivered %d, posted more than once %d, extra posts %d, unknown %d, after a refusal %d; want 2, 1, 2, 2, 1",
+			tr.delivered, tr.duplicates, tr.extra, tr.unknown, tr.afterRefusal)
 	}
 	if len(tr.followLat) != 2 || tr.followLat[1] != 2*time.Second {
 		t.Errorf("end-to-end latencies %v, want the first post's of each command", tr.followLat)

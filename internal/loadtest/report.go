@@ -55,13 +55,17 @@ type Report struct {
 	// queue job run twice, or, in async mode on Discord, an answer in
 	// several messages), with ExtraPosts the posts beyond each command's
 	// first; Unknown matched no command sent.
-	FollowUpsExpected    int     `json:"follow_ups_expected"`
-	FollowUpsDelivered   int     `json:"follow_ups_delivered"`
-	FollowUpsExactlyOnce int     `json:"follow_ups_exactly_once"`
-	FollowUpDuplicates   int     `json:"follow_up_duplicates"`
-	FollowUpExtraPosts   int     `json:"follow_up_extra_posts"`
-	FollowUpsUnknown     int     `json:"follow_ups_unknown"`
-	EndToEnd             Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync: → the answer)
+	FollowUpsExpected    int `json:"follow_ups_expected"`
+	FollowUpsDelivered   int `json:"follow_ups_delivered"`
+	FollowUpsExactlyOnce int `json:"follow_ups_exactly_once"`
+	FollowUpDuplicates   int `json:"follow_up_duplicates"`
+	FollowUpExtraPosts   int `json:"follow_up_extra_posts"`
+	FollowUpsUnknown     int `json:"follow_ups_unknown"`
+	// FollowUpsAfterRefusal are commands answered "busy" or "sorry" at
+	// once (Refused: nothing will happen, try again) that got a follow-up
+	// anyway: the refusal was not true.
+	FollowUpsAfterRefusal int     `json:"follow_ups_after_refusal"`
+	EndToEnd              Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync: → the answer)
 
 	// Complete interactions: acknowledged and followed up (async), or
 	// answered (sync). CompletePerSecond divides them by the time from the
@@ -182,6 +186,7 @@ func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
 		rep.FollowUpDuplicates = r.t.duplicates
 		rep.FollowUpExtraPosts = r.t.extra
 		rep.FollowUpsUnknown = r.t.unknown
+		rep.FollowUpsAfterRefusal = r.t.afterRefusal
 		rep.EndToEnd = summarize(r.t.followLat)
 		rep.Complete = r.t.delivered
 		if r.t.last.After(last) || rep.Complete == 0 {
@@ -236,6 +241,9 @@ func (r *Report) WriteText(w io.Writer) {
 			r.FollowUpsDelivered, r.FollowUpsExpected, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99), fmtMs(r.EndToEnd.Max))
 		fmt.Fprintf(w, "  exactly once        %d of %d; posted more than once: %d (%d extra posts); for no command sent: %d\n",
 			r.FollowUpsExactlyOnce, r.FollowUpsExpected, r.FollowUpDuplicates, r.FollowUpExtraPosts, r.FollowUpsUnknown)
+		if r.FollowUpsAfterRefusal > 0 {
+			fmt.Fprintf(w, "  after a refusal     %d commands answered busy/sorry at once were followed up all the same\n", r.FollowUpsAfterRefusal)
+		}
 	} else {
 		fmt.Fprintf(w, "  answers             %d in the response (sync); p50 %s   p99 %s\n", r.Complete, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99))
 	}

@@ -472,7 +472,10 @@ func (r *runner) send(ctx context.Context, cmd command, at time.Time) {
 		return
 	}
 	kind := classify(cmd.platform, r.followUps, body)
-	if kind != kindDeferred {
+	switch kind {
+	case kindRefused:
+		r.t.refuse(cmd.seq) // a follow-up for it would contradict the refusal
+	case kindAnswer:
 		r.t.forget(cmd.seq)
 	}
 	r.mu.Lock()

@@ -30,15 +30,20 @@ type tracker struct {
 	duplicates int                 // commands with more than one post
 	extra      int                 // posts beyond each command's first
 	unknown    int                 // follow-ups for no command we sent
-	last       time.Time           // the last first post
-	changed    chan struct{}       // closed and replaced on every delivery
+	// afterRefusal counts the commands answered "busy"/"sorry" at once (no
+	// work, try again) that got a follow-up all the same: the refusal was
+	// wrong, and a student who tried again is answered twice.
+	afterRefusal int
+	last         time.Time     // the last first post
+	changed      chan struct{} // closed and replaced on every delivery
 }
 
-// pending is one sent command: when it was due and how many follow-ups
-// reached the sink for it.
+// pending is one sent command: when it was due, how many follow-ups
+// reached the sink for it, and whether it was refused at once.
 type pending struct {
-	at    time.Time
-	posts int
+	at      time.Time
+	posts   int
+	refused bool
 }
 
 func newTracker() *tracker {
@@ -59,6 +64,16 @@ func (t *tracker) forget(seq uint64) {
 	t.mu.Unlock()
 }
 
+// refuse marks a command answered "busy"/"sorry" at once: it expects no
+// follow-up, and one that comes anyway is counted (afterRefusal).
+func (t *tracker) refuse(seq uint64) {
+	t.mu.Lock()
+	if p, ok := t.sent[seq]; ok {
+		p.refused = true
+	}
+	t.mu.Unlock()
+}
+
 // deliver records one follow-up post for command seq, arriving at now.
 func (t *tracker) deliver(seq uint64, now time.Time) {
 	t.mu.Lock()
@@ -69,6 +84,12 @@ func (t *tracker) deliver(seq uint64, now time.Time) {
 		return
 	}
 	p.posts++
+	if p.refused {
+		if p.posts == 1 {
+			t.afterRefusal++
+		}
+		return
+	}
 	switch {
 	case p.posts == 2:
 		t.duplicates++
