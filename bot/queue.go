@@ -80,9 +80,30 @@ func (b *Bot) createdBy(ctx context.Context, reg store.Registration, received ti
 	return err == nil && r.CreatedAt.After(received.Add(-5*time.Second))
 }
 
+// answered reports whether the ledger says c was answered already (its
+// row has a reply moment), and with what outcome. A store that cannot
+// say, or an error, is "no".
+func (d *Dispatcher) answered(ctx context.Context, c Command) (outcome string, done bool) {
+	g, ok := d.bot.store.(interface {
+		GetInteraction(ctx context.Context, platform, id string) (store.Interaction, error)
+	})
+	if !ok {
+		return "", false
+	}
+	in, err := g.GetInteraction(ctx, c.Platform, c.InteractionID)
+	if err != nil || in.RepliedAt.IsZero() {
+		return "", false
+	}
+	return in.Outcome, true
+}
+
 // queueFailedText tells a student that queue mode could not record their
 // command: nothing will happen, and trying again is safe.
 const queueFailedText = "Sorry, I couldn't take your command just now (the database is slow to answer). Please try again in a minute."
+
+// queueUnconfirmedText is for a command written but not confirmed in time:
+// it will most likely still be answered.
+const queueUnconfirmedText = "The database is slow to confirm your command, so it may take a while. If you don't hear back from me within a few minutes, please try again."
 
 // enqueue is queue mode's first response: it records the command (ledger
 // row and job, one commit) and acknowledges only once that is durable. The
@@ -121,11 +142,18 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 	case errors.Is(err, store.ErrDuplicate):
 		defer d.release()
 		return d.duplicate(ctx, c, r, tr)
-	default:
-		// Not known to be recorded: a redelivery must be worked on.
+	case errors.Is(err, store.ErrNotQueued) || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled):
+		// Nothing was written (or the database refused it): a redelivery
+		// must be worked on, and the student may try again.
 		d.recent.forget(c.Platform, c.InteractionID)
 		tr.fail(OutcomeStoreError, fmt.Errorf("enqueue: %w", err))
 		return d.answerNow(ctx, c, r, tr, Reply{Text: queueFailedText, Ephemeral: true}, false)
+	default:
+		// Written, not yet confirmed: the commit may still land, and then
+		// the job answers (replacing this reply where the platform allows).
+		// Say so rather than "try again", which would make two answers.
+		tr.fail(OutcomeStoreError, fmt.Errorf("enqueue not confirmed: %w", err))
+		return d.answerNow(ctx, c, r, tr, Reply{Text: queueUnconfirmedText, Ephemeral: true}, false)
 	}
 	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
 	tr.Acknowledged = time.Now()
@@ -230,6 +258,24 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 	tr.Mode, tr.Attempt = ModeQueue, run.Attempt
 	if tr.Received.IsZero() {
 		tr.Received = time.Now()
+	}
+
+	// A later attempt whose predecessor posted the answer and recorded
+	// it, but whose job's completion did not stick (the record committed
+	// after River had already given the attempt up), only completes: no
+	// second model call, no second post.
+	var outcome string
+	done := false
+	if run.Attempt > 1 {
+		outcome, done = d.answered(ctx, c)
+	}
+	if done {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
+		defer cancel()
+		if err := run.Complete(rctx, store.Interaction{Platform: c.Platform, ID: c.InteractionID}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("completing an answered job: %w", err)
+		}
+		return outcome, nil
 	}
 
 	var reply Reply

@@ -214,7 +214,10 @@ func (q *Queue) insert(ctx context.Context, tx pgx.Tx, jobs []any) error {
 		}
 		params[i] = river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: Name, MaxAttempts: q.cfg.MaxAttempts}}
 	}
-	_, err := q.client.InsertManyFastTx(ctx, tx, params)
+	// InsertManyTx (one multi-row INSERT) rather than InsertManyFastTx
+	// (COPY through a temporary table): measured faster for batches of
+	// this size, and it is one statement less in the transaction.
+	_, err := q.client.InsertManyTx(ctx, tx, params)
 	return err
 }
 

@@ -516,3 +516,44 @@ func throughProxy(t *testing.T, dbURL, addr string) string {
 	}
 	return strings.Replace(dbURL, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), addr, 1)
 }
+
+// A later attempt of a job whose answer is already recorded (its record
+// committed, its completion lost) completes it without a second model call
+// or a second post.
+func TestQueueLaterAttemptOfAnAnsweredCommandOnlyCompletes(t *testing.T) {
+	dbURL := newDB(t)
+	b, m := newBoard(), &model{}
+	web := startReplica(t, dbURL, m, b, queue.Config{Workers: -1})
+	send(t, web, dbURL, register("A1", "U1"))
+	// As if an attempt had posted and recorded the answer, and River had
+	// then made the job retryable: the next run is attempt 2.
+	ctx := context.Background()
+	if err := web.pg.FinishInteraction(ctx, store.Interaction{Platform: bot.PlatformConsole, ID: "A1", Outcome: bot.OutcomeOK, RepliedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE river_job SET attempt = 1`); err != nil {
+		t.Fatal(err)
+	}
+	startReplica(t, dbURL, m, b, queue.Config{Workers: 5})
+	waitCompleted(t, dbURL, 1, 30*time.Second)
+	var attempt int
+	if err := conn.QueryRow(ctx, `SELECT attempt FROM river_job`).Scan(&attempt); err != nil {
+		t.Fatal(err)
+	}
+	if attempt != 2 {
+		t.Fatalf("the job ran as attempt %d, want 2", attempt)
+	}
+	if n := m.calls.Load(); n != 0 {
+		t.Errorf("the model was called %d times for an answered command", n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.posts["A1"] != 0 {
+		t.Errorf("posted %d times", b.posts["A1"])
+	}
+}

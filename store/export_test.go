@@ -18,3 +18,6 @@ func WriterStopping(p *Postgres) bool {
 // GroupedBatches is how many batches p's writer sent as multi-row
 // statements (one per kind of write) rather than one statement a write.
 func GroupedBatches(p *Postgres) int64 { return p.w.grouped.Load() }
+
+// QueuedEnqueues is how many writes wait in p's acknowledgement lane.
+func QueuedEnqueues(p *Postgres) int { return len(p.enq.queue) }

@@ -26,8 +26,15 @@ const DefaultMaxConns = 16
 // writes of concurrent callers together (group commit; see Config and
 // OpenWithConfig). Reads go straight to the pool.
 type Postgres struct {
-	pool      *pgxpool.Pool
-	w         *writer
+	pool *pgxpool.Pool
+	w    *writer
+	// enq is queue mode's acknowledgement lane: a writer of its own for
+	// RecordAndEnqueue, whose commit the acknowledgement waits for, so it
+	// never queues behind the background writes (registrations, answers'
+	// records, completions) in w. The two lanes never write one key out
+	// of order: a command's later writes are issued only after its
+	// enqueue has committed.
+	enq       *writer
 	closeOnce sync.Once
 }
 
@@ -72,8 +79,10 @@ func OpenWithConfig(ctx context.Context, url string, cfg Config) (*Postgres, err
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (is it running? check DATABASE_URL): %w", where(pcfg.ConnConfig), err)
 	}
 	// The writer outlives ctx, which only bounds the opening.
-	w := newWriter(context.WithoutCancel(ctx), pool, cfg.withDefaults())
-	return &Postgres{pool: pool, w: w}, nil
+	base := context.WithoutCancel(ctx)
+	w := newWriter(base, pool, cfg.withDefaults())
+	enq := newWriter(base, pool, cfg.withDefaults())
+	return &Postgres{pool: pool, w: w, enq: enq}, nil
 }
 
 // where names a database without its password.
@@ -87,6 +96,7 @@ func where(c *pgx.ConnConfig) string {
 // closes every connection. It may be called more than once.
 func (p *Postgres) Close() {
 	p.closeOnce.Do(func() {
+		p.enq.close()
 		p.w.close()
 		p.pool.Close()
 	})

@@ -29,6 +29,7 @@ func (p *Postgres) SetQueueHooks(h QueueHooks) {
 		panic("store: SetQueueHooks needs both hooks")
 	}
 	p.w.hooks.Store(&h)
+	p.enq.hooks.Store(&h)
 }
 
 // RecordAndEnqueue adds the ledger row in and, in the same transaction,
@@ -36,9 +37,11 @@ func (p *Postgres) SetQueueHooks(h QueueHooks) {
 // committed, and a crash at any moment leaves both or neither. If the
 // ledger already holds (Platform, ID) it writes nothing, no job either, and
 // returns ErrDuplicate (a row whose outcome is OutcomeAckFailed is taken
-// over, as RecordInteraction does). The write joins the group commit: the
-// commands of a burst share a few transactions. A ctx that ends first
-// returns ctx's error at once, and the write may still commit.
+// over, as RecordInteraction does). The write joins a group commit of its
+// own (the acknowledgement lane: it never waits behind the store's other
+// writes): the commands of a burst share a few transactions. A ctx that
+// ends first returns ctx's error at once: wrapping ErrNotQueued if nothing
+// was written, else the write may still commit.
 func (p *Postgres) RecordAndEnqueue(ctx context.Context, in Interaction, job any) error {
 	if err := in.check(); err != nil {
 		return err
@@ -49,7 +52,7 @@ func (p *Postgres) RecordAndEnqueue(ctx context.Context, in Interaction, job any
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = time.Now()
 	}
-	return p.w.submit(ctx, &write{kind: writeEnqueue, in: in, job: job}).err
+	return p.enq.submit(ctx, &write{kind: writeEnqueue, in: in, job: job}).err
 }
 
 // FinishAndComplete updates the ledger row like FinishInteraction and, in

@@ -21,6 +21,10 @@ var (
 	ErrInvalid = errors.New("invalid record")
 	// ErrClosed is returned by a Postgres store's writes after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrNotQueued wraps the ctx error of a Postgres write whose ctx ended
+	// before the write entered the writer's queue: nothing was written.
+	// Without it, a write whose caller gave up may still commit.
+	ErrNotQueued = errors.New("not queued: nothing was written")
 )
 
 // Registration is one student in one class: unique per (Platform, Workspace, User).

@@ -167,7 +167,7 @@ func newWriter(base context.Context, pool *pgxpool.Pool, cfg Config) *writer {
 // is still carried out: the caller cannot know whether it was.
 func (w *writer) submit(ctx context.Context, wr *write) writeResult {
 	if err := ctx.Err(); err != nil {
-		return writeResult{err: err}
+		return writeResult{err: fmt.Errorf("%w: %w", ErrNotQueued, err)}
 	}
 	wr.done = make(chan writeResult, 1)
 	w.mu.RLock()
@@ -180,7 +180,7 @@ func (w *writer) submit(ctx context.Context, wr *write) writeResult {
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		return writeResult{err: ctx.Err()}
+		return writeResult{err: fmt.Errorf("%w: %w", ErrNotQueued, ctx.Err())}
 	case <-w.closing:
 		w.mu.RUnlock()
 		return writeResult{err: ErrClosed}
