@@ -31,8 +31,8 @@ $L --store postgres --mode sync,async,bare --rate 1000 --duration 30s \
 # Queue mode (issue 11) with async as its reference in the same invocation,
 # then at 300/s, then with fewer workers; and the tables' row sizes
 # (docs/scaling.md).
-$L --store postgres --mode async,queue --rate 1000 --duration 30s > "$out/11-queue-1000.txt" 2>&1
-$L --store postgres --mode async,queue --rate 300 --duration 30s > "$out/12-queue-300.txt" 2>&1
+$L --store postgres --mode async,queue --rate 1000 --duration 30s --queue-workers 2500 > "$out/11-queue-1000.txt" 2>&1
+$L --store postgres --mode async,queue --rate 300 --duration 30s --queue-workers 1000 > "$out/12-queue-300.txt" 2>&1
 $L --store postgres --mode queue --rate 1000 --duration 30s --queue-workers 2500 > "$out/13-queue-2500-workers.txt" 2>&1
 psql "$DATABASE_URL" -c 'VACUUM ANALYZE interactions, registrations, ask_memory, river_job' \
   -c "SELECT t, rows, row_bytes, total_bytes / greatest(rows, 1) AS bytes_per_row_with_indexes FROM (
