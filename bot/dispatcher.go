@@ -368,7 +368,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	case errors.Is(err, store.ErrInvalid):
 		tr.fail(OutcomeError, fmt.Errorf("record interaction: %w", err))
 		handedOff = true
-		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, false)
+		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, ledgerNone)
 	default:
 		// Slow or unreachable: serve the student anyway. The store keeps a
 		// write whose caller gave up, so the row lands when the database
@@ -382,7 +382,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	if spec == nil {
 		tr.Outcome = OutcomeHelp
 		handedOff = true
-		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, true)
+		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, ledgerFinish)
 	}
 	work, err := spec.prepare(d.bot, c)
 	if err != nil {
@@ -392,7 +392,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		}
 		tr.fail(OutcomeInvalid, err)
 		handedOff = true
-		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, true)
+		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, ledgerFinish)
 	}
 
 	if d.cfg.Mode == ModeSync {
@@ -409,7 +409,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		tr.fail(OutcomeAckFailed, fmt.Errorf("acknowledge: %w", err))
 		d.recent.forget(c.Platform, c.InteractionID)
 		handedOff = true
-		d.settle(ctx, c, tr, true)
+		d.settle(ctx, c, tr, ledgerFinish)
 		return err
 	}
 	handedOff = true
@@ -441,7 +441,7 @@ func (d *Dispatcher) visibility(c Command) bool {
 // the ledger write are detached from ctx's cancellation and bounded by
 // ReplyTimeout: a platform that closes the request after reading the first
 // part must not cancel the rest, or the ledger's outcome.
-func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply, ledger bool) error {
+func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply, ledger ledgerWrite) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
 	defer cancel()
 	err := d.safeRespond(rctx, r, reply)
@@ -454,20 +454,34 @@ func (d *Dispatcher) answerNow(ctx context.Context, c Command, r Responder, tr *
 	return err
 }
 
+// ledgerWrite is how settle records a command in the ledger.
+type ledgerWrite uint8
+
+const (
+	ledgerNone   ledgerWrite = iota // nothing: no row, and none wanted
+	ledgerFinish                    // the row exists: set its moments and outcome
+	ledgerInsert                    // no row yet (queue mode answers before writing one): write it whole
+)
+
 // settle records a command whose answer has been given (its ledger row's
 // outcome, the observer) and then releases its slot, in a goroutine: the
 // ledger write must not hold the platform's request, or a kept-alive
 // connection's next command waits behind a slow database. The slot, held
 // until then, bounds these writes like any other work; Shutdown waits for
 // them. The caller hands its slot over.
-func (d *Dispatcher) settle(ctx context.Context, c Command, tr *Trace, ledger bool) {
+func (d *Dispatcher) settle(ctx context.Context, c Command, tr *Trace, ledger ledgerWrite) {
 	base := context.WithoutCancel(ctx)
 	go func() {
 		defer d.release()
 		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
 		defer cancel()
-		if ledger {
+		switch ledger {
+		case ledgerFinish:
 			d.finishLedger(lctx, c, tr)
+		case ledgerInsert:
+			if err := d.bot.store.RecordInteraction(lctx, tr.interaction(c)); err != nil && !errors.Is(err, store.ErrDuplicate) {
+				d.log.LogAttrs(lctx, slog.LevelWarn, "ledger insert failed", slog.String("platform", c.Platform), slog.Any("err", err))
+			}
 		}
 		d.observe(lctx, tr)
 	}()
@@ -490,7 +504,7 @@ func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Tr
 	if err != nil && tr.Err == nil {
 		tr.fail(OutcomeError, fmt.Errorf("respond: %w", err))
 	}
-	d.settle(ctx, c, tr, true)
+	d.settle(ctx, c, tr, ledgerFinish)
 	return err
 }
 

@@ -113,7 +113,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 	spec := lookup(c.Name)
 	if spec == nil {
 		tr.Outcome = OutcomeHelp
-		return d.answerAndRecord(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true})
+		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, ledgerInsert)
 	}
 	if _, err := spec.prepare(d.bot, c); err != nil {
 		var ue *UserError
@@ -121,7 +121,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 			ue = &UserError{Msg: internalText}
 		}
 		tr.fail(OutcomeInvalid, err)
-		return d.answerAndRecord(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true})
+		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, ledgerInsert)
 	}
 	a, ok := r.(Addressed)
 	var address json.RawMessage
@@ -131,7 +131,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 	}
 	if err != nil {
 		tr.fail(OutcomeError, fmt.Errorf("reply address: %w", err))
-		return d.answerAndRecord(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true})
+		return d.answerNow(ctx, c, r, tr, Reply{Text: internalText, Ephemeral: true}, ledgerInsert)
 	}
 
 	ectx, cancel := context.WithTimeout(ctx, d.cfg.EnqueueBudget)
@@ -147,13 +147,13 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 		// must be worked on, and the student may try again.
 		d.recent.forget(c.Platform, c.InteractionID)
 		tr.fail(OutcomeStoreError, fmt.Errorf("enqueue: %w", err))
-		return d.answerNow(ctx, c, r, tr, Reply{Text: queueFailedText, Ephemeral: true}, false)
+		return d.answerNow(ctx, c, r, tr, Reply{Text: queueFailedText, Ephemeral: true}, ledgerNone)
 	default:
 		// Written, not yet confirmed: the commit may still land, and then
 		// the job answers (replacing this reply where the platform allows).
 		// Say so rather than "try again", which would make two answers.
 		tr.fail(OutcomeStoreError, fmt.Errorf("enqueue not confirmed: %w", err))
-		return d.answerNow(ctx, c, r, tr, Reply{Text: queueUnconfirmedText, Ephemeral: true}, false)
+		return d.answerNow(ctx, c, r, tr, Reply{Text: queueUnconfirmedText, Ephemeral: true}, ledgerNone)
 	}
 	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
 	tr.Acknowledged = time.Now()
@@ -189,31 +189,6 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 		}
 	}()
 	return nil
-}
-
-// answerAndRecord gives an immediate answer in queue mode, where no ledger
-// row was written before it, and then writes the whole row, after the
-// request; the caller hands over the command's slot.
-func (d *Dispatcher) answerAndRecord(ctx context.Context, c Command, r Responder, tr *Trace, reply Reply) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
-	defer cancel()
-	err := d.safeRespond(rctx, r, reply)
-	tr.Acknowledged = time.Now()
-	tr.Replied = tr.Acknowledged
-	if err != nil && tr.Err == nil {
-		tr.Err = fmt.Errorf("respond: %w", err)
-	}
-	base := context.WithoutCancel(ctx)
-	go func() {
-		defer d.release()
-		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
-		defer cancel()
-		if err := d.bot.store.RecordInteraction(lctx, tr.interaction(c)); err != nil && !errors.Is(err, store.ErrDuplicate) {
-			d.log.LogAttrs(lctx, slog.LevelWarn, "ledger insert failed", slog.String("platform", c.Platform), slog.Any("err", err))
-		}
-		d.observe(lctx, tr)
-	}()
-	return err
 }
 
 // QueueReplyTimeout bounds a queued attempt's follow-up and its record,

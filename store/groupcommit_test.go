@@ -55,6 +55,16 @@ func openPostgresConfig(t *testing.T, cfg store.Config) (*store.Postgres, *batch
 // once release is called. release waits for the plug's own result.
 func plugWriter(t *testing.T, pg *store.Postgres) (release func()) {
 	t.Helper()
+	return plugWith(t, pg, func(ctx context.Context) error {
+		return pg.RecordInteraction(ctx, interaction(fmt.Sprintf("plug-%d", time.Now().UnixNano())))
+	}, func() int { return store.QueuedWrites(pg) })
+}
+
+// plugWith holds a writer in a commit: another connection locks the
+// ledger table and plug, a ledger write of that writer, waits on the lock
+// until release; queuedLen is how many writes wait in that writer's queue.
+func plugWith(t *testing.T, pg *store.Postgres, plug func(context.Context) error, queuedLen func() int) (release func()) {
+	t.Helper()
 	ctx := t.Context()
 	conn, err := pgx.Connect(ctx, testDatabaseURL)
 	if err != nil {
@@ -68,14 +78,12 @@ func plugWriter(t *testing.T, pg *store.Postgres) (release func()) {
 		t.Fatal(err)
 	}
 	plugged := make(chan error, 1)
-	go func() {
-		plugged <- pg.RecordInteraction(ctx, interaction(fmt.Sprintf("plug-%d", time.Now().UnixNano())))
-	}()
+	go func() { plugged <- plug(ctx) }()
 	waitFor(t, "the plug to wait on the lock", func() bool {
 		var waiting int
 		err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return err == nil && waiting == 1 && store.QueuedWrites(pg) == 0
+		return err == nil && waiting == 1 && queuedLen() == 0
 	})
 	var once sync.Once
 	release = func() {
@@ -111,9 +119,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Calling it for n = 1, 2, 3... queues writes in that order.
 func queued[T any](t *testing.T, pg *store.Postgres, n int, write func() T) <-chan T {
 	t.Helper()
+	return queuedIn(t, func() int { return store.QueuedWrites(pg) }, n, write)
+}
+
+// queuedIn is queued for the writer whose queue length queuedLen reports.
+func queuedIn[T any](t *testing.T, queuedLen func() int, n int, write func() T) <-chan T {
+	t.Helper()
 	out := make(chan T, 1)
 	go func() { out <- write() }()
-	waitFor(t, fmt.Sprintf("write %d to be queued", n), func() bool { return store.QueuedWrites(pg) == n })
+	waitFor(t, fmt.Sprintf("write %d to be queued", n), func() bool { return queuedLen() == n })
 	return out
 }
 

@@ -63,51 +63,16 @@ CREATE TABLE fake_jobs (id bigserial PRIMARY KEY, name text NOT NULL, done bool 
 // does the main writer: enqueues made meanwhile wait in its queue.
 func plugLane(t *testing.T, pg *store.Postgres) (release func()) {
 	t.Helper()
-	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, testDatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE interactions IN EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
-	plugged := make(chan error, 1)
-	go func() { plugged <- pg.RecordAndEnqueue(ctx, interaction("plug"), "plug") }()
-	waitFor(t, "the plug to wait on the lock", func() bool {
-		var waiting int
-		err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return err == nil && waiting == 1 && store.QueuedEnqueues(pg) == 0
-	})
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			ctx := context.WithoutCancel(ctx)
-			if err := tx.Commit(ctx); err != nil {
-				t.Error(err)
-			}
-			_ = conn.Close(ctx)
-			if err := <-plugged; err != nil {
-				t.Errorf("the plug: %v", err)
-			}
-		})
-	}
-	t.Cleanup(release)
-	return release
+	return plugWith(t, pg, func(ctx context.Context) error {
+		return pg.RecordAndEnqueue(ctx, interaction("plug"), "plug")
+	}, func() int { return store.QueuedEnqueues(pg) })
 }
 
 // queuedEnqueue runs write in a goroutine and waits until it is the n-th
 // write in the acknowledgement lane's queue.
 func queuedEnqueue(t *testing.T, pg *store.Postgres, n int, write func() error) <-chan error {
 	t.Helper()
-	out := make(chan error, 1)
-	go func() { out <- write() }()
-	waitFor(t, fmt.Sprintf("enqueue %d to be queued", n), func() bool { return store.QueuedEnqueues(pg) == n })
-	return out
+	return queuedIn(t, func() int { return store.QueuedEnqueues(pg) }, n, write)
 }
 
 func jobNames(t *testing.T, pg *store.Postgres, where string) []string {

@@ -72,18 +72,7 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		ln.Close()
 		return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 	}
-	metricsMux := http.NewServeMux()
-	metricsMux.Handle("GET /metrics", a.metrics.handler())
-	// Go's profiler, for operators only: this listener is loopback by default.
-	metricsMux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	metricsMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	metricsMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	msrv := &http.Server{
-		Handler:           metricsMux,
-		ReadHeaderTimeout: 5 * time.Second,
-		WriteTimeout:      2 * time.Minute, // a CPU profile takes 30 s by default
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
+	msrv := metricsServer(a)
 	srv := &http.Server{
 		Handler:           newServer(a, platforms),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -146,6 +135,22 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// metricsServer serves /metrics and Go's profiler on METRICS_ADDR, for
+// operators only: that listener is loopback by default.
+func metricsServer(a *app) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.handler())
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      2 * time.Minute, // a CPU profile takes 30 s by default
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
 }
 
 // purgeInterval is how often serve deletes ledger rows older than

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -86,9 +85,7 @@ func work(ctx context.Context, cfg Config, e env) error {
 	if err != nil {
 		return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.metrics.handler())
-	msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	msrv := metricsServer(a)
 	if err := a.startQueue(ctx, platforms); err != nil {
 		mln.Close()
 		return err
