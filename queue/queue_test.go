@@ -163,7 +163,13 @@ type replica struct {
 func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.Config) *replica {
 	t.Helper()
 	ctx := context.Background()
-	pg, err := store.Open(ctx, dbURL)
+	// Tests start up to three replicas, and other packages' tests share
+	// the server (max_connections 100): a small pool each.
+	sep := "?"
+	if strings.Contains(dbURL, "?") {
+		sep = "&"
+	}
+	pg, err := store.Open(ctx, dbURL+sep+"pool_max_conns=6")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,12 +47,24 @@ func queueDB(t *testing.T) string {
 	return u
 }
 
+// withPoolSize sets pool_max_conns in a database URL.
+func withPoolSize(dbURL string, n int) string {
+	sep := "?"
+	if strings.Contains(dbURL, "?") {
+		sep = "&"
+	}
+	return fmt.Sprintf("%s%spool_max_conns=%d", dbURL, sep, n)
+}
+
 // queueEnv is the environment of a classbot serve in queue mode on dbURL,
 // with Slack over HTTP answering through sl and the model at modelURL.
 func queueEnv(dbURL string, sl *slacktest.Server, modelURL string) map[string]string {
 	return map[string]string{
-		"HANDLER_MODE":              "queue",
-		"DATABASE_URL":              dbURL,
+		"HANDLER_MODE": "queue",
+		// Each serve would open up to 16 connections (+ River's listener);
+		// the packages' tests run side by side against one server whose
+		// max_connections is 100.
+		"DATABASE_URL":              withPoolSize(dbURL, 8),
 		"SLACK_SIGNING_SECRET":      slackSecret,
 		"SLACK_BOT_TOKEN":           slackBotToken, // so that a chat.postEphemeral fallback is possible, and visible
 		"SLACK_API_URL":             sl.APIURL,

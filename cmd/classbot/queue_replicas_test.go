@@ -70,7 +70,7 @@ func TestQueueTwoReplicas(t *testing.T) {
 // of @original (idempotent), never a follow-up message.
 func TestQueueDiscordHTTPInteractions(t *testing.T) {
 	dbURL := queueDB(t)
-	d := startDiscordServe(t, map[string]string{"HANDLER_MODE": "queue", "DATABASE_URL": dbURL})
+	d := startDiscordServe(t, map[string]string{"HANDLER_MODE": "queue", "DATABASE_URL": withPoolSize(dbURL, 8)})
 
 	const n = 20
 	type interaction struct{ id, user, name string }
