@@ -169,7 +169,7 @@ func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.C
 	if strings.Contains(dbURL, "?") {
 		sep = "&"
 	}
-	pg, err := store.Open(ctx, dbURL+sep+"pool_max_conns=6")
+	pg, err := store.Open(ctx, dbURL+sep+"pool_max_conns=4")
 	if err != nil {
 		t.Fatal(err)
 	}
