@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/bot"
@@ -38,6 +39,9 @@ func newDB(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if p, ok := checkers.LoadAndDelete(u); ok {
+			p.(*pgxpool.Pool).Close()
+		}
 		if err := drop(); err != nil {
 			t.Logf("dropping the test database: %v", err)
 		}
@@ -132,13 +136,37 @@ func (r *request) Address() (json.RawMessage, error) {
 	return json.Marshal(struct{ ID string }{r.id})
 }
 
+// checkers are small pools, one per test database, for the requests'
+// checks: a thousand commands at once must not open a thousand connections
+// on a server the other packages' tests share.
+var checkers sync.Map // dbURL → *pgxpool.Pool
+
+func checker(dbURL string) (*pgxpool.Pool, error) {
+	if p, ok := checkers.Load(dbURL); ok {
+		return p.(*pgxpool.Pool), nil
+	}
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = 4
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := checkers.LoadOrStore(dbURL, p); loaded {
+		p.Close()
+		return old.(*pgxpool.Pool), nil
+	}
+	return p, nil
+}
+
 func (r *request) Ack(ctx context.Context, _ bot.Reply) error {
 	r.acks.Add(1)
 	var jobs, rows int
-	conn, err := pgx.Connect(ctx, r.dbURL)
+	pool, err := checker(r.dbURL)
 	if err == nil {
-		defer conn.Close(ctx)
-		err = conn.QueryRow(ctx, `SELECT
+		err = pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM river_job WHERE args->'command'->>'InteractionID' = $1),
 			(SELECT count(*) FROM interactions WHERE id = $1)`, r.id).Scan(&jobs, &rows)
 	}
