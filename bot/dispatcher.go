@@ -378,21 +378,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 			slog.String("platform", c.Platform), slog.Duration("budget", d.cfg.AckBudget), slog.Any("err", err))
 	}
 
-	spec := lookup(c.Name)
-	if spec == nil {
-		tr.Outcome = OutcomeHelp
+	spec, work, answer := d.prepare(c, tr)
+	if work == nil {
 		handedOff = true
-		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, ledgerFinish)
-	}
-	work, err := spec.prepare(d.bot, c)
-	if err != nil {
-		var ue *UserError
-		if !errors.As(err, &ue) {
-			ue = &UserError{Msg: internalText}
-		}
-		tr.fail(OutcomeInvalid, err)
-		handedOff = true
-		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, ledgerFinish)
+		return d.answerNow(ctx, c, r, tr, answer, ledgerFinish)
 	}
 
 	if d.cfg.Mode == ModeSync {
@@ -415,6 +404,27 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	handedOff = true
 	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
 	return nil
+}
+
+// prepare looks c up and prepares its work, which does no I/O. An unknown
+// command or bad input has no work: prepare returns the immediate answer
+// instead (help, or what to fix) and sets tr's outcome.
+func (d *Dispatcher) prepare(c Command, tr *Trace) (*Spec, job, Reply) {
+	spec := lookup(c.Name)
+	if spec == nil {
+		tr.Outcome = OutcomeHelp
+		return nil, nil, Reply{Text: HelpText(), Ephemeral: true}
+	}
+	work, err := spec.prepare(d.bot, c)
+	if err != nil {
+		var ue *UserError
+		if !errors.As(err, &ue) {
+			ue = &UserError{Msg: internalText}
+		}
+		tr.fail(OutcomeInvalid, err)
+		return spec, nil, Reply{Text: ue.Msg, Ephemeral: true}
+	}
+	return spec, work, Reply{}
 }
 
 // duplicate acknowledges a delivery seen before, silently, with the
@@ -522,15 +532,9 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 	if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 		switch {
 		case d.stopCtx.Err() != nil:
-			tr.fail(OutcomeInterrupted, fmt.Errorf("shutdown before the work finished: %w", tr.Err))
-			if !tr.Saved { // else the job's reply says the registration is saved
-				reply = Reply{Text: interruptedText, Ephemeral: true}
-			}
+			reply = endedEarly(tr, reply, OutcomeInterrupted, "shutdown before the work finished")
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			tr.fail(OutcomeTimeout, fmt.Errorf("command took over %s: %w", d.cfg.CommandTimeout, tr.Err))
-			if !tr.Saved {
-				reply = Reply{Text: tooLongText, Ephemeral: true}
-			}
+			reply = endedEarly(tr, reply, OutcomeTimeout, fmt.Sprintf("command took over %s", d.cfg.CommandTimeout))
 		}
 	}
 
@@ -543,6 +547,21 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 	}
 	d.finishLedger(rctx, c, tr)
 	d.observe(rctx, tr)
+}
+
+// endedEarly records that the work's context ended before the work did,
+// with outcome (OutcomeTimeout or OutcomeInterrupted), and returns the
+// student's answer: the kind "took too long" or "had to stop", unless the
+// registration was saved, which the work's own reply then says.
+func endedEarly(tr *Trace, reply Reply, outcome, why string) Reply {
+	tr.fail(outcome, fmt.Errorf("%s: %w", why, tr.Err))
+	if tr.Saved {
+		return reply
+	}
+	if outcome == OutcomeInterrupted {
+		return Reply{Text: interruptedText, Ephemeral: true}
+	}
+	return Reply{Text: tooLongText, Ephemeral: true}
 }
 
 // safeRespond and safeFollowUp call the adapter, turning a panic in it into
@@ -597,14 +616,22 @@ func (d *Dispatcher) observe(ctx context.Context, tr *Trace) {
 		attrs = append(attrs, slog.Any("err", tr.Err))
 	}
 	d.log.LogAttrs(ctx, level, "command", attrs...)
-	if d.cfg.ObserveFunc != nil {
-		defer func() {
-			if p := recover(); p != nil {
-				d.log.LogAttrs(ctx, slog.LevelError, "observer panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			}
-		}()
-		d.cfg.ObserveFunc(*tr)
+	d.callObserver(ctx, "ObserveFunc", d.cfg.ObserveFunc, tr)
+}
+
+// callObserver calls f (ObserveFunc, AckFunc) with a copy of tr, if f is
+// set; a panic in it is recovered and logged.
+func (d *Dispatcher) callObserver(ctx context.Context, name string, f func(Trace), tr *Trace) {
+	if f == nil {
+		return
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.LogAttrs(ctx, slog.LevelError, "observer panicked", slog.String("observer", name),
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	f(*tr)
 }
 
 func nonNeg(d time.Duration) time.Duration {

@@ -110,18 +110,9 @@ const queueUnconfirmedText = "The database is slow to confirm your command, so i
 // caller hands over the command's slot, which is held only until then:
 // the work's concurrency is the workers'.
 func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Trace) error {
-	spec := lookup(c.Name)
-	if spec == nil {
-		tr.Outcome = OutcomeHelp
-		return d.answerNow(ctx, c, r, tr, Reply{Text: HelpText(), Ephemeral: true}, ledgerInsert)
-	}
-	if _, err := spec.prepare(d.bot, c); err != nil {
-		var ue *UserError
-		if !errors.As(err, &ue) {
-			ue = &UserError{Msg: internalText}
-		}
-		tr.fail(OutcomeInvalid, err)
-		return d.answerNow(ctx, c, r, tr, Reply{Text: ue.Msg, Ephemeral: true}, ledgerInsert)
+	spec, work, answer := d.prepare(c, tr)
+	if work == nil {
+		return d.answerNow(ctx, c, r, tr, answer, ledgerInsert)
 	}
 	a, ok := r.(Addressed)
 	var address json.RawMessage
@@ -166,27 +157,15 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 		return err
 	}
 	// The moment of the acknowledgement goes into the ledger row after the
-	// request, through the group commit; the worker's trace ends the command.
-	in := store.Interaction{Platform: c.Platform, ID: c.InteractionID, AcknowledgedAt: tr.Acknowledged}
+	// request, through the group commit (the trace has no outcome yet, so
+	// only that moment is written); the worker's trace ends the command.
 	base := context.WithoutCancel(ctx)
 	go func() {
 		defer d.release()
-		if f := d.cfg.AckFunc; f != nil {
-			func() {
-				defer func() {
-					if p := recover(); p != nil {
-						d.log.LogAttrs(base, slog.LevelError, "AckFunc panicked", slog.Any("panic", p))
-					}
-				}()
-				f(*tr)
-			}()
-		}
+		d.callObserver(base, "AckFunc", d.cfg.AckFunc, tr)
 		lctx, cancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
 		defer cancel()
-		if err := d.bot.store.FinishInteraction(lctx, in); err != nil {
-			d.log.LogAttrs(lctx, slog.LevelWarn, "ledger update failed",
-				slog.String("platform", c.Platform), slog.Any("err", err))
-		}
+		d.finishLedger(lctx, c, tr)
 	}()
 	return nil
 }
@@ -253,37 +232,14 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 		return outcome, nil
 	}
 
-	var reply Reply
-	spec := lookup(c.Name)
-	work, err := func() (job, error) {
-		if spec == nil {
-			return nil, nil
-		}
-		return spec.prepare(d.bot, c)
-	}()
-	switch {
-	case spec == nil:
-		tr.Outcome, reply = OutcomeHelp, Reply{Text: HelpText(), Ephemeral: true}
-	case err != nil:
-		var ue *UserError
-		if !errors.As(err, &ue) {
-			ue = &UserError{Msg: internalText}
-		}
-		tr.fail(OutcomeInvalid, err)
-		reply = Reply{Text: ue.Msg, Ephemeral: true}
-	default:
+	_, work, reply := d.prepare(c, tr)
+	if work != nil {
 		reply = d.safeRun(ctx, work, tr)
 		if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				tr.fail(OutcomeTimeout, fmt.Errorf("attempt took too long: %w", tr.Err))
-				if !tr.Saved {
-					reply = Reply{Text: tooLongText, Ephemeral: true}
-				}
+				reply = endedEarly(tr, reply, OutcomeTimeout, "attempt took too long")
 			} else {
-				tr.fail(OutcomeInterrupted, fmt.Errorf("stopped before the work finished: %w", tr.Err))
-				if !tr.Saved {
-					reply = Reply{Text: interruptedText, Ephemeral: true}
-				}
+				reply = endedEarly(tr, reply, OutcomeInterrupted, "stopped before the work finished")
 			}
 		}
 	}
