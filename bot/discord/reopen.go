@@ -15,7 +15,6 @@ import (
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/internal/chunk"
-	"github.com/classbot/classbot/internal/redact"
 )
 
 const (
@@ -160,7 +159,8 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 		return r.expired(ctx, rep, fmt.Errorf("its token expired %s after the interaction", TokenLife))
 	}
 	content, parts := OneMessage(rep.Text)
-	err := r.editAll(ctx, content, embedsOf(parts))
+	embeds := embedsOf(parts)
+	err := r.edit(ctx, content, &embeds)
 	switch {
 	case err == nil:
 		return nil
@@ -169,19 +169,6 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 	default:
 		return fmt.Errorf("discord: follow-up of %s: %w", r.interaction, err)
 	}
-}
-
-// editAll replaces the original response's content and embeds (an empty
-// list clears those of an earlier run).
-func (r *reopened) editAll(ctx context.Context, content string, embeds []*discordgo.MessageEmbed) error {
-	uri := discordgo.EndpointInteractionResponseActions(r.appID, r.token)
-	_, err := r.a.session.RequestWithBucketID(http.MethodPatch, uri,
-		&discordgo.WebhookEdit{Content: &content, Embeds: &embeds, AllowedMentions: noMentions()}, uri,
-		discordgo.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("edit original response: %w", redact.Secret(err, r.token, "[token]"))
-	}
-	return nil
 }
 
 // deadToken reports whether err is Discord's answer that the interaction

@@ -79,14 +79,15 @@ type webhook struct {
 	guild       string // empty in a DM
 }
 
-// edit replaces the original (deferred) response's content.
-func (w webhook) edit(ctx context.Context, content string) error {
+// edit replaces the original (deferred) response's content and, when
+// embeds is not nil, its embeds (an empty list clears them).
+func (w webhook) edit(ctx context.Context, content string, embeds *[]*discordgo.MessageEmbed) error {
 	uri := discordgo.EndpointInteractionResponseActions(w.appID, w.token)
 	// discordgo's InteractionResponseEdit puts every edit of every
 	// interaction in one rate-limit bucket, which serialises them; Discord
 	// limits webhooks per token, so the bucket here is the URL.
 	_, err := w.a.session.RequestWithBucketID(http.MethodPatch, uri,
-		&discordgo.WebhookEdit{Content: &content, AllowedMentions: noMentions()}, uri,
+		&discordgo.WebhookEdit{Content: &content, Embeds: embeds, AllowedMentions: noMentions()}, uri,
 		discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("edit original response: %w", redact.Secret(err, w.token, "[token]"))
@@ -112,7 +113,7 @@ func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) err
 // sends the rest as follow-ups.
 func (w webhook) FollowUp(ctx context.Context, r bot.Reply) error {
 	parts := Split(r.Text)
-	if err := w.edit(ctx, parts[0]); err != nil {
+	if err := w.edit(ctx, parts[0], nil); err != nil {
 		return err
 	}
 	return w.followUps(ctx, r, parts[1:])
