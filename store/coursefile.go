@@ -153,16 +153,7 @@ func SplitSections(file, content string) []Section {
 	for line := range strings.Lines(content) {
 		line = strings.TrimRight(line, "\n")
 		if markdown {
-			trimmed := strings.TrimSpace(line)
-			if fence != "" {
-				if strings.HasPrefix(trimmed, fence) {
-					fence = ""
-				}
-				body = append(body, line)
-				continue
-			}
-			if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-				fence = trimmed[:3]
+			if inCodeFence(&fence, line) {
 				body = append(body, line)
 				continue
 			}
@@ -194,15 +185,7 @@ func hasTitle(content string) bool {
 	first, ones := 0, 0
 	fence := ""
 	for line := range strings.Lines(content) {
-		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
+		if inCodeFence(&fence, line) {
 			continue
 		}
 		if level, _, ok := atxHeading(strings.TrimRight(line, "\n")); ok {
@@ -215,6 +198,24 @@ func hasTitle(content string) bool {
 		}
 	}
 	return first == 1 && ones == 1
+}
+
+// inCodeFence tracks fenced code blocks line by line: it reports whether
+// line opens a fence ("```" or "~~~"), is inside one or closes it, and
+// keeps the open fence in *open ("" outside any).
+func inCodeFence(open *string, line string) bool {
+	trimmed := strings.TrimSpace(line)
+	if *open != "" {
+		if strings.HasPrefix(trimmed, *open) {
+			*open = ""
+		}
+		return true
+	}
+	if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
+		*open = trimmed[:3]
+		return true
+	}
+	return false
 }
 
 // atxHeading parses "## Title ##" (up to three spaces of indentation).
