@@ -195,9 +195,6 @@ func (h levelAtLeast) WithGroup(g string) slog.Handler {
 	return levelAtLeast{h.Handler.WithGroup(g), h.min}
 }
 
-// Client is the River client (for `classbot queue` and tests).
-func (q *Queue) Client() *river.Client[pgx.Tx] { return q.client }
-
 // Enqueue records the command's ledger row and its job in one transaction
 // (bot.Enqueuer).
 func (q *Queue) Enqueue(ctx context.Context, in store.Interaction, job bot.QueuedCommand) error {

@@ -93,18 +93,8 @@ func serve(ctx context.Context, cfg Config, e env) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("metrics server: %w", err)
-		}
-		return nil
-	})
+	g.Go(func() error { return serveUntilShutdown(srv, ln, "http server") })
+	g.Go(func() error { return serveUntilShutdown(msrv, mln, "metrics server") })
 	for _, p := range platforms {
 		if p.run != nil {
 			g.Go(func() error { return p.run(gctx) })
@@ -135,6 +125,15 @@ func serve(ctx context.Context, cfg Config, e env) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// serveUntilShutdown serves srv on ln until srv.Shutdown, which is not an
+// error; anything else ends the process.
+func serveUntilShutdown(srv *http.Server, ln net.Listener, what string) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // metricsServer serves /metrics and Go's profiler on METRICS_ADDR, for

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 
 	"golang.org/x/sync/errgroup"
 
@@ -98,12 +97,7 @@ func work(ctx context.Context, cfg Config, e env) error {
 	fmt.Fprintf(e.stdout, "classbot metrics on http://%s/metrics\n", mln.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("metrics server: %w", err)
-		}
-		return nil
-	})
+	g.Go(func() error { return serveUntilShutdown(msrv, mln, "metrics server") })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
