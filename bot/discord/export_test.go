@@ -20,6 +20,6 @@ func SetRegisterBackoff(a *Adapter, first, max time.Duration) {
 func Responders(a *Adapter, in *discordgo.Interaction) map[string]bot.Responder {
 	return map[string]bot.Responder{
 		"http":    &httpResponder{webhook: a.webhook(in), w: httptest.NewRecorder()},
-		"gateway": &gatewayResponder{webhook: a.webhook(in), id: in.ID},
+		"gateway": &gatewayResponder{webhook: a.webhook(in)},
 	}
 }

@@ -201,7 +201,7 @@ func (a *Adapter) handleGateway(ctx context.Context, in *discordgo.Interaction) 
 			slog.String("reason", reason))
 		return
 	}
-	resp := &gatewayResponder{webhook: a.webhook(in), id: in.ID}
+	resp := &gatewayResponder{webhook: a.webhook(in)}
 	c, err := a.command(in, received)
 	if err != nil {
 		a.countRefusal(RefuseBadOption)

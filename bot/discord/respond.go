@@ -176,13 +176,12 @@ func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 // gatewayResponder answers a gateway interaction entirely over REST.
 type gatewayResponder struct {
 	webhook
-	id string
 }
 
 var _ bot.Responder = (*gatewayResponder)(nil)
 
 func (g *gatewayResponder) callback(ctx context.Context, resp *discordgo.InteractionResponse) error {
-	in := &discordgo.Interaction{ID: g.id, AppID: g.appID, Token: g.token}
+	in := &discordgo.Interaction{ID: g.interaction, AppID: g.appID, Token: g.token}
 	if err := g.a.session.InteractionRespond(in, resp, discordgo.WithContext(ctx)); err != nil {
 		return fmt.Errorf("interaction callback: %w", redact.Secret(err, g.token, "[token]"))
 	}
