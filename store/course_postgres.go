@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -198,7 +197,7 @@ DELETE FROM ask_memory WHERE id IN (
 		}
 		tag, err := p.pool.Exec(ctx, q, olderThan, PurgeChunkRows)
 		if err != nil {
-			return total, fmt.Errorf("store: purging remembered answers: %w", err)
+			return total, pgErr("purging remembered answers", err)
 		}
 		total += tag.RowsAffected()
 		if tag.RowsAffected() < PurgeChunkRows {
