@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -213,14 +214,7 @@ func (m *Memory) PurgeAskTurns(ctx context.Context, olderThan time.Time) (int64,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	kept := m.asks[:0]
-	for _, t := range m.asks {
-		if !t.At.Before(olderThan) {
-			kept = append(kept, t)
-		}
-	}
-	n := int64(len(m.asks) - len(kept))
-	clear(m.asks[len(kept):])
-	m.asks = kept
-	return n, nil
+	before := len(m.asks)
+	m.asks = slices.DeleteFunc(m.asks, func(t AskTurn) bool { return t.At.Before(olderThan) })
+	return int64(before - len(m.asks)), nil
 }
