@@ -214,14 +214,19 @@ func (a *Adapter) webhook(in *discordgo.Interaction) webhook {
 	if app == "" {
 		app = a.cfg.AppID
 	}
-	w := webhook{a: a, appID: app, token: in.Token, interaction: in.ID, channel: in.ChannelID, guild: in.GuildID}
+	return webhook{a: a, appID: app, token: in.Token, interaction: in.ID, channel: in.ChannelID, user: userID(in), guild: in.GuildID}
+}
+
+// userID is the id of the user who sent in: the member's in a guild, the
+// user's in a DM; empty when Discord gave neither.
+func userID(in *discordgo.Interaction) string {
 	switch {
 	case in.Member != nil && in.Member.User != nil:
-		w.user = in.Member.User.ID
+		return in.Member.User.ID
 	case in.User != nil:
-		w.user = in.User.ID
+		return in.User.ID
 	}
-	return w
+	return ""
 }
 
 // command turns an application command interaction into a bot.Command.
@@ -235,16 +240,11 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 		InteractionID: in.ID,
 		Workspace:     in.GuildID,
 		Channel:       in.ChannelID,
+		User:          userID(in),
 		ReceivedAt:    received,
 	}
 	if c.Workspace == "" {
 		c.Workspace = "dm"
-	}
-	switch {
-	case in.Member != nil && in.Member.User != nil:
-		c.User = in.Member.User.ID
-	case in.User != nil:
-		c.User = in.User.ID
 	}
 	if in.Type != discordgo.InteractionApplicationCommand {
 		return c, nil
