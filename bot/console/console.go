@@ -73,10 +73,11 @@ func (r *Responder) print(kind, text string) error {
 	return printLine(r.w, r.start, kind, text)
 }
 
-// printLine writes one reply with a single Write, so lines written to the
-// same terminal by a Responder and a Reopener never interleave.
+// printLine writes one reply with a single Write (fmt.Fprintf formats the
+// whole line first), so lines written to the same terminal by a Responder
+// and a Reopener never interleave.
 func printLine(w io.Writer, start time.Time, kind, text string) error {
-	_, err := io.WriteString(w, fmt.Sprintf("[%7s %-9s] %s\n", since(start), kind, indent(text)))
+	_, err := fmt.Fprintf(w, "[%7s %-9s] %s\n", since(start), kind, indent(text))
 	return err
 }
 
