@@ -315,9 +315,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	s.notify()
-	s.mu.Unlock()
-
-	s.mu.Lock()
 	deadStatus := 0
 	if parts[0] == "webhooks" && len(parts) >= 3 {
 		deadStatus = s.deadTokens[parts[2]]
