@@ -76,19 +76,13 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if *compare && f.mode != "" {
 		return usagef("demo: use --compare or --mode, not both")
 	}
-	cfg, err := loadConfig(e.getenv)
+	cfg, err := configWithMode(e, f.mode)
 	if err != nil {
 		return err
 	}
 	modes := []bot.Mode{cfg.Mode}
 	if *compare {
 		modes = []bot.Mode{bot.ModeSync, bot.ModeAsync}
-	} else if f.mode != "" {
-		m, err := bot.ParseMode(f.mode)
-		if err != nil {
-			return usagef("--mode: %v", err)
-		}
-		modes = []bot.Mode{m}
 	}
 
 	in := bufio.NewReader(e.stdin)
@@ -129,14 +123,9 @@ func runAsk(ctx context.Context, e env, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("ask: what is your question? classbot ask \"When is the exam?\"")
 	}
-	cfg, err := loadConfig(e.getenv)
+	cfg, err := configWithMode(e, f.mode)
 	if err != nil {
 		return err
-	}
-	if f.mode != "" {
-		if cfg.Mode, err = bot.ParseMode(f.mode); err != nil {
-			return usagef("--mode: %v", err)
-		}
 	}
 	_, err = demoOnce(ctx, cfg, e, f, "ask", strings.Join(fs.Args(), " "))
 	return err
@@ -157,14 +146,9 @@ func runDemoAsk(ctx context.Context, e env, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("demo ask: what is your question? classbot demo ask \"When is assignment 2 due?\"")
 	}
-	cfg, err := loadConfig(e.getenv)
+	cfg, err := configWithMode(e, f.mode)
 	if err != nil {
 		return err
-	}
-	if f.mode != "" {
-		if cfg.Mode, err = bot.ParseMode(f.mode); err != nil {
-			return usagef("--mode: %v", err)
-		}
 	}
 	if cfg.CourseDir == "" {
 		f.courseFS, f.courseSource = examplecourse.Notes, "the example course (examples/course)"
@@ -172,6 +156,21 @@ func runDemoAsk(ctx context.Context, e env, args []string) error {
 	}
 	_, err = demoOnce(ctx, cfg, e, f, "ask", strings.Join(fs.Args(), " "))
 	return err
+}
+
+// configWithMode loads the configuration, with mode (the --mode flag),
+// when set, over HANDLER_MODE; a bad mode is a usage error.
+func configWithMode(e env, mode string) (Config, error) {
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if mode != "" {
+		if cfg.Mode, err = bot.ParseMode(mode); err != nil {
+			return cfg, usagef("--mode: %v", err)
+		}
+	}
+	return cfg, nil
 }
 
 // demoOnce runs one command through the real dispatcher with the console
