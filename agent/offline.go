@@ -48,16 +48,19 @@ func (m offlineModel) complete(ctx context.Context, req openai.ChatCompletionReq
 		answer = strings.Join(words, " ")
 		finish = openai.FinishReasonLength
 	}
-	completion := len(words)
+	return offlineResponse(openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: answer},
+		finish, prompt, len(words)), nil
+}
+
+// offlineResponse wraps the offline model's one message in a chat
+// completion response, with its token counts.
+func offlineResponse(msg openai.ChatCompletionMessage, finish openai.FinishReason, prompt, completion int) openai.ChatCompletionResponse {
 	return openai.ChatCompletionResponse{
-		Object: "chat.completion",
-		Model:  OfflineModel,
-		Choices: []openai.ChatCompletionChoice{{
-			Message:      openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: answer},
-			FinishReason: finish,
-		}},
-		Usage: openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
-	}, nil
+		Object:  "chat.completion",
+		Model:   OfflineModel,
+		Choices: []openai.ChatCompletionChoice{{Message: msg, FinishReason: finish}},
+		Usage:   openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
+	}
 }
 
 // offersTool reports whether req offers the model the tool called name.
@@ -73,19 +76,10 @@ func offersTool(req openai.ChatCompletionRequest, name string) bool {
 // searchCall is the offline model asking search_course for the question.
 func searchCall(question string, prompt int) openai.ChatCompletionResponse {
 	args, _ := json.Marshal(map[string]string{"query": question})
-	completion := len(strings.Fields(question))
-	return openai.ChatCompletionResponse{
-		Object: "chat.completion",
-		Model:  OfflineModel,
-		Choices: []openai.ChatCompletionChoice{{
-			Message: openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, ToolCalls: []openai.ToolCall{{
-				ID: "offline-call-1", Type: openai.ToolTypeFunction,
-				Function: openai.FunctionCall{Name: SearchCourseTool, Arguments: string(args)},
-			}}},
-			FinishReason: openai.FinishReasonToolCalls,
-		}},
-		Usage: openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
-	}
+	return offlineResponse(openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, ToolCalls: []openai.ToolCall{{
+		ID: "offline-call-1", Type: openai.ToolTypeFunction,
+		Function: openai.FunctionCall{Name: SearchCourseTool, Arguments: string(args)},
+	}}}, openai.FinishReasonToolCalls, prompt, len(strings.Fields(question)))
 }
 
 // quoteLimit is how many runes of the best section the offline model quotes.
