@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -42,23 +41,9 @@ type faultServe struct {
 
 func startFaultServe(t *testing.T, args ...string) *faultServe {
 	t.Helper()
-	u, err := url.Parse(testDatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The proxy outlives the test's context: serve stops at cleanup while
-	// the proxy still forwards, so its shutdown does not wait on a fault.
-	p, err := pgproxy.Start(context.WithoutCancel(t.Context()), u.Host, pgproxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	u.Host = p.Addr()
-	q := u.Query()
-	q.Set("sslmode", "disable")
-	u.RawQuery = q.Encode()
+	p, through := proxiedURL(t, testDatabaseURL)
 	s := startSlackServe(t, map[string]string{
-		"DATABASE_URL":     u.String(),
+		"DATABASE_URL":     through,
 		"HANDLER_MODE":     "async",
 		"SHUTDOWN_TIMEOUT": "2s",
 	}, args...)

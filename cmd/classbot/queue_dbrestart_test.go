@@ -34,8 +34,9 @@ const (
 )
 
 // proxiedURL starts a pgproxy in front of dbURL's server and returns it with
-// dbURL rewritten to go through it. The proxy forwards again before the
-// test's serve stops (cleanups run last first) and is closed after.
+// dbURL rewritten to go through it. The proxy outlives the test's context
+// and is closed at cleanup, after serve has stopped (cleanups run last
+// first), so serve's shutdown does not wait on a fault.
 func proxiedURL(t *testing.T, dbURL string) (*pgproxy.Proxy, string) {
 	t.Helper()
 	u, err := url.Parse(dbURL)
