@@ -43,11 +43,7 @@ const migrateLockKey = 0x636c617373626f74 // "classbot"
 // MigrateVersion applies pending migrations like Migrate and returns the
 // schema version afterwards and how many migrations this call applied.
 func MigrateVersion(ctx context.Context, pool *pgxpool.Pool) (version int64, applied int, err error) {
-	p, err := migrate(ctx, pool, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	return p.version, p.applied, nil
+	return MigrateWith(ctx, pool, nil)
 }
 
 type migrated struct {
