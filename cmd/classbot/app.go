@@ -54,6 +54,7 @@ type appOptions struct {
 	observe        func(bot.Trace)
 	courseFS       fs.FS  // notes to use when COURSE_DIR is not set (demo ask, course eval)
 	courseSource   string // what courseFS is, for messages
+	courseForce    bool   // re-index every file of the notes, changed or not (course index --force)
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -113,7 +114,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	if opts.wrapStore != nil {
 		s = opts.wrapStore(s)
 	}
-	botOpts, err := a.courseBotOptions(ctx, opts.courseFS, opts.courseSource)
+	botOpts, err := a.courseBotOptions(ctx, opts.courseFS, opts.courseSource, opts.courseForce)
 	if err != nil {
 		a.store.Close()
 		return nil, err

@@ -75,8 +75,9 @@ type courseSetup struct {
 
 // courseBotOptions returns the bot's options for the course notes and the
 // memory, indexing the notes first (only files whose content changed, see
-// store.IndexCourse). fsys overrides COURSE_DIR (demo ask, course eval).
-func (a *app) courseBotOptions(ctx context.Context, fsys fs.FS, source string) (bot.Options, error) {
+// store.IndexCourse, or every file if force). fsys overrides COURSE_DIR
+// (demo ask, course eval).
+func (a *app) courseBotOptions(ctx context.Context, fsys fs.FS, source string, force bool) (bot.Options, error) {
 	opts := bot.Options{Memory: a.store, MemoryTurns: a.cfg.AskMemoryTurns, MemoryTTL: a.cfg.AskMemoryTTL}
 	if opts.MemoryTurns == 0 {
 		opts.MemoryTurns = -1 // ASK_MEMORY_TURNS=0: no memory
@@ -100,7 +101,7 @@ func (a *app) courseBotOptions(ctx context.Context, fsys fs.FS, source string) (
 	}
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if a.course.report, err = store.IndexCourse(ictx, a.store, files, false); err != nil {
+	if a.course.report, err = store.IndexCourse(ictx, a.store, files, force); err != nil {
 		return opts, fmt.Errorf("indexing the course notes in %s: %w", source, err)
 	}
 	a.log.Info("course notes indexed", "dir", source, "files", a.course.report.Files, "sections", a.course.report.Sections,
@@ -156,8 +157,8 @@ func runCourse(ctx context.Context, e env, args []string) error {
 }
 
 // courseApp loads the configuration, with --dir over COURSE_DIR, and opens
-// the app, which indexes the notes.
-func courseApp(ctx context.Context, e env, dir string, fsys fs.FS, source string) (*app, error) {
+// the app, which indexes the notes (every file if force).
+func courseApp(ctx context.Context, e env, dir string, fsys fs.FS, source string, force bool) (*app, error) {
 	cfg, err := loadConfig(e.getenv)
 	if err != nil {
 		return nil, err
@@ -174,7 +175,7 @@ func courseApp(ctx context.Context, e env, dir string, fsys fs.FS, source string
 	if cfg.CourseDir != "" {
 		fsys = nil // the teacher's notes win over the example
 	}
-	return newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, courseFS: fsys, courseSource: source})
+	return newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, courseFS: fsys, courseSource: source, courseForce: force})
 }
 
 func runCourseIndex(ctx context.Context, e env, args []string) error {
@@ -187,22 +188,12 @@ func runCourseIndex(ctx context.Context, e env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("course index takes flags only, got %q", fs.Args())
 	}
-	a, err := courseApp(ctx, e, *dir, nil, "")
+	a, err := courseApp(ctx, e, *dir, nil, "", *force)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	rep := a.course.report
-	if *force {
-		files, _, err := store.ReadCourse(a.course.fsys)
-		if err != nil {
-			return err
-		}
-		if rep, err = store.IndexCourse(ctx, a.store, files, true); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "%s (store=%s): %s\n", a.course.source, a.storeKind, rep)
+	fmt.Fprintf(e.stdout, "%s (store=%s): %s\n", a.course.source, a.storeKind, a.course.report)
 	return nil
 }
 
@@ -217,7 +208,7 @@ func runCourseSearch(ctx context.Context, e env, args []string) error {
 	if q == "" {
 		return usagef("course search: what should I look for? classbot course search \"late policy\"")
 	}
-	a, err := courseApp(ctx, e, *dir, nil, "")
+	a, err := courseApp(ctx, e, *dir, nil, "", false)
 	if err != nil {
 		return err
 	}
@@ -281,7 +272,7 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("course eval takes flags only, got %q", fs.Args())
 	}
-	a, err := courseApp(ctx, e, *dir, examplecourse.Notes, "the example course (examples/course)")
+	a, err := courseApp(ctx, e, *dir, examplecourse.Notes, "the example course (examples/course)", false)
 	if err != nil {
 		return err
 	}
