@@ -113,6 +113,10 @@ func TestCourseIndexAndSearch(t *testing.T) {
 	if err != nil || !strings.Contains(out, "1 indexed, 1 unchanged") {
 		t.Fatalf("after a change: %v\n%s", err, out)
 	}
+	out, err = runClassbot(t, env, "course", "index", "--force")
+	if err != nil || !strings.Contains(out, "2 indexed, 0 unchanged") {
+		t.Fatalf("forced index: %v\n%s", err, out)
+	}
 
 	out, err = runClassbot(t, env, "course", "search", "how much is the exam worth")
 	if err != nil {
