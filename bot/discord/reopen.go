@@ -42,8 +42,10 @@ const (
 // nil) when content holds everything.
 func OneMessage(text string) (content string, embeds []string) {
 	text = strings.TrimSpace(text)
-	content = chunk.Split(text, MaxMessageLen, 0, utf16.RuneLen)[0]
-	// chunk.Split's first part is a prefix of the trimmed text.
+	// Only the first part is used: two parts cut it exactly as no limit
+	// would, without cutting up the rest of a long text. chunk.Split's
+	// first part is a prefix of the trimmed text.
+	content = chunk.Split(text, MaxMessageLen, 2, utf16.RuneLen)[0]
 	rest := strings.TrimSpace(text[len(content):])
 	if rest == "" {
 		return content, []string{}
