@@ -113,10 +113,11 @@ type Config struct {
 	// must be set in ModeQueue.
 	Enqueuer Enqueuer
 	// EnqueueBudget bounds how long queue mode's acknowledgement waits for
-	// the command's durable commit. Past it the student is told that the
-	// command could not be taken, within the platforms' 3-second deadline
-	// (the write may still commit: the job then runs, and answers).
-	// Default 2 seconds.
+	// the command's durable commit. Past it the student hears, within the
+	// platforms' 3-second deadline, that the command could not be taken
+	// (it never reached the database's queue: trying again is safe) or
+	// that it is slow to confirm (it may still commit, and the job then
+	// answers). Default 2 seconds.
 	EnqueueBudget time.Duration
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
