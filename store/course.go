@@ -28,22 +28,89 @@ func (r CourseIndexReport) String() string {
 		r.Files, r.Sections, r.Indexed, r.Unchanged, r.Removed)
 }
 
-// CourseIndex is what IndexCourse needs from a store; *Postgres and
-// *Memory implement it.
-type CourseIndex interface {
-	CourseHashes(ctx context.Context) (map[string]string, error)
-	ReplaceCourseFile(ctx context.Context, f CourseFile) error
-	RemoveCourseFiles(ctx context.Context, paths []string) error
+// DefaultCourse is the name of the course that always exists: COURSE_DIR
+// is indexed into it, and a class with no course of its own searches it.
+const DefaultCourse = "default"
+
+// Course is one course: a name, the notes indexed under it and the classes
+// it serves.
+type Course struct {
+	ID        int64
+	Name      string
+	Dir       string // the folder its notes were last indexed from; informative
+	CreatedAt time.Time
+	IndexedAt time.Time // when IndexCourse last finished for it; zero: never
+
+	// Courses fills these; CourseByName and CourseFor leave them zero.
+	Classes  []Class
+	Files    int
+	Sections int
 }
 
-// IndexCourse brings the store's course index up to date with files (from
+// Class is where students ask: a Slack workspace or Discord server
+// (Channel "") or one channel of it.
+type Class struct {
+	Platform  string
+	Workspace string // Slack team id, Discord guild id
+	Channel   string // "": the whole workspace or server
+}
+
+func (c Class) String() string {
+	if c.Channel == "" {
+		return c.Platform + " " + c.Workspace
+	}
+	return c.Platform + " " + c.Workspace + " " + c.Channel
+}
+
+func (c Class) check() error {
+	switch {
+	case c.Platform == "" || len(c.Platform) > 32:
+		return fmt.Errorf("%w: class platform", ErrInvalid)
+	case c.Workspace == "" || len(c.Workspace) > maxKeyBytes:
+		return fmt.Errorf("%w: class workspace", ErrInvalid)
+	case len(c.Channel) > maxKeyBytes:
+		return fmt.Errorf("%w: class channel", ErrInvalid)
+	}
+	return nil
+}
+
+// MaxCourseNameBytes bounds a course's name.
+const MaxCourseNameBytes = 100
+
+// CheckCourseName returns ErrInvalid unless name is 1 to MaxCourseNameBytes
+// letters, digits, '-', '_' or '.': a name an operator types on a command
+// line without quoting.
+func CheckCourseName(name string) error {
+	if name == "" || len(name) > MaxCourseNameBytes {
+		return fmt.Errorf("%w: a course name is 1 to %d characters", ErrInvalid, MaxCourseNameBytes)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%w: a course name has only letters, digits, '-', '_' and '.'", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// CourseIndex is what IndexCourse needs from a store; *Postgres and
+// *Memory implement it. Every method works on one course, by id, and
+// never touches another.
+type CourseIndex interface {
+	CourseHashes(ctx context.Context, course int64) (map[string]string, error)
+	ReplaceCourseFile(ctx context.Context, course int64, f CourseFile) error
+	RemoveCourseFiles(ctx context.Context, course int64, paths []string) error
+	SetCourseIndexed(ctx context.Context, course int64) error
+}
+
+// IndexCourse brings the index of one course up to date with files (from
 // ReadCourse): a file whose content hash differs from the indexed one, or
 // that is new, has its sections replaced (one transaction per file);
-// indexed files that are gone are removed. With force every file is
-// re-indexed. It stops at the first error; files done before it stay done.
-func IndexCourse(ctx context.Context, idx CourseIndex, files []CourseFile, force bool) (CourseIndexReport, error) {
+// indexed files that are gone are removed; then the course's IndexedAt is
+// set. With force every file is re-indexed. Other courses are not touched.
+// It stops at the first error; files done before it stay done.
+func IndexCourse(ctx context.Context, idx CourseIndex, course int64, files []CourseFile, force bool) (CourseIndexReport, error) {
 	rep := CourseIndexReport{Files: len(files)}
-	have, err := idx.CourseHashes(ctx)
+	have, err := idx.CourseHashes(ctx, course)
 	if err != nil {
 		return rep, err
 	}
@@ -55,7 +122,7 @@ func IndexCourse(ctx context.Context, idx CourseIndex, files []CourseFile, force
 			rep.Unchanged++
 			continue
 		}
-		if err := idx.ReplaceCourseFile(ctx, f); err != nil {
+		if err := idx.ReplaceCourseFile(ctx, course, f); err != nil {
 			return rep, err
 		}
 		rep.Indexed++
@@ -67,12 +134,12 @@ func IndexCourse(ctx context.Context, idx CourseIndex, files []CourseFile, force
 		}
 	}
 	if len(gone) > 0 {
-		if err := idx.RemoveCourseFiles(ctx, gone); err != nil {
+		if err := idx.RemoveCourseFiles(ctx, course, gone); err != nil {
 			return rep, err
 		}
 		rep.Removed = len(gone)
 	}
-	return rep, nil
+	return rep, idx.SetCourseIndexed(ctx, course)
 }
 
 // checkCourseFile checks a file before it is stored.

@@ -13,14 +13,13 @@ import (
 	"github.com/classbot/classbot/store"
 )
 
-// course500 indexes the example course plus generated files into pg, 500
-// sections in all, and refreshes the planner's statistics.
-func course500(tb testing.TB, pg *store.Postgres) {
+// course500 indexes the example course plus generated files into pg's
+// default course, 500 sections in all, refreshes the planner's statistics
+// and returns the course's id.
+func course500(tb testing.TB, pg *store.Postgres) int64 {
 	tb.Helper()
 	ctx := context.Background()
-	if _, err := pg.Pool().Exec(ctx, "TRUNCATE course_files, course_sections, ask_memory"); err != nil {
-		tb.Fatal(err)
-	}
+	course := emptyCourses(tb, pg)
 	files, _, err := store.ReadCourse(examplecourse.Notes)
 	if err != nil {
 		tb.Fatal(err)
@@ -52,7 +51,7 @@ func course500(tb testing.TB, pg *store.Postgres) {
 		path := fmt.Sprintf("lectures/lecture-%02d.md", fi)
 		files = append(files, store.CourseFile{Path: path, Hash: path, Sections: store.SplitSections(path, b.String())})
 	}
-	rep, err := store.IndexCourse(ctx, pg, files, false)
+	rep, err := store.IndexCourse(ctx, pg, course, files, false)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -62,6 +61,7 @@ func course500(tb testing.TB, pg *store.Postgres) {
 	if _, err := pg.Pool().Exec(ctx, "ANALYZE course_sections"); err != nil {
 		tb.Fatal(err)
 	}
+	return course
 }
 
 var benchQuestions = []string{
@@ -80,7 +80,7 @@ var benchQuestions = []string{
 // call, remember the answer. It reports the p50 and p99 of that sum.
 func BenchmarkPostgresAskDBTime(b *testing.B) {
 	pg := openPostgresTB(b)
-	course500(b, pg)
+	course := course500(b, pg)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -91,7 +91,7 @@ func BenchmarkPostgresAskDBTime(b *testing.B) {
 		if _, err := pg.AskTurns(ctx, key, start.Add(-24*time.Hour), 6); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := pg.SearchCourse(ctx, q, 3); err != nil {
+		if _, err := pg.SearchCourse(ctx, course, q, 3); err != nil {
 			b.Fatal(err)
 		}
 		if err := pg.AddAskTurn(ctx, store.AskTurn{AskKey: key, Question: q, Answer: "An answer of a few sentences (schedule.md › Assignment 2)."}); err != nil {
@@ -105,13 +105,13 @@ func BenchmarkPostgresAskDBTime(b *testing.B) {
 // BenchmarkPostgresSearchCourse500 is one search_course call over 500 sections.
 func BenchmarkPostgresSearchCourse500(b *testing.B) {
 	pg := openPostgresTB(b)
-	course500(b, pg)
+	course := course500(b, pg)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		start := time.Now()
-		if _, err := pg.SearchCourse(ctx, benchQuestions[i%len(benchQuestions)], 3); err != nil {
+		if _, err := pg.SearchCourse(ctx, course, benchQuestions[i%len(benchQuestions)], 3); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
@@ -135,8 +135,8 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // a course of 500 sections (the plan is in docs/course.md).
 func TestSearchCourseUsesTheGINIndex(t *testing.T) {
 	pg := openPostgres(t)
-	course500(t, pg)
-	plan, err := pg.ExplainSearchCourse(t.Context(), "Can I use a calculator in the exam?", 3)
+	course := course500(t, pg)
+	plan, err := pg.ExplainSearchCourse(t.Context(), course, "Can I use a calculator in the exam?", 3)
 	if err != nil {
 		t.Fatal(err)
 	}

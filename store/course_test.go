@@ -155,7 +155,14 @@ func TestReadCourseRecursesAndSkipsOtherFiles(t *testing.T) {
 // /ask memory.
 type courseContract interface {
 	store.CourseIndex
-	SearchCourse(ctx context.Context, query string, limit int) ([]store.CourseHit, error)
+	SearchCourse(ctx context.Context, course int64, query string, limit int) ([]store.CourseHit, error)
+	PutCourse(ctx context.Context, name, dir string) (store.Course, error)
+	CourseByName(ctx context.Context, name string) (store.Course, error)
+	CourseFor(ctx context.Context, c store.Class) (store.Course, error)
+	Courses(ctx context.Context) ([]store.Course, error)
+	RemoveCourse(ctx context.Context, name string) error
+	BindCourse(ctx context.Context, name string, c store.Class) error
+	UnbindCourse(ctx context.Context, c store.Class) (bool, error)
 	AddAskTurn(ctx context.Context, t store.AskTurn) error
 	AskTurns(ctx context.Context, key store.AskKey, since time.Time, limit int) ([]store.AskTurn, error)
 	PurgeAskTurns(ctx context.Context, olderThan time.Time) (int64, error)
@@ -169,9 +176,7 @@ var (
 func eachCourseStore(t *testing.T, test func(t *testing.T, s courseContract)) {
 	t.Run("postgres", func(t *testing.T) {
 		pg := openPostgres(t)
-		if _, err := pg.Pool().Exec(t.Context(), "TRUNCATE course_files, course_sections, ask_memory"); err != nil {
-			t.Fatal(err)
-		}
+		emptyCourses(t, pg)
 		test(t, pg)
 	})
 	t.Run("memory", func(t *testing.T) { test(t, store.NewMemory()) })
@@ -211,7 +216,8 @@ func citations(hits []store.CourseHit) []string {
 func TestCourseSearchFindsTheRightSection(t *testing.T) {
 	eachCourseStore(t, func(t *testing.T, s courseContract) {
 		ctx := t.Context()
-		rep, err := store.IndexCourse(ctx, s, exampleCourse, false)
+		c := defaultCourse(t, s)
+		rep, err := store.IndexCourse(ctx, s, c, exampleCourse, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +230,7 @@ func TestCourseSearchFindsTheRightSection(t *testing.T) {
 			{"what happens if I hand in my work late", "syllabus.md › Late policy"},
 			{"how is the final grade computed", "syllabus.md › Grading"},
 		} {
-			hits, err := s.SearchCourse(ctx, tc.q, 3)
+			hits, err := s.SearchCourse(ctx, c, tc.q, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -241,11 +247,11 @@ func TestCourseSearchFindsTheRightSection(t *testing.T) {
 				}
 			}
 		}
-		if hits, err := s.SearchCourse(ctx, "assignment", 1); err != nil || len(hits) != 1 {
+		if hits, err := s.SearchCourse(ctx, c, "assignment", 1); err != nil || len(hits) != 1 {
 			t.Errorf("limit 1: %v %v", citations(hits), err)
 		}
 		for _, q := range []string{"", "the is a", "photosynthesis chlorophyll"} {
-			if hits, err := s.SearchCourse(ctx, q, 3); err != nil || len(hits) != 0 {
+			if hits, err := s.SearchCourse(ctx, c, q, 3); err != nil || len(hits) != 0 {
 				t.Errorf("%q: got %v %v, want nothing", q, citations(hits), err)
 			}
 		}
@@ -255,20 +261,21 @@ func TestCourseSearchFindsTheRightSection(t *testing.T) {
 func TestCourseReindexOnlyWhatChanged(t *testing.T) {
 	eachCourseStore(t, func(t *testing.T, s courseContract) {
 		ctx := t.Context()
-		if _, err := store.IndexCourse(ctx, s, exampleCourse, false); err != nil {
+		c := defaultCourse(t, s)
+		if _, err := store.IndexCourse(ctx, s, c, exampleCourse, false); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := store.IndexCourse(ctx, s, exampleCourse, false)
+		rep, err := store.IndexCourse(ctx, s, c, exampleCourse, false)
 		if err != nil || rep.Indexed != 0 || rep.Unchanged != 3 {
 			t.Fatalf("second index: %v %v, want nothing re-indexed", rep, err)
 		}
 		// schedule.md changes, exam.md is deleted.
 		changed := []store.CourseFile{exampleCourse[0], courseFile("schedule.md", "# Schedule\n## Assignment 2\nAssignment 2 moved to 13 March.\n")}
-		rep, err = store.IndexCourse(ctx, s, changed, false)
+		rep, err = store.IndexCourse(ctx, s, c, changed, false)
 		if err != nil || rep.Indexed != 1 || rep.Unchanged != 1 || rep.Removed != 1 {
 			t.Fatalf("after a change: %v %v", rep, err)
 		}
-		hits, err := s.SearchCourse(ctx, "assignment 2 due", 3)
+		hits, err := s.SearchCourse(ctx, c, "assignment 2 due", 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,10 +287,10 @@ func TestCourseReindexOnlyWhatChanged(t *testing.T) {
 				t.Errorf("old section still found: %+v", h)
 			}
 		}
-		if hits, _ := s.SearchCourse(ctx, "calculator", 3); len(hits) != 0 {
+		if hits, _ := s.SearchCourse(ctx, c, "calculator", 3); len(hits) != 0 {
 			t.Errorf("a removed file is still found: %v", citations(hits))
 		}
-		rep, err = store.IndexCourse(ctx, s, changed, true)
+		rep, err = store.IndexCourse(ctx, s, c, changed, true)
 		if err != nil || rep.Indexed != 2 {
 			t.Errorf("forced: %v %v, want every file re-indexed", rep, err)
 		}

@@ -16,8 +16,8 @@ type Memory struct {
 	interactions  map[ledgerKey]Interaction
 	now           func() time.Time
 
-	course map[string]CourseFile // course notes by path (course_memory.go)
-	asks   []AskTurn             // remembered /ask turns, in the order added
+	courses memCourses // courses, their notes and classes (course_memory.go)
+	asks    []AskTurn  // remembered /ask turns, in the order added
 }
 
 type regKey struct{ platform, workspace, user string }
@@ -30,7 +30,7 @@ func NewMemory() *Memory {
 		registrations: make(map[regKey]Registration),
 		interactions:  make(map[ledgerKey]Interaction),
 		now:           time.Now,
-		course:        make(map[string]CourseFile),
+		courses:       newMemCourses(time.Now()),
 	}
 }
 
