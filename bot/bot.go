@@ -45,6 +45,9 @@ type Options struct {
 	// and decline when they are silent. Default nil: no notes, the
 	// assistant answers from CourseInstructions alone.
 	Notes CourseNotes
+	// CourseCacheTTL is how long the bot remembers which course a class
+	// searches, so a new binding takes effect within it. Default 30 seconds.
+	CourseCacheTTL time.Duration
 	// SearchResults is how many sections one search_course call returns.
 	// Default 3.
 	SearchResults int
@@ -70,6 +73,7 @@ type Bot struct {
 	answer       agent.Agent
 
 	notes         CourseNotes
+	courses       courseCache
 	searchResults int
 	memory        AskMemory
 	memoryTurns   int

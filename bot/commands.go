@@ -243,7 +243,7 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Re
 	dbTime += time.Since(recallStart)
 
 	start := time.Now()
-	r, err := b.agent.Run(ctx, b.askAgent(turns, &dbTime), q)
+	r, err := b.agent.Run(ctx, b.askAgent(b.classCourse(key), turns, &dbTime), q)
 	tr.AgentDone = time.Now()
 	tr.Agent = tr.AgentDone.Sub(start)
 	answer := strings.TrimSpace(r.Output)

@@ -5,18 +5,90 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/store"
 )
 
-// CourseNotes is what /ask needs to search the teacher's course notes.
-// *store.Postgres and *store.Memory implement it; it must be safe for
-// concurrent use.
+// CourseNotes is what /ask needs to search the course notes of the class
+// it was typed in. *store.Postgres and *store.Memory implement it; it must
+// be safe for concurrent use.
 type CourseNotes interface {
-	// SearchCourse returns up to limit sections matching query, best first.
-	SearchCourse(ctx context.Context, query string, limit int) ([]store.CourseHit, error)
+	// CourseFor returns the course class c searches: the one bound to its
+	// channel, else to its workspace, else the default course.
+	CourseFor(ctx context.Context, c store.Class) (store.Course, error)
+	// SearchCourse returns up to limit sections of course matching query,
+	// best first, and never another course's.
+	SearchCourse(ctx context.Context, course int64, query string, limit int) ([]store.CourseHit, error)
+}
+
+// DefaultCourseCacheTTL is how long the bot remembers which course a class
+// searches (Options.CourseCacheTTL): a new binding takes effect within it.
+const DefaultCourseCacheTTL = 30 * time.Second
+
+// maxCachedClasses bounds the course cache; past it, expired entries are
+// dropped, and if none had expired the cache starts over.
+const maxCachedClasses = 10000
+
+// courseCache remembers each class's course for a while, so /ask resolves
+// it from the database once per class and TTL. Safe for concurrent use.
+type courseCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[store.Class]cachedCourse
+}
+
+type cachedCourse struct {
+	id    int64
+	until time.Time
+}
+
+func (c *courseCache) get(cl store.Class, now time.Time) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[cl]
+	if !ok || now.After(e.until) {
+		return 0, false
+	}
+	return e.id, true
+}
+
+func (c *courseCache) put(cl store.Class, id int64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedClasses {
+		for k, e := range c.m {
+			if now.After(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if c.m == nil || len(c.m) >= maxCachedClasses {
+			c.m = make(map[store.Class]cachedCourse)
+		}
+	}
+	c.m[cl] = cachedCourse{id: id, until: now.Add(c.ttl)}
+}
+
+// courseFunc returns the id of the course a search looks in.
+type courseFunc func(ctx context.Context) (int64, error)
+
+// classCourse returns the course of the class key was typed in, from the
+// cache or else the database.
+func (b *Bot) classCourse(key store.AskKey) courseFunc {
+	cl := store.Class{Platform: key.Platform, Workspace: key.Workspace, Channel: key.Channel}
+	return func(ctx context.Context) (int64, error) {
+		if id, ok := b.courses.get(cl, time.Now()); ok {
+			return id, nil
+		}
+		c, err := b.notes.CourseFor(ctx, cl)
+		if err != nil {
+			return 0, fmt.Errorf("find the course of the class: %w", err)
+		}
+		b.courses.put(cl, c.ID, time.Now())
+		return c.ID, nil
+	}
 }
 
 // AskMemory keeps what each student asked and was answered, per
@@ -70,6 +142,10 @@ func (b *Bot) setupCourse(opts Options, about string) {
 	if b.memoryTTL <= 0 {
 		b.memoryTTL = DefaultMemoryTTL
 	}
+	b.courses.ttl = opts.CourseCacheTTL
+	if b.courses.ttl <= 0 {
+		b.courses.ttl = DefaultCourseCacheTTL
+	}
 	if b.notes != nil {
 		b.answer.Instructions = notesInstructions + about
 	}
@@ -85,16 +161,21 @@ func Passages(hits []store.CourseHit) []agent.Passage {
 }
 
 // askAgent returns /ask's agent for one question: the search_course tool
-// (adding its database time to *dbTime; the tool runs on Run's goroutine)
-// and the student's earlier turns as History.
-func (b *Bot) askAgent(turns []store.AskTurn, dbTime *time.Duration) agent.Agent {
+// over the notes of course (adding its database time to *dbTime; the tool
+// runs on Run's goroutine) and the student's earlier turns as History.
+func (b *Bot) askAgent(course courseFunc, turns []store.AskTurn, dbTime *time.Duration) agent.Agent {
 	a := b.answer
 	if b.notes != nil {
 		a.Tools = []agent.Tool{agent.NewSearchCourseTool(func(ctx context.Context, q string) ([]agent.Passage, error) {
 			start := time.Now()
 			sctx, cancel := context.WithTimeout(ctx, b.storeTimeout)
 			defer cancel()
-			hits, err := b.notes.SearchCourse(sctx, q, b.searchResults)
+			id, err := course(sctx)
+			if err != nil {
+				*dbTime += time.Since(start)
+				return nil, err
+			}
+			hits, err := b.notes.SearchCourse(sctx, id, q, b.searchResults)
 			*dbTime += time.Since(start)
 			if err != nil {
 				return nil, err
@@ -141,12 +222,13 @@ func (b *Bot) remember(ctx context.Context, key store.AskKey, q, answer string) 
 	return true
 }
 
-// Answer answers one question as /ask does, without any memory, and
-// returns the model's answer (for `classbot course eval`). Safe for
-// concurrent use.
-func (b *Bot) Answer(ctx context.Context, q string) (string, error) {
+// Answer answers one question as /ask does, from the notes of course,
+// without any memory, and returns the model's answer (for `classbot course
+// eval`). Safe for concurrent use.
+func (b *Bot) Answer(ctx context.Context, course int64, q string) (string, error) {
 	var dbTime time.Duration
-	r, err := b.agent.Run(ctx, b.askAgent(nil, &dbTime), q)
+	fixed := func(context.Context) (int64, error) { return course, nil }
+	r, err := b.agent.Run(ctx, b.askAgent(fixed, nil, &dbTime), q)
 	if err != nil {
 		return "", fmt.Errorf("answer question: %w", err)
 	}

@@ -28,7 +28,11 @@ func testCourse(t *testing.T) *store.Memory {
 	} {
 		files = append(files, store.CourseFile{Path: path, Hash: path, Sections: store.SplitSections(path, content)})
 	}
-	if _, err := store.IndexCourse(t.Context(), m, files, false); err != nil {
+	def, err := m.CourseByName(t.Context(), store.DefaultCourse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.IndexCourse(t.Context(), m, def.ID, files, false); err != nil {
 		t.Fatal(err)
 	}
 	return m
