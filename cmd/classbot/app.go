@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -48,13 +47,12 @@ type app struct {
 
 // appOptions are the knobs that subcommands other than serve turn.
 type appOptions struct {
-	logLevel       slog.Level
-	offlineLatency time.Duration             // the offline model's latency
-	wrapStore      func(bot.Store) bot.Store // the demo's simulated store latency
-	observe        func(bot.Trace)
-	courseFS       fs.FS  // notes to use when COURSE_DIR is not set (demo ask, course eval)
-	courseSource   string // what courseFS is, for messages
-	courseForce    bool   // re-index every file of the notes, changed or not (course index --force)
+	logLevel        slog.Level
+	offlineLatency  time.Duration             // the offline model's latency
+	wrapStore       func(bot.Store) bot.Store // the demo's simulated store latency
+	observe         func(bot.Trace)
+	skipCourseIndex bool // don't index COURSE_DIR into the default course at start (course commands, demo ask)
+	courseNotes     bool // give /ask the notes' search tool even with no course in the database (demo ask, course eval)
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -114,7 +112,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	if opts.wrapStore != nil {
 		s = opts.wrapStore(s)
 	}
-	botOpts, err := a.courseBotOptions(ctx, opts.courseFS, opts.courseSource, opts.courseForce)
+	botOpts, err := a.courseBotOptions(ctx, opts.skipCourseIndex, opts.courseNotes)
 	if err != nil {
 		a.store.Close()
 		return nil, err

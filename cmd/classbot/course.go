@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -51,13 +56,19 @@ func loadCourseConfig(c *Config, env func(k, def string) string) []error {
 	return errs
 }
 
-// courseStore is what the app needs from a store for the course notes and
-// the /ask memory; both stores implement it.
+// courseStore is what the app needs from a store for the courses, their
+// notes and the /ask memory; both stores implement it.
 type courseStore interface {
 	store.CourseIndex
 	bot.CourseNotes
 	bot.AskMemory
 	PurgeAskTurns(ctx context.Context, olderThan time.Time) (int64, error)
+	PutCourse(ctx context.Context, name, dir string) (store.Course, error)
+	CourseByName(ctx context.Context, name string) (store.Course, error)
+	Courses(ctx context.Context) ([]store.Course, error)
+	RemoveCourse(ctx context.Context, name string) error
+	BindCourse(ctx context.Context, name string, c store.Class) error
+	UnbindCourse(ctx context.Context, c store.Class) (bool, error)
 }
 
 var (
@@ -65,49 +76,134 @@ var (
 	_ courseStore = (*store.Memory)(nil)
 )
 
-// courseSetup is the course part of the app: where the notes come from
-// and what indexing them at start did.
+// courseSetup is what indexing notes at start did.
 type courseSetup struct {
 	source string // the folder, or "the example course"
-	fsys   fs.FS  // nil: no notes
 	report store.CourseIndexReport
 }
 
 // courseBotOptions returns the bot's options for the course notes and the
-// memory, indexing the notes first (only files whose content changed, see
-// store.IndexCourse, or every file if force). fsys overrides COURSE_DIR
-// (demo ask, course eval).
-func (a *app) courseBotOptions(ctx context.Context, fsys fs.FS, source string, force bool) (bot.Options, error) {
+// memory. With COURSE_DIR, it first indexes the folder into the default
+// course (only files whose content changed, see store.IndexCourse),
+// unless skipIndex. /ask gets the notes' search tool
+// when COURSE_DIR is set, when withNotes, or when the database holds a
+// course with notes or a class bound to a course: every process resolves
+// each class's course from the database.
+func (a *app) courseBotOptions(ctx context.Context, skipIndex, withNotes bool) (bot.Options, error) {
 	opts := bot.Options{Memory: a.store, MemoryTurns: a.cfg.AskMemoryTurns, MemoryTTL: a.cfg.AskMemoryTTL}
 	if opts.MemoryTurns == 0 {
 		opts.MemoryTurns = -1 // ASK_MEMORY_TURNS=0: no memory
 	}
-	if fsys == nil && a.cfg.CourseDir != "" {
-		fsys, source = os.DirFS(a.cfg.CourseDir), a.cfg.CourseDir
+	notes := withNotes || a.cfg.CourseDir != ""
+	if a.cfg.CourseDir != "" && !skipIndex {
+		if _, err := a.indexCourse(ctx, store.DefaultCourse, a.cfg.CourseDir, nil, a.cfg.CourseDir, false); err != nil {
+			return opts, err
+		}
 	}
+	if !notes {
+		has, err := a.hasCourses(ctx)
+		if err != nil {
+			return opts, err
+		}
+		notes = has
+	}
+	if notes {
+		opts.Notes = a.store
+	}
+	return opts, nil
+}
+
+// hasCourses reports whether any course other than a scratch one has
+// notes or a class.
+func (a *app) hasCourses(ctx context.Context) (bool, error) {
+	cs, err := a.store.Courses(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cs {
+		if !strings.HasPrefix(c.Name, scratchPrefix) && (c.Files > 0 || len(c.Classes) > 0) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// indexCourse reads the notes in fsys (or, if nil, in the folder dir) and
+// indexes them into the course name, creating it and recording dir as
+// where its notes come from. source names the notes in messages. It is
+// the one place that reads notes.
+func (a *app) indexCourse(ctx context.Context, name, dir string, fsys fs.FS, source string, force bool) (store.Course, error) {
 	if fsys == nil {
-		return opts, nil
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		fsys = os.DirFS(dir)
 	}
-	a.course = courseSetup{source: source, fsys: fsys}
+	c, err := a.store.PutCourse(ctx, name, dir)
+	if err != nil {
+		return c, fmt.Errorf("course %s: %w", name, err)
+	}
 	files, skipped, err := store.ReadCourse(fsys)
 	if err != nil {
-		return opts, fmt.Errorf("COURSE_DIR %s: %w", source, err)
+		return c, fmt.Errorf("course %s: reading %s: %w", name, source, err)
 	}
 	for _, p := range skipped {
-		a.log.Info("course notes: skipping a file that is not Markdown or UTF-8 text", "file", p)
+		a.log.Info("course notes: skipping a file that is not Markdown or UTF-8 text", "course", name, "file", p)
 	}
 	if len(files) == 0 {
-		a.log.Warn("course notes: no Markdown or text files found; /ask will find nothing", "dir", source)
+		a.log.Warn("course notes: no Markdown or text files found; /ask will find nothing", "course", name, "dir", source)
 	}
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if a.course.report, err = store.IndexCourse(ictx, a.store, files, force); err != nil {
-		return opts, fmt.Errorf("indexing the course notes in %s: %w", source, err)
+	a.course = courseSetup{source: source}
+	if a.course.report, err = store.IndexCourse(ictx, a.store, c.ID, files, force); err != nil {
+		return c, fmt.Errorf("indexing the notes of course %s from %s: %w", name, source, err)
 	}
-	a.log.Info("course notes indexed", "dir", source, "files", a.course.report.Files, "sections", a.course.report.Sections,
-		"reindexed", a.course.report.Indexed, "removed", a.course.report.Removed)
-	opts.Notes = a.store
-	return opts, nil
+	a.log.Info("course notes indexed", "course", name, "dir", source, "files", a.course.report.Files,
+		"sections", a.course.report.Sections, "reindexed", a.course.report.Indexed, "removed", a.course.report.Removed)
+	return c, nil
+}
+
+// scratchPrefix starts the name of a scratch course.
+const scratchPrefix = "scratch-"
+
+// scratchCourse indexes the notes in fsys into a new course of its own
+// (demo ask, course eval), so no live course is touched, and returns it
+// with the function that removes it. Scratch courses left by a process
+// that died are removed a day later.
+func (a *app) scratchCourse(ctx context.Context, fsys fs.FS, source string) (store.Course, func(), error) {
+	if cs, err := a.store.Courses(ctx); err == nil {
+		for _, c := range cs {
+			if strings.HasPrefix(c.Name, scratchPrefix) && time.Since(c.CreatedAt) > 24*time.Hour {
+				_ = a.store.RemoveCourse(ctx, c.Name)
+			}
+		}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := scratchPrefix + hex.EncodeToString(b[:])
+	remove := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := a.store.RemoveCourse(rctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			a.log.Warn("removing the scratch course failed; classbot course remove "+name+" removes it", "err", err)
+		}
+	}
+	c, err := a.indexCourse(ctx, name, "", fsys, source, false)
+	if err != nil {
+		remove()
+		return c, nil, err
+	}
+	return c, remove, nil
+}
+
+// notesOf returns the notes in dir and what they are, or the example
+// course's if dir is empty.
+func notesOf(dir string) (fs.FS, string) {
+	if dir == "" {
+		return examplecourse.Notes, "the example course (examples/course)"
+	}
+	return os.DirFS(dir), dir
 }
 
 // purgeAskMemory deletes /ask turns older than ASK_MEMORY_TTL; serve calls
@@ -124,101 +220,369 @@ func purgeAskMemory(ctx context.Context, a *app) {
 	}
 }
 
-const courseUsage = `Usage: classbot course <index|search|eval> [flags]
+const courseUsage = `Usage: classbot course <command> [flags] [arguments]
 
-  index [--force]           index COURSE_DIR now (files whose content changed; --force: all)
-  search [--limit 3] QUERY  print what the assistant's search_course tool would get, with scores
-  eval [--eval FILE]        retrieval hit@1 and hit@3 on an evaluation set (default: the
-                            example course and its eval.jsonl); with a real model configured,
-                            also how often the answer cites the right section or declines
+  add NAME --dir DIR [--force]       create or update the course NAME and index the notes in DIR
+  bind NAME slack TEAM [CHANNEL]     /ask in a Slack workspace (or one channel of it) searches NAME;
+  bind NAME discord GUILD [CHANNEL]  a class bound to another course moves
+  unbind slack|discord ID [CHANNEL]  the class goes back to its workspace's course, or the default
+  index [NAME] [--force] [--dir DIR] re-index NAME's notes from its folder (default course: COURSE_DIR);
+                                     only files whose content changed, --force: all
+  list                               courses, the classes each serves, files, sections, when indexed
+  search [--course NAME | --class "slack TEAM [CHANNEL]"] [--limit 3] QUERY
+                                     what /ask's search_course tool gets, with scores
+  remove NAME                        delete a course, its notes and its classes' bindings
+  eval [--dir DIR] [--eval FILE]     retrieval hit@1 and hit@3 on an evaluation set (default: the
+                                     example course and its eval.jsonl), in a scratch course; with a
+                                     real model configured, also how often the answer cites the right
+                                     section or declines
 
-The notes come from COURSE_DIR (or --dir); the index lives in DATABASE_URL
-(or, without it, in memory for this run only).
+The course named "default" always exists: COURSE_DIR is its folder, and a class
+bound to no course searches it. Courses and bindings live in DATABASE_URL (or,
+without it, in memory for this run only); every replica and worker reads them
+there. Flags may come before or after the arguments.
 `
 
 func runCourse(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, courseUsage)
-		return usagef("course: say index, search or eval")
+		return usagef("course: say add, bind, unbind, index, list, search, remove or eval")
+	}
+	cmds := map[string]func(context.Context, env, []string) error{
+		"add": runCourseAdd, "bind": runCourseBind, "unbind": runCourseUnbind, "index": runCourseIndex,
+		"list": runCourseList, "search": runCourseSearch, "remove": runCourseRemove, "eval": runCourseEval,
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(e.stdout, courseUsage)
 		return nil
-	case "index":
-		return runCourseIndex(ctx, e, args[1:])
-	case "search":
-		return runCourseSearch(ctx, e, args[1:])
-	case "eval":
-		return runCourseEval(ctx, e, args[1:])
+	}
+	if run, ok := cmds[args[0]]; ok {
+		return run(ctx, e, args[1:])
 	}
 	fmt.Fprint(e.stderr, courseUsage)
 	return usagef("course: unknown command %q", args[0])
 }
 
-// courseApp loads the configuration, with --dir over COURSE_DIR, and opens
-// the app, which indexes the notes (every file if force).
-func courseApp(ctx context.Context, e env, dir string, fsys fs.FS, source string, force bool) (*app, error) {
+// parseCourseFlags parses args like parseFlags, but flags may also come
+// after the arguments ("course search late policy --limit 1"); everything
+// after "--" is an argument. It returns the arguments.
+func parseCourseFlags(fs *flag.FlagSet, e env, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, e, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if i := len(args) - len(rest); i > 0 && args[i-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+// courseApp loads the configuration and opens the app without indexing
+// anything at start.
+func courseApp(ctx context.Context, e env) (*app, error) {
 	cfg, err := loadConfig(e.getenv)
 	if err != nil {
 		return nil, err
 	}
-	if dir != "" {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, usagef("--dir %s is not a folder", dir)
-		}
-		cfg.CourseDir = dir
-	}
-	if cfg.CourseDir == "" && fsys == nil {
-		return nil, usagef("set COURSE_DIR (or --dir) to the folder of course notes")
-	}
-	if cfg.CourseDir != "" {
-		fsys = nil // the teacher's notes win over the example
-	}
-	return newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, courseFS: fsys, courseSource: source, courseForce: force})
+	return newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, skipCourseIndex: true})
 }
 
-func runCourseIndex(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "course index", "[--dir DIR] [--force]")
-	dir := fs.String("dir", "", "folder of course notes (default: COURSE_DIR)")
+// checkDir returns a usage error unless dir is a folder.
+func checkDir(flag, dir string) error {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("%s %s is not a folder", flag, dir)
+	}
+	return nil
+}
+
+// courseErr turns a store error about course name into a sentence an
+// operator can act on.
+func courseErr(name string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("there is no course %q; create it with: classbot course add %s --dir DIR", name, name)
+	case errors.Is(err, store.ErrInvalid):
+		return usagef("course %q: %v", name, err)
+	}
+	return err
+}
+
+func runCourseAdd(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "course add", "NAME --dir DIR [--force]")
+	dir := fs.String("dir", "", "folder of the course's notes (required)")
 	force := fs.Bool("force", false, "re-index every file, changed or not")
-	if err := parseFlags(fs, e, args); err != nil {
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("course index takes flags only, got %q", fs.Args())
+	if len(pos) != 1 || *dir == "" {
+		return usagef("course add: say the course and its folder: classbot course add go101 --dir ./notes/go101")
 	}
-	a, err := courseApp(ctx, e, *dir, nil, "", *force)
+	if err := store.CheckCourseName(pos[0]); err != nil {
+		return usagef("course add %q: %v", pos[0], err)
+	}
+	if err := checkDir("--dir", *dir); err != nil {
+		return err
+	}
+	a, err := courseApp(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	fmt.Fprintf(e.stdout, "%s (store=%s): %s\n", a.course.source, a.storeKind, a.course.report)
+	c, err := a.indexCourse(ctx, pos[0], *dir, nil, *dir, *force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "course %s from %s (store=%s): %s\n", c.Name, c.Dir, a.storeKind, a.course.report)
+	return nil
+}
+
+// parseClass reads "PLATFORM WORKSPACE [CHANNEL]".
+func parseClass(words []string) (store.Class, error) {
+	if len(words) < 2 || len(words) > 3 {
+		return store.Class{}, usagef("a class is: slack TEAM_ID [CHANNEL_ID], or discord GUILD_ID [CHANNEL_ID]")
+	}
+	c := store.Class{Platform: strings.ToLower(words[0]), Workspace: words[1]}
+	if len(words) == 3 {
+		c.Channel = words[2]
+	}
+	switch c.Platform {
+	case bot.PlatformSlack, bot.PlatformDiscord, bot.PlatformConsole:
+	default:
+		return c, usagef("a class's platform is slack or discord, not %q", words[0])
+	}
+	return c, nil
+}
+
+func runCourseBind(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "course bind", "NAME slack|discord WORKSPACE [CHANNEL]")
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 {
+		return usagef("course bind: say the course and the class: classbot course bind go101 slack T123 [C456]")
+	}
+	cl, err := parseClass(pos[1:])
+	if err != nil {
+		return err
+	}
+	a, err := courseApp(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := a.store.BindCourse(ctx, pos[0], cl); err != nil {
+		return courseErr(pos[0], err)
+	}
+	fmt.Fprintf(e.stdout, "%s asks course %s (running processes see it within %s)\n", cl, pos[0], bot.DefaultCourseCacheTTL)
+	return nil
+}
+
+func runCourseUnbind(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "course unbind", "slack|discord WORKSPACE [CHANNEL]")
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	cl, err := parseClass(pos)
+	if err != nil {
+		return err
+	}
+	a, err := courseApp(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	had, err := a.store.UnbindCourse(ctx, cl)
+	if err != nil {
+		return err
+	}
+	now, err := a.store.CourseFor(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if !had {
+		fmt.Fprintf(e.stdout, "%s had no course of its own; it asks course %s\n", cl, now.Name)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s unbound; it asks course %s\n", cl, now.Name)
+	return nil
+}
+
+func runCourseIndex(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "course index", "[NAME] [--dir DIR] [--force]")
+	dir := fs.String("dir", "", "folder of the notes (default: the course's folder; the default course's is COURSE_DIR)")
+	force := fs.Bool("force", false, "re-index every file, changed or not")
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("course index takes one course, got %q", pos)
+	}
+	name := store.DefaultCourse
+	if len(pos) == 1 {
+		name = pos[0]
+	}
+	if *dir != "" {
+		if err := checkDir("--dir", *dir); err != nil {
+			return err
+		}
+	}
+	a, err := courseApp(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	from := *dir
+	if from == "" && name == store.DefaultCourse {
+		from = a.cfg.CourseDir
+	}
+	if from == "" {
+		c, err := a.store.CourseByName(ctx, name)
+		if err != nil {
+			return courseErr(name, err)
+		}
+		from = c.Dir
+	}
+	if from == "" {
+		if name == store.DefaultCourse {
+			return usagef("set COURSE_DIR (or --dir) to the folder of the default course's notes")
+		}
+		return usagef("course %s has no folder; say it with --dir DIR", name)
+	}
+	if err := checkDir("the folder", from); err != nil {
+		return err
+	}
+	c, err := a.indexCourse(ctx, name, from, nil, from, *force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "course %s from %s (store=%s): %s\n", c.Name, c.Dir, a.storeKind, a.course.report)
+	return nil
+}
+
+func runCourseList(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "course list", "")
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("course list takes no arguments, got %q", pos)
+	}
+	a, err := courseApp(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	cs, err := a.store.Courses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		indexed := "never indexed"
+		if !c.IndexedAt.IsZero() {
+			indexed = "indexed " + c.IndexedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		dir := c.Dir
+		if dir == "" {
+			dir = "-"
+		}
+		fmt.Fprintf(e.stdout, "%s: %d files, %d sections, %s, from %s\n", c.Name, c.Files, c.Sections, indexed, dir)
+		var classes []string
+		for _, cl := range c.Classes {
+			classes = append(classes, cl.String())
+		}
+		if c.Name == store.DefaultCourse {
+			classes = append(classes, "every class bound to no course")
+		}
+		if len(classes) == 0 {
+			classes = []string{"no class yet (classbot course bind " + c.Name + " slack TEAM [CHANNEL])"}
+		}
+		fmt.Fprintf(e.stdout, "  serves: %s\n", strings.Join(classes, "; "))
+	}
+	return nil
+}
+
+func runCourseRemove(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "course remove", "NAME")
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("course remove: say which course: classbot course remove go101")
+	}
+	a, err := courseApp(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	switch err := a.store.RemoveCourse(ctx, pos[0]); {
+	case errors.Is(err, store.ErrNotFound):
+		fmt.Fprintf(e.stdout, "there is no course %s: nothing to remove\n", pos[0])
+	case err != nil:
+		return courseErr(pos[0], err)
+	default:
+		fmt.Fprintf(e.stdout, "course %s removed, with its notes; its classes ask their workspace's course or the default one\n", pos[0])
+	}
 	return nil
 }
 
 func runCourseSearch(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "course search", "[--dir DIR] [--limit 3] \"query\"")
-	dir := fs.String("dir", "", "folder of course notes (default: COURSE_DIR)")
+	fs := newFlagSet(e, "course search", "[--course NAME | --class \"slack TEAM [CHANNEL]\"] [--limit 3] QUERY")
+	name := fs.String("course", store.DefaultCourse, "the course to search")
+	class := fs.String("class", "", "search the course this class's /ask searches, e.g. \"slack T123 C456\"")
 	limit := fs.Int("limit", bot.DefaultSearchResults, "sections to show (the assistant gets 3)")
-	if err := parseFlags(fs, e, args); err != nil {
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
 		return err
 	}
-	q := strings.TrimSpace(strings.Join(fs.Args(), " "))
+	q := strings.TrimSpace(strings.Join(pos, " "))
 	if q == "" {
 		return usagef("course search: what should I look for? classbot course search \"late policy\"")
 	}
-	a, err := courseApp(ctx, e, *dir, nil, "", false)
+	a, err := courseApp(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	if a.storeKind == "memory" {
+		// Nothing outlives a run in memory: index COURSE_DIR now.
+		if a.cfg.CourseDir == "" {
+			return usagef("set DATABASE_URL (courses indexed there), or COURSE_DIR (the default course's notes)")
+		}
+		if _, err := a.indexCourse(ctx, store.DefaultCourse, a.cfg.CourseDir, nil, a.cfg.CourseDir, false); err != nil {
+			return err
+		}
+	}
+	var c store.Course
+	if *class != "" {
+		cl, err := parseClass(strings.Fields(*class))
+		if err != nil {
+			return err
+		}
+		if c, err = a.store.CourseFor(ctx, cl); err != nil {
+			return err
+		}
+	} else if c, err = a.store.CourseByName(ctx, *name); err != nil {
+		return courseErr(*name, err)
+	}
 	start := time.Now()
-	hits, err := a.store.SearchCourse(ctx, q, *limit)
+	hits, err := a.store.SearchCourse(ctx, c.ID, q, *limit)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "search_course %q: %d sections of %s in %s (store=%s)\n\n", q, len(hits), a.course.source,
+	fmt.Fprintf(e.stdout, "search_course %q: %d sections of course %s in %s (store=%s)\n\n", q, len(hits), c.Name,
 		ms(time.Since(start)), a.storeKind)
 	fmt.Fprintln(e.stdout, agent.FormatPassages(bot.Passages(hits)))
 	return nil
@@ -266,23 +630,41 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 	dir := fs.String("dir", "", "folder of course notes (default: COURSE_DIR, else the example course)")
 	evalFile := fs.String("eval", "", "evaluation set, JSON lines (default: eval.jsonl in the notes folder, or the example course's)")
 	verbose := fs.Bool("v", false, "print every question")
-	if err := parseFlags(fs, e, args); err != nil {
+	pos, err := parseCourseFlags(fs, e, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("course eval takes flags only, got %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("course eval takes flags only, got %q", pos)
 	}
-	a, err := courseApp(ctx, e, *dir, examplecourse.Notes, "the example course (examples/course)", false)
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return err
+	}
+	if *dir != "" {
+		if err := checkDir("--dir", *dir); err != nil {
+			return err
+		}
+		cfg.CourseDir = *dir
+	}
+	// The notes go into a scratch course: no live course is touched.
+	a, err := newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, skipCourseIndex: true, courseNotes: true})
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	notes, source := notesOf(cfg.CourseDir)
+	course, remove, err := a.scratchCourse(ctx, notes, source)
+	if err != nil {
+		return err
+	}
+	defer remove()
 	var evalData []byte
 	switch {
 	case *evalFile != "":
 		evalData, err = os.ReadFile(*evalFile)
-	case a.cfg.CourseDir != "":
-		evalData, err = os.ReadFile(a.cfg.CourseDir + "/eval.jsonl")
+	case cfg.CourseDir != "":
+		evalData, err = os.ReadFile(filepath.Join(cfg.CourseDir, "eval.jsonl"))
 	default:
 		evalData = examplecourse.Eval
 	}
@@ -298,7 +680,7 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 	var dbTimes []time.Duration
 	for _, c := range cases {
 		start := time.Now()
-		hits, err := a.store.SearchCourse(ctx, c.Question, bot.DefaultSearchResults)
+		hits, err := a.store.SearchCourse(ctx, course.ID, c.Question, bot.DefaultSearchResults)
 		dbTimes = append(dbTimes, time.Since(start))
 		if err != nil {
 			return err
@@ -331,7 +713,7 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 			}
 		}
 		if withModel {
-			answer, err := a.bot.Answer(ctx, c.Question)
+			answer, err := a.bot.Answer(ctx, course.ID, c.Question)
 			res.asked++
 			switch {
 			case err != nil:

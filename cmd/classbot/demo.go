@@ -14,7 +14,6 @@ import (
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/console"
-	examplecourse "github.com/classbot/classbot/examples/course"
 	"github.com/classbot/classbot/store"
 )
 
@@ -150,8 +149,9 @@ func runDemoAsk(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The notes go into a scratch course: the demo never touches a live one.
+	f.courseFS, f.courseSource = notesOf(cfg.CourseDir)
 	if cfg.CourseDir == "" {
-		f.courseFS, f.courseSource = examplecourse.Notes, "the example course (examples/course)"
 		fmt.Fprintln(e.stdout, "COURSE_DIR is not set: asking about the example course in examples/course.")
 	}
 	_, err = demoOnce(ctx, cfg, e, f, "ask", strings.Join(fs.Args(), " "))
@@ -189,14 +189,29 @@ func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text
 			}
 			return delayStore{Store: s, delay: f.dbDelay}
 		},
-		observe:      func(t bot.Trace) { traces <- t },
-		courseFS:     f.courseFS,
-		courseSource: f.courseSource,
+		observe: func(t bot.Trace) { traces <- t },
+		// demo ask: its notes go into a scratch course, not the default one.
+		skipCourseIndex: f.courseFS != nil,
+		courseNotes:     f.courseFS != nil,
 	})
 	if err != nil {
 		return bot.Trace{}, err
 	}
 	defer a.close()
+	cmd := console.NewCommand(command, text, "demo-student")
+	if f.courseFS != nil {
+		course, remove, err := a.scratchCourse(ctx, f.courseFS, f.courseSource)
+		if err != nil {
+			return bot.Trace{}, err
+		}
+		defer remove()
+		// The demo asks in a channel of its own, bound to the scratch course.
+		cmd.Channel = course.Name
+		cl := store.Class{Platform: cmd.Platform, Workspace: cmd.Workspace, Channel: cmd.Channel}
+		if err := a.store.BindCourse(ctx, course.Name, cl); err != nil {
+			return bot.Trace{}, err
+		}
+	}
 
 	fmt.Fprintf(e.stdout, "\n== /%s in %s mode (%s, db delay %s", command, cfg.Mode, a.describe(), f.dbDelay)
 	if a.runner.Offline() {
@@ -216,7 +231,6 @@ func demoOnce(ctx context.Context, cfg Config, e env, f demoFlags, command, text
 	stop := func(ctx context.Context) error {
 		return errors.Join(a.disp.Shutdown(ctx), a.stopQueue(ctx))
 	}
-	cmd := console.NewCommand(command, text, "demo-student")
 	cmd.ReceivedAt = start
 	r := console.NewResponder(e.stdout, start)
 	if err := a.disp.Dispatch(ctx, cmd, r); err != nil {
