@@ -238,3 +238,205 @@ func TestCourseEvalWithAModelCountsCitationsAndDeclines(t *testing.T) {
 		t.Errorf("want %q and %q in:\n%s", want, wantDecl, out)
 	}
 }
+
+// notesDir writes files (path: content) into a new folder.
+func notesDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// Two courses with the same file and heading, told apart by their text.
+var (
+	goNotes  = map[string]string{"schedule.md": "# Schedule\n## Assignment 2\nGO-NOTES: assignment 2 is due on 6 March.\n"}
+	bioNotes = map[string]string{"schedule.md": "# Schedule\n## Assignment 2\nBIO-NOTES: assignment 2 is due on 20 April.\n",
+		"lab.md": "# Lab\nBIO-NOTES: bring a lab coat to every lab session.\n"}
+)
+
+func mustRun(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	out, err := runClassbot(t, env, args...)
+	if err != nil {
+		t.Fatalf("classbot %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// Courses are declared, bound, listed, searched and removed from the
+// command line; every command can be repeated; each class finds only its
+// own course's notes.
+func TestCourseCommandsGiveEachClassItsCourse(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": courseDB(t)}
+	goDir, bioDir := notesDir(t, goNotes), notesDir(t, bioNotes)
+	for range 2 {
+		if out := mustRun(t, env, "course", "add", "go101", "--dir", goDir); !strings.Contains(out, "1 files, 1 sections") {
+			t.Errorf("add go101: %s", out)
+		}
+		mustRun(t, env, "course", "add", "--dir", bioDir, "bio200")
+		mustRun(t, env, "course", "bind", "go101", "slack", "T1")
+		mustRun(t, env, "course", "bind", "bio200", "discord", "G1", "C5")
+	}
+	list := mustRun(t, env, "course", "list")
+	for _, want := range []string{
+		"bio200: 2 files, 2 sections, indexed ", "from " + bioDir, "serves: discord G1 C5",
+		"go101: 1 files, 1 sections, indexed ", "serves: slack T1",
+		"default: 0 files, 0 sections, never indexed", "serves: every class bound to no course",
+	} {
+		if !strings.Contains(list, want) {
+			t.Errorf("no %q in course list:\n%s", want, list)
+		}
+	}
+	search := func(args ...string) string {
+		return mustRun(t, env, append([]string{"course", "search"}, args...)...)
+	}
+	for _, tc := range []struct {
+		args       []string
+		want, not  string
+		course     string
+		maxResults int
+	}{
+		{[]string{"--class", "slack T1", "assignment 2 due"}, "GO-NOTES", "BIO-NOTES", "go101", 3},
+		{[]string{"--class", "slack T1 C9", "assignment 2 due"}, "GO-NOTES", "BIO-NOTES", "go101", 3},
+		{[]string{"--class", "discord G1 C5", "assignment 2 due"}, "BIO-NOTES", "GO-NOTES", "bio200", 3},
+		// Flags after the query are flags, not words to search for.
+		{[]string{"assignment", "lab", "--course", "bio200", "--limit", "1"}, "BIO-NOTES", "GO-NOTES", "bio200", 1},
+		{[]string{"--course", "go101", "assignment 2 due"}, "GO-NOTES", "BIO-NOTES", "go101", 3},
+	} {
+		out := search(tc.args...)
+		if !strings.Contains(out, tc.want) || strings.Contains(out, tc.not) || !strings.Contains(out, "of course "+tc.course) {
+			t.Errorf("%q: want %s's notes only:\n%s", tc.args, tc.course, out)
+		}
+		if n := strings.Count(out, "(score "); n < 1 || n > tc.maxResults {
+			t.Errorf("%q: %d sections, want 1 to %d:\n%s", tc.args, n, tc.maxResults, out)
+		}
+	}
+	if out := search("assignment", "lab", "--limit", "1", "--course", "bio200"); !strings.Contains(out, `search_course "assignment lab"`) {
+		t.Errorf("the query is the words, not the flags:\n%s", out)
+	}
+	// A later bind moves the class; unbind and remove are idempotent.
+	mustRun(t, env, "course", "bind", "bio200", "slack", "T1")
+	if out := search("--class", "slack T1", "assignment"); !strings.Contains(out, "BIO-NOTES") {
+		t.Errorf("after the rebind:\n%s", out)
+	}
+	for range 2 {
+		mustRun(t, env, "course", "unbind", "slack", "T1")
+	}
+	if out := search("--class", "slack T1", "assignment"); !strings.Contains(out, "of course default") {
+		t.Errorf("after the unbind:\n%s", out)
+	}
+	for range 2 {
+		mustRun(t, env, "course", "remove", "bio200")
+	}
+	if out := search("--class", "discord G1 C5", "assignment"); !strings.Contains(out, "of course default") {
+		t.Errorf("a removed course's class:\n%s", out)
+	}
+	if list := mustRun(t, env, "course", "list"); strings.Contains(list, "bio200") {
+		t.Errorf("removed course listed:\n%s", list)
+	}
+	for _, bad := range [][]string{
+		{"course", "bind", "nope", "slack", "T1"},
+		{"course", "bind", "go101", "teams", "T1"},
+		{"course", "add", "go 101", "--dir", goDir},
+		{"course", "remove", "default"},
+		{"course", "index", "nope"},
+	} {
+		if _, err := runClassbot(t, env, bad...); err == nil {
+			t.Errorf("%q succeeded", bad)
+		}
+	}
+}
+
+// Re-indexing one course leaves another's notes and indexed_at alone.
+func TestCourseIndexTouchesOneCourse(t *testing.T) {
+	db := courseDB(t)
+	env := map[string]string{"DATABASE_URL": db}
+	goDir, bioDir := notesDir(t, goNotes), notesDir(t, bioNotes)
+	mustRun(t, env, "course", "add", "go101", "--dir", goDir)
+	mustRun(t, env, "course", "add", "bio200", "--dir", bioDir)
+	var before string
+	pgtest.QueryRow(t, db, `SELECT indexed_at::text FROM courses WHERE name = 'bio200'`, nil, &before)
+	if err := os.WriteFile(filepath.Join(goDir, "schedule.md"), []byte("# Schedule\n## Assignment 2\nGO-NOTES: moved to 13 March.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, env, "course", "index", "go101", "--force"); !strings.Contains(out, "1 indexed") {
+		t.Errorf("index go101: %s", out)
+	}
+	var after string
+	var sections int
+	pgtest.QueryRow(t, db, `SELECT indexed_at::text, (SELECT count(*) FROM course_sections s WHERE s.course_id = c.id)
+FROM courses c WHERE name = 'bio200'`, nil, &after, &sections)
+	if after != before || sections != 2 {
+		t.Errorf("bio200 indexed_at %s -> %s, %d sections; want untouched", before, after, sections)
+	}
+	if out := mustRun(t, env, "course", "search", "--course", "go101", "assignment"); !strings.Contains(out, "13 March") {
+		t.Errorf("go101 after re-indexing:\n%s", out)
+	}
+}
+
+// A process with no COURSE_DIR (a replica, a worker) answers /ask from the
+// course bound to the class, read from the database; in queue mode the
+// job's worker does too.
+func TestAskResolvesTheCourseWithoutCourseDir(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": courseDB(t)}
+	mustRun(t, env, "course", "add", "go101", "--dir", notesDir(t, goNotes))
+	mustRun(t, env, "course", "add", "bio200", "--dir", notesDir(t, bioNotes))
+	// classbot ask types in the console class: workspace "console", channel "terminal".
+	mustRun(t, env, "course", "bind", "bio200", "console", "console", "terminal")
+	for _, mode := range []string{"sync", "queue"} {
+		out := mustRun(t, env, "ask", "--mode", mode, "When is assignment 2 due?")
+		if !strings.Contains(out, "BIO-NOTES: assignment 2 is due on 20 April") || strings.Contains(out, "GO-NOTES") {
+			t.Errorf("%s mode: want the bound course's notes:\n%s", mode, out)
+		}
+	}
+}
+
+// demo ask and course eval index into a scratch course they remove: the
+// default course's notes, and when they were indexed, stay as they were.
+func TestDemoAskAndCourseEvalLeaveLiveCoursesAlone(t *testing.T) {
+	db := courseDB(t)
+	dir := notesDir(t, map[string]string{
+		"schedule.md": goNotes["schedule.md"],
+		"eval.jsonl":  `{"question": "When is assignment 2 due?", "expect": "schedule.md › Schedule › Assignment 2"}` + "\n",
+	})
+	env := map[string]string{"DATABASE_URL": db, "COURSE_DIR": dir}
+	mustRun(t, env, "course", "index")
+	snapshot := func() string {
+		var s string
+		pgtest.QueryRow(t, db, `
+SELECT c.name || ' ' || c.indexed_at::text || ' ' || coalesce(string_agg(s.path || '#' || s.seq || ':' || s.body, '|' ORDER BY s.path, s.seq), '')
+FROM courses c LEFT JOIN course_sections s ON s.course_id = c.id
+GROUP BY c.id ORDER BY c.name`, nil, &s)
+		return s
+	}
+	before := snapshot()
+	if !strings.Contains(before, "GO-NOTES") {
+		t.Fatalf("default course: %s", before)
+	}
+	out := mustRun(t, env, "demo", "ask", "When is assignment 2 due?")
+	if !strings.Contains(out, "GO-NOTES") {
+		t.Errorf("demo ask with COURSE_DIR answers from its notes:\n%s", out)
+	}
+	noDir := map[string]string{"DATABASE_URL": db}
+	if out := mustRun(t, noDir, "demo", "ask", "When is assignment 2 due?"); !strings.Contains(out, "Due Friday 12 March 2027") {
+		t.Errorf("demo ask without COURSE_DIR answers from the example course:\n%s", out)
+	}
+	mustRun(t, noDir, "course", "eval")
+	mustRun(t, env, "course", "eval")
+	if after := snapshot(); after != before {
+		t.Errorf("the default course changed:\nbefore %s\nafter  %s", before, after)
+	}
+	var n int
+	pgtest.QueryRow(t, db, `SELECT count(*) FROM courses`, nil, &n)
+	if n != 1 {
+		t.Errorf("%d courses left, want only the default one (scratch courses removed)", n)
+	}
+}
