@@ -43,7 +43,7 @@ func subcommands() []subcommand {
 		{"demo", "register a student in sync or async mode and show the timings", runDemo},
 		{"ask", "ask the assistant one question from the terminal", runAsk},
 		{"migrate", "apply the database migrations to DATABASE_URL", runMigrate},
-		{"course", "course notes for /ask: course index|search|eval", runCourse},
+		{"course", "courses and their notes for /ask: course add|bind|unbind|index|list|search|remove|eval", runCourse},
 		{"discord", "Discord tools: discord register-commands", runDiscord},
 		{"loadtest", "moved: from the source tree, go run ./cmd/classbot-loadtest", runLoadtest},
 		{"version", "print the version", runVersion},
