@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -357,5 +358,41 @@ func migrateTo(t *testing.T, db *sql.DB, version int64) {
 	}
 	if _, err := p.UpTo(t.Context(), version); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkPostgresCourseFor is one class's course lookup among 40
+// courses, each bound to a workspace and a channel: what /ask pays once
+// per class and cache period.
+func BenchmarkPostgresCourseFor(b *testing.B) {
+	pg, err := store.Open(b.Context(), testDatabaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pg.Close()
+	if err := store.Migrate(b.Context(), pg.Pool()); err != nil {
+		b.Fatal(err)
+	}
+	emptyCourses(b, pg)
+	ctx := b.Context()
+	var classes []store.Class
+	for i := range 40 {
+		name := "course" + strconv.Itoa(i)
+		if _, err := pg.PutCourse(ctx, name, ""); err != nil {
+			b.Fatal(err)
+		}
+		ws := store.Class{Platform: "slack", Workspace: "T" + strconv.Itoa(i)}
+		ch := store.Class{Platform: "slack", Workspace: ws.Workspace, Channel: "C1"}
+		for _, c := range []store.Class{ws, ch} {
+			if err := pg.BindCourse(ctx, name, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		classes = append(classes, ch, store.Class{Platform: "slack", Workspace: ws.Workspace, Channel: "C2"})
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, err := pg.CourseFor(ctx, classes[i%len(classes)]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
