@@ -30,7 +30,7 @@ var ErrUnavailable = errors.New("model unavailable")
 // (retryPolicy). It returns the response, the number of retries made and an
 // error that names the model. It holds a concurrency slot only while an
 // attempt is in progress.
-func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
+func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
 	var (
 		tries   int
 		retries int
@@ -40,7 +40,7 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 	policy := newRetryPolicy(ctx, r.cfg)
 	operation := func() (openai.ChatCompletionResponse, error) {
 		tries++
-		resp, failure, retry, err := r.attempt(ctx, req)
+		resp, failure, retry, err := r.attempt(ctx, clock, req)
 		switch {
 		case err != nil:
 			stopErr = err
@@ -96,11 +96,14 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 // attempt makes one attempt while holding a concurrency slot. err is the
 // caller's cancellation (waiting for a slot or during the attempt): not
 // retryable and not the model's fault. failure is the model call's own, and
-// retry says whether it is worth another attempt.
-func (r *Runner) attempt(ctx context.Context, req openai.ChatCompletionRequest) (resp openai.ChatCompletionResponse, failure error, retry bool, err error) {
+// retry says whether it is worth another attempt. clock, the Run's work
+// budget if it has one, is paused while waiting for the slot.
+func (r *Runner) attempt(ctx context.Context, clock *budgetContext, req openai.ChatCompletionRequest) (resp openai.ChatCompletionResponse, failure error, retry bool, err error) {
+	clock.pause()
 	if err := r.sem.Acquire(ctx, 1); err != nil {
 		return resp, nil, false, fmt.Errorf("waiting for a model slot: %w", err)
 	}
+	clock.resume()
 	defer r.sem.Release(1)
 
 	attemptCtx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
@@ -202,9 +205,9 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // reset the exponential ceiling.
 type retryPolicy struct {
 	ceiling  backoff.ExponentialBackOff
-	budget   time.Duration // MaxRetryWait
-	deadline time.Time     // ctx's deadline; zero if none
-	waited   time.Duration // sum of the waits granted so far
+	budget time.Duration   // MaxRetryWait
+	ctx    context.Context // the call's: its deadline, read at each wait, may move (see budgetContext)
+	waited time.Duration   // sum of the waits granted so far
 
 	// Set by the attempt that just failed.
 	retryAfter    time.Duration
@@ -224,8 +227,8 @@ func newRetryPolicy(ctx context.Context, cfg Config) *retryPolicy {
 			MaxInterval:         cfg.RetryMaxDelay,
 		},
 		budget: cfg.MaxRetryWait,
+		ctx:    ctx,
 	}
-	p.deadline, _ = ctx.Deadline()
 	return p
 }
 
@@ -235,7 +238,8 @@ func (p *retryPolicy) NextBackOff() time.Duration {
 	if p.hasRetryAfter {
 		wait = p.retryAfter
 	}
-	if p.waited+wait > p.budget || (!p.deadline.IsZero() && time.Until(p.deadline) < wait) {
+	deadline, hasDeadline := p.ctx.Deadline()
+	if p.waited+wait > p.budget || (hasDeadline && time.Until(deadline) < wait) {
 		p.refused, p.refusedWait = true, wait
 		return backoff.Stop
 	}

@@ -65,10 +65,30 @@ func (r *Runner) Model() string { return r.cfg.Model }
 // returned Result reports the turns, usage, retries and latency so far.
 // Tool errors and unknown tools do not fail Run: the model is told about them
 // in the tool message.
+//
+// When ctx carries a work budget ([WithWorkBudget]), the budget is a deadline
+// on the Run's work whose clock runs only while the Run is not waiting for a
+// model slot: it starts when the first slot is held, and stops again while a
+// later model call waits for one. When the budget runs out, the error wraps
+// [context.DeadlineExceeded] and says so.
 func (r *Runner) Run(ctx context.Context, a Agent, input string) (Result, error) {
 	start := time.Now()
-	res, err := r.run(ctx, a, input)
+	var clock *budgetContext
+	budget, hasBudget := WorkBudget(ctx)
+	if hasBudget {
+		var stopClock, cancel context.CancelFunc
+		clock, stopClock = newBudgetContext(ctx, budget)
+		defer stopClock()
+		// Everything below sees a standard context: its Err and
+		// context.Cause report the budget's end like any deadline's.
+		ctx, cancel = context.WithCancel(clock)
+		defer cancel()
+	}
+	res, err := r.run(ctx, clock, a, input)
 	res.Latency = time.Since(start)
+	if err != nil && clock.expired() {
+		err = fmt.Errorf("work budget %s used up: %w", budget, err)
+	}
 
 	attrs := []slog.Attr{
 		slog.String("agent", a.Name),
@@ -95,7 +115,7 @@ func (r *Runner) modelFor(a Agent) string {
 	return r.cfg.Model
 }
 
-func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error) {
+func (r *Runner) run(ctx context.Context, clock *budgetContext, a Agent, input string) (Result, error) {
 	var res Result
 	maxTurns := a.MaxTurns
 	if maxTurns <= 0 {
@@ -129,7 +149,7 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 	}
 
 	for turn := 1; turn <= maxTurns; turn++ {
-		resp, retries, err := r.call(ctx, req)
+		resp, retries, err := r.call(ctx, clock, req)
 		res.Retries += retries
 		if err != nil {
 			return res, fmt.Errorf("turn %d: %w", turn, err)
