@@ -204,10 +204,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // own RetryAfterError is not used: it would bypass the budget check here and
 // reset the exponential ceiling.
 type retryPolicy struct {
-	ceiling  backoff.ExponentialBackOff
-	budget time.Duration   // MaxRetryWait
-	ctx    context.Context // the call's: its deadline, read at each wait, may move (see budgetContext)
-	waited time.Duration   // sum of the waits granted so far
+	ceiling backoff.ExponentialBackOff
+	budget  time.Duration   // MaxRetryWait
+	ctx     context.Context // the call's: its deadline, read at each wait, may move (see budgetContext)
+	waited  time.Duration   // sum of the waits granted so far
 
 	// Set by the attempt that just failed.
 	retryAfter    time.Duration
