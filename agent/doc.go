@@ -22,12 +22,17 @@
 //     the Runner; waiting for a slot honours the caller's context, and a slot
 //     is not held while sleeping between retries;
 //   - each attempt has its own timeout, [Config.AttemptTimeout];
-//   - HTTP 429, HTTP 5xx, transport errors and attempt timeouts are retried
-//     with exponential backoff and full jitter, or after the server's
-//     Retry-After when it sends one, bounded by [Config.MaxAttempts] and
-//     [Config.MaxRetryWait]; other 4xx answers and the caller's own
-//     cancellation or deadline are not retried. When retries run out the
-//     error wraps [ErrUnavailable] and the last underlying error.
+//   - HTTP 408, 409, 429, HTTP 5xx, transport errors and attempt timeouts
+//     are retried with exponential backoff and full jitter (added to the
+//     server's Retry-After when it sends one), bounded by
+//     [Config.MaxAttempts] and [Config.MaxRetryWait]; other 4xx answers
+//     ([IsPermanent]) and the caller's own cancellation or deadline are not
+//     retried. When retries run out the error wraps [ErrUnavailable] and the
+//     last underlying error.
+//
+// A provider's error answer reaches the caller as a [*ProviderError]: its
+// status, type and code, never its message or body, which may repeat what
+// the student typed.
 //
 // Every request caps the answer at [Config.MaxTokens] tokens; an answer cut
 // there (finish reason "length") is still returned, with [Result.Truncated]

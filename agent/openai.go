@@ -21,7 +21,8 @@ func newOpenAIModel(cfg Config) openAIModel {
 
 // complete makes one call. It fails with a *callError, which keeps what
 // go-openai's errors leave out: whether the request was sent and the
-// response's Retry-After header. Each call gets its own go-openai client (a
+// response's Retry-After header; a provider's error answer in it is a
+// *ProviderError, without the message or body go-openai keeps. Each call gets its own go-openai client (a
 // small struct sharing the HTTP client and its connections) so that what the
 // HTTP client saw belongs to this call alone.
 func (m openAIModel) complete(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error) {
@@ -30,7 +31,7 @@ func (m openAIModel) complete(ctx context.Context, req openai.ChatCompletionRequ
 	oc.HTTPClient = doer
 	resp, err := openai.NewClientWithConfig(oc).CreateChatCompletion(ctx, req)
 	if err != nil {
-		return resp, &callError{err: err, sent: doer.sent, status: doer.status, retryAfter: doer.retryAfter}
+		return resp, &callError{err: withoutBody(err), sent: doer.sent, status: doer.status, retryAfter: doer.retryAfter}
 	}
 	return resp, nil
 }
@@ -55,9 +56,9 @@ func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// callError is a failed chat completion call. It wraps go-openai's error
-// (an *openai.APIError, an *openai.RequestError, a transport error…) and
-// prints as that error.
+// callError is a failed chat completion call. It wraps a *ProviderError or
+// go-openai's other errors (a transport error, a broken body…) and prints as
+// that error.
 type callError struct {
 	err        error
 	sent       bool   // the request was handed to the HTTP client

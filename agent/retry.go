@@ -122,40 +122,20 @@ func (r *Runner) attempt(ctx context.Context, clock *budgetContext, req openai.C
 }
 
 // retryable reports whether an attempt that failed with err may be retried:
-// HTTP 429 and 5xx, attempt timeouts, and transport errors or broken 2xx
-// bodies once the request was sent. Other 4xx answers, and errors raised
-// before sending (bad URL, invalid request), would repeat themselves.
+// HTTP 408, 409, 429 and 5xx, attempt timeouts, and transport errors or
+// broken 2xx bodies once the request was sent. Other 4xx answers
+// ([IsPermanent]), and errors raised before sending (bad URL, invalid
+// request), would repeat themselves.
 func retryable(err error, timedOut bool) bool {
-	status := statusOf(err)
-	switch {
-	case status == http.StatusTooManyRequests || status >= 500:
-		return true
+	switch status := statusOf(err); {
 	case status >= 400:
-		return false
+		return !IsPermanent(err)
 	case timedOut:
 		return true
 	default:
 		var ce *callError
 		return errors.As(err, &ce) && ce.sent
 	}
-}
-
-// statusOf returns the HTTP status behind err, or 0 if there was none.
-func statusOf(err error) int {
-	var (
-		ce     *callError
-		apiErr *openai.APIError
-		reqErr *openai.RequestError
-	)
-	switch {
-	case errors.As(err, &ce) && ce.status != 0:
-		return ce.status
-	case errors.As(err, &apiErr):
-		return apiErr.HTTPStatusCode
-	case errors.As(err, &reqErr):
-		return reqErr.HTTPStatusCode
-	}
-	return 0
 }
 
 // retryAfter returns the wait the server asked for in the failed attempt's
@@ -192,10 +172,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // retryPolicy is the [backoff.BackOff] of one model call. Before retry n the
-// wait is the server's Retry-After when the failed attempt carried one;
-// otherwise it is drawn uniformly from [0, ceiling] (full jitter), where the
-// ceiling is the library's exponential backoff without randomization:
-// RetryBaseDelay doubling per retry up to RetryMaxDelay. It answers
+// wait is drawn uniformly from [0, ceiling] (full jitter), where the ceiling
+// is the library's exponential backoff without randomization: RetryBaseDelay
+// doubling per retry up to RetryMaxDelay. When the failed attempt carried a
+// Retry-After, the wait is that plus the draw, so that calls told the same
+// Retry-After at once do not all come back at once. It answers
 // [backoff.Stop] when the wait would take the call's total waiting past
 // MaxRetryWait or end after ctx's deadline.
 //
@@ -236,7 +217,7 @@ func newRetryPolicy(ctx context.Context, cfg Config) *retryPolicy {
 func (p *retryPolicy) NextBackOff() time.Duration {
 	wait := time.Duration(rand.Int64N(int64(p.ceiling.NextBackOff()) + 1))
 	if p.hasRetryAfter {
-		wait = p.retryAfter
+		wait += p.retryAfter
 	}
 	deadline, hasDeadline := p.ctx.Deadline()
 	if p.waited+wait > p.budget || (hasDeadline && time.Until(deadline) < wait) {

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
-
-	openai "github.com/sashabaranov/go-openai"
 )
 
 func TestRunToolCallRoundTrip(t *testing.T) {
@@ -276,14 +274,14 @@ func TestRunCancelWhileWaitingForSlot(t *testing.T) {
 	})
 }
 
-func TestRunOpenAIErrorTypesSurvive(t *testing.T) {
+func TestRunProviderErrorKeepsStatusTypeAndCode(t *testing.T) {
 	_, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		apiError(w, http.StatusNotFound, "model not found")
 	})
 	_, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
-	var apiErr *openai.APIError
-	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound {
-		t.Errorf("err = %v, want an *openai.APIError with 404", err)
+	var pe *ProviderError
+	if !errors.As(err, &pe) || *pe != (ProviderError{StatusCode: http.StatusNotFound, Type: "test_error", Code: "404"}) {
+		t.Errorf("err = %v, want a *ProviderError 404 test_error 404", err)
 	}
 }
 
