@@ -34,6 +34,19 @@
 // status, type and code, never its message or body, which may repeat what
 // the student typed.
 //
+// # Tools
+//
+// The model's tool calls are bounded: at most [MaxToolCallsPerTurn] run per
+// model answer, and a tool may bound its own calls per Run ([Tool.MaxCalls]);
+// a call past a bound is answered with a short result saying so. A tool's
+// failure reaches the model only as [Tool.FailureText] (or an
+// [*ArgumentError]'s message); the error itself goes to the log. The
+// [SearchCourseTool] cuts queries to [MaxQueryRunes], shows at most
+// [MaxSearchResults] passages, each with how well it matched, searches at
+// most [MaxSearches] times per Run, and answers [NoAnswerText] when no
+// passage reaches [MinConfidence]. Citations are quoted in what the model
+// sees ([FormatPassages]), so no file name can pass for another passage.
+//
 // Every request caps the answer at [Config.MaxTokens] tokens; an answer cut
 // there (finish reason "length") is still returned, with [Result.Truncated]
 // set.
@@ -55,9 +68,10 @@
 //
 // When the request offers the [SearchCourseTool] tool, it first calls it once
 // with the last user message as the query; given the tool's result it
-// quotes the best passage (at most 600 runes) and cites it, "From the
-// course notes (file.md › Heading): …", or, when the search found nothing,
-// answers [OfflineDeclineText]. It calls no other tool. Its token usage counts words: prompt tokens are the
+// quotes the best passage of at least [MinConfidence] (at most 600 runes)
+// and cites it, "From the course notes (file.md › Heading): …"; when there
+// is none it answers [OfflineDeclineText], and when the search failed
+// [OfflineSearchFailedText]. It calls no other tool. Its token usage counts words: prompt tokens are the
 // words of all messages sent, completion tokens the words of the answer. An
 // answer longer than [Config.MaxTokens] words is cut there, with finish reason
 // "length".
