@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/classbot/classbot/internal/redact"
 )
@@ -23,24 +24,32 @@ import (
 // too.
 var ErrUnavailable = errors.New("model unavailable")
 
-// call makes one model call with retries, driven by backoff.Retry: the
-// library runs the loop, counts attempts (MaxAttempts), stops at a permanent
-// error and waits between attempts until the wait is over or ctx is done,
-// whichever comes first. call decides what is retryable and how long to wait
-// (retryPolicy). It returns the response, the number of retries made and an
-// error that names the model. It holds a concurrency slot only while an
-// attempt is in progress.
+// call makes one chat completion call with retries (see callWithRetries).
 func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
+	return callWithRetries(ctx, r.cfg, r.sem, clock, req.Model, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
+		return r.model.complete(ctx, req)
+	})
+}
+
+// callWithRetries makes one model call, do, with retries driven by
+// backoff.Retry: the library runs the loop, counts attempts (MaxAttempts),
+// stops at a permanent error and waits between attempts until the wait is
+// over or ctx is done, whichever comes first. callWithRetries decides what is
+// retryable and how long to wait (retryPolicy). It returns the response, the
+// number of retries made and an error that names the model. It holds a slot
+// of sem only while an attempt is in progress.
+func callWithRetries[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, clock *budgetContext, model string,
+	do func(context.Context) (T, error)) (T, int, error) {
 	var (
 		tries   int
 		retries int
 		lastErr error // the last attempt's own failure, redacted
 		stopErr error // the caller's cancellation or a failure not worth retrying
 	)
-	policy := newRetryPolicy(ctx, r.cfg)
-	operation := func() (openai.ChatCompletionResponse, error) {
+	policy := newRetryPolicy(ctx, cfg)
+	operation := func() (T, error) {
 		tries++
-		resp, failure, retry, err := r.attempt(ctx, clock, req)
+		resp, failure, retry, err := attempt(ctx, cfg, sem, clock, do)
 		switch {
 		case err != nil:
 			stopErr = err
@@ -48,7 +57,7 @@ func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.Chat
 		case failure == nil:
 			return resp, nil
 		}
-		lastErr = redact.Secret(failure, r.cfg.APIKey, "[redacted]")
+		lastErr = redact.Secret(failure, cfg.APIKey, "[redacted]")
 		if !retry {
 			stopErr = lastErr
 			return resp, backoff.Permanent(lastErr)
@@ -58,19 +67,19 @@ func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.Chat
 	}
 	notify := func(_ error, wait time.Duration) {
 		retries++
-		r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: model call failed, retrying",
-			slog.String("model", req.Model),
+		cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: model call failed, retrying",
+			slog.String("model", model),
 			slog.Int("attempt", tries),
 			slog.Int("status", statusOf(lastErr)),
 			slog.Duration("wait", wait),
 		)
-		if r.cfg.OnRetryFunc != nil {
-			r.cfg.OnRetryFunc()
+		if cfg.OnRetryFunc != nil {
+			cfg.OnRetryFunc()
 		}
 	}
 	resp, err := backoff.Retry(ctx, operation,
 		backoff.WithBackOff(policy),
-		backoff.WithMaxTries(uint(r.cfg.MaxAttempts)),
+		backoff.WithMaxTries(uint(cfg.MaxAttempts)),
 		backoff.WithMaxElapsedTime(0), // MaxRetryWait bounds the waits only; retryPolicy enforces it
 		backoff.WithNotify(notify),
 	)
@@ -78,45 +87,46 @@ func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.Chat
 	case err == nil:
 		return resp, retries, nil
 	case stopErr != nil:
-		return resp, retries, fmt.Errorf("model %s: %w", req.Model, stopErr)
-	case tries >= r.cfg.MaxAttempts:
+		return resp, retries, fmt.Errorf("model %s: %w", model, stopErr)
+	case tries >= cfg.MaxAttempts:
 		return resp, retries, fmt.Errorf("model %s: gave up after %d attempts: %w: %w",
-			req.Model, tries, ErrUnavailable, lastErr)
+			model, tries, ErrUnavailable, lastErr)
 	case policy.refused:
 		return resp, retries, fmt.Errorf("model %s: gave up after %d attempts (next wait %s exceeds the retry budget): %w: %w",
-			req.Model, tries, policy.refusedWait.Round(time.Millisecond), ErrUnavailable, lastErr)
+			model, tries, policy.refusedWait.Round(time.Millisecond), ErrUnavailable, lastErr)
 	case ctx.Err() != nil:
 		return resp, retries, fmt.Errorf("model %s: waiting to retry after %d attempts: %w (last error: %w)",
-			req.Model, tries, ctx.Err(), lastErr)
+			model, tries, ctx.Err(), lastErr)
 	default: // not reached: every way out of backoff.Retry is covered above
-		return resp, retries, fmt.Errorf("model %s: %w", req.Model, redact.Secret(err, r.cfg.APIKey, "[redacted]"))
+		return resp, retries, fmt.Errorf("model %s: %w", model, redact.Secret(err, cfg.APIKey, "[redacted]"))
 	}
 }
 
-// attempt makes one attempt while holding a concurrency slot. err is the
+// attempt makes one attempt, do, while holding a slot of sem. err is the
 // caller's cancellation (waiting for a slot or during the attempt): not
 // retryable and not the model's fault. failure is the model call's own, and
 // retry says whether it is worth another attempt. clock, the Run's work
 // budget if it has one, is paused while waiting for the slot.
-func (r *Runner) attempt(ctx context.Context, clock *budgetContext, req openai.ChatCompletionRequest) (resp openai.ChatCompletionResponse, failure error, retry bool, err error) {
+func attempt[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, clock *budgetContext,
+	do func(context.Context) (T, error)) (resp T, failure error, retry bool, err error) {
 	clock.pause()
-	if err := r.sem.Acquire(ctx, 1); err != nil {
+	if err := sem.Acquire(ctx, 1); err != nil {
 		return resp, nil, false, fmt.Errorf("waiting for a model slot: %w", err)
 	}
 	clock.resume()
-	defer r.sem.Release(1)
+	defer sem.Release(1)
 
-	attemptCtx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
+	attemptCtx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
 	defer cancel()
-	resp, failure = r.model.complete(attemptCtx, req)
+	resp, failure = do(attemptCtx)
 	if failure == nil {
 		return resp, nil, false, nil
 	}
 	if ctx.Err() != nil {
 		if errors.Is(failure, ctx.Err()) {
-			return resp, nil, false, redact.Secret(failure, r.cfg.APIKey, "[redacted]")
+			return resp, nil, false, redact.Secret(failure, cfg.APIKey, "[redacted]")
 		}
-		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact.Secret(failure, r.cfg.APIKey, "[redacted]"))
+		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact.Secret(failure, cfg.APIKey, "[redacted]"))
 	}
 	return resp, failure, retryable(failure, attemptCtx.Err() != nil), nil
 }
