@@ -30,6 +30,14 @@
 //     retried. When retries run out the error wraps [ErrUnavailable] and the
 //     last underlying error.
 //
+// Every request caps the answer at [Config.MaxTokens] tokens; an answer cut
+// there (finish reason "length") is still returned, with [Result.Truncated]
+// set.
+//
+// The offline model and the real client sit behind the same small interface,
+// so turns, usage, latency, concurrency and the turn limit behave identically
+// for both.
+//
 // A provider's error answer reaches the caller as a [*ProviderError]: its
 // status, type and code, never its message or body, which may repeat what
 // the student typed.
@@ -47,13 +55,18 @@
 // passage reaches [MinConfidence]. Citations are quoted in what the model
 // sees ([FormatPassages]), so no file name can pass for another passage.
 //
-// Every request caps the answer at [Config.MaxTokens] tokens; an answer cut
-// there (finish reason "length") is still returned, with [Result.Truncated]
-// set.
+// # Work budget
 //
-// The offline model and the real client sit behind the same small interface,
-// so turns, usage, latency, concurrency and the turn limit behave identically
-// for both.
+// A caller that queues work (queue mode) gives Run a budget with
+// [WithWorkBudget] instead of a deadline: its clock runs only while the Run
+// is not waiting for a model slot, so a backlog waiting for
+// [Config.MaxConcurrency] does not spend it. [IsPermanent] tells such a
+// caller which failures no retry will fix.
+//
+// # Embeddings
+//
+// An [Embedder] sends texts to the same endpoint's /embeddings, in batches
+// of [EmbedBatchSize], with the same retries, limits and error handling.
 //
 // # Offline model contract
 //
@@ -71,8 +84,8 @@
 // quotes the best passage of at least [MinConfidence] (at most 600 runes)
 // and cites it, "From the course notes (file.md › Heading): …"; when there
 // is none it answers [OfflineDeclineText], and when the search failed
-// [OfflineSearchFailedText]. It calls no other tool. Its token usage counts words: prompt tokens are the
-// words of all messages sent, completion tokens the words of the answer. An
-// answer longer than [Config.MaxTokens] words is cut there, with finish reason
-// "length".
+// [OfflineSearchFailedText]. It calls no other tool. Its token usage
+// counts words: prompt tokens are the words of all messages sent, completion
+// tokens the words of the answer. An answer longer than [Config.MaxTokens]
+// words is cut there, with finish reason "length".
 package agent
