@@ -37,12 +37,36 @@ type Message struct {
 
 // Tool is a function the model may call. Func receives the JSON arguments the
 // model produced and returns the text handed back to the model.
+//
+// When Func fails, the model never sees the error: an [*ArgumentError] is
+// shown as "error: " and its message (it tells the model what to fix), any
+// other error is logged by the Runner and the model is told FailureText.
 type Tool struct {
 	Name        string
 	Description string
 	Parameters  json.RawMessage // JSON Schema of the arguments object
 	Func        func(ctx context.Context, arguments json.RawMessage) (string, error)
+
+	// FailureText is what the model is told when Func fails with an error
+	// other than an *ArgumentError, or panics. Empty: "error: the NAME tool
+	// failed; answer without it."
+	FailureText string
+
+	// MaxCalls bounds the calls of this tool in one Run; a call past it is
+	// not made and the model is told LimitText. Zero: no bound of its own
+	// (MaxToolCallsPerTurn still applies).
+	MaxCalls int
+	// LimitText is the result of a call past MaxCalls. Empty: "error: the
+	// NAME tool may be called at most N times; answer from what you have."
+	LimitText string
 }
+
+// ArgumentError is what a Tool's Func returns when the model's arguments
+// are wrong: the model is shown its message, which must hold nothing
+// internal (no error chain, no connection details).
+type ArgumentError struct{ Msg string }
+
+func (e *ArgumentError) Error() string { return e.Msg }
 
 // Usage counts tokens over all turns of one Run.
 type Usage struct {

@@ -64,8 +64,8 @@ type Config struct {
 
 	// RetryBaseDelay is the backoff before the first retry; it doubles per
 	// retry up to RetryMaxDelay, and the actual wait is drawn uniformly from
-	// [0, that] (full jitter). A Retry-After header from the server replaces
-	// the drawn wait. Zero or negative: 250ms.
+	// [0, that] (full jitter). After a Retry-After header from the server the
+	// wait is that plus the draw. Zero or negative: 250ms.
 	RetryBaseDelay time.Duration
 
 	// RetryMaxDelay caps the backoff ceiling. Zero or negative: 8s.

@@ -86,25 +86,38 @@ func searchCall(question string, prompt int) openai.ChatCompletionResponse {
 const quoteLimit = 600
 
 // OfflineDeclineText is the offline model's answer when the course notes
-// have nothing on the question.
+// have nothing on the question: no passage at least MinConfidence.
 const OfflineDeclineText = "The course notes don't say anything about that, so I can't answer it. " +
 	"Please ask your teacher."
 
-// offlineCourseAnswer quotes the best passage of the search results and
-// cites it, or declines when there is none.
+// OfflineSearchFailedText is the offline model's answer when the search of
+// the course notes failed.
+const OfflineSearchFailedText = "I can't search the course notes right now. " +
+	"Please try again in a moment, or ask your teacher."
+
+// offlineCourseAnswer quotes the best passage of the search results that is
+// at least MinConfidence and cites it; without one it declines.
 func offlineCourseAnswer(results []string) string {
+	failed := false
 	for _, r := range results {
-		ps := ParsePassages(r)
-		if len(ps) == 0 {
+		if r == SearchFailedText {
+			failed = true
 			continue
 		}
-		best := ps[0]
-		text := best.Text
-		if r := []rune(text); len(r) > quoteLimit {
-			text = strings.TrimSpace(string(r[:quoteLimit])) + "…"
+		for _, best := range ParsePassages(r) {
+			if best.Confidence < MinConfidence {
+				continue
+			}
+			text := best.Text
+			if r := []rune(text); len(r) > quoteLimit {
+				text = strings.TrimSpace(string(r[:quoteLimit])) + "…"
+			}
+			return fmt.Sprintf("From the course notes (%s):\n\n%s\n\n(I am the offline model: I quote the best matching section. "+
+				"Connect a model with LLM_API_KEY or LLM_BASE_URL for a written answer.)", best.Citation, text)
 		}
-		return fmt.Sprintf("From the course notes (%s):\n\n%s\n\n(I am the offline model: I quote the best matching section. "+
-			"Connect a model with LLM_API_KEY or LLM_BASE_URL for a written answer.)", best.Citation, text)
+	}
+	if failed {
+		return OfflineSearchFailedText
 	}
 	return OfflineDeclineText
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/classbot/classbot/internal/redact"
 )
@@ -23,24 +24,32 @@ import (
 // too.
 var ErrUnavailable = errors.New("model unavailable")
 
-// call makes one model call with retries, driven by backoff.Retry: the
-// library runs the loop, counts attempts (MaxAttempts), stops at a permanent
-// error and waits between attempts until the wait is over or ctx is done,
-// whichever comes first. call decides what is retryable and how long to wait
-// (retryPolicy). It returns the response, the number of retries made and an
-// error that names the model. It holds a concurrency slot only while an
-// attempt is in progress.
-func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
+// call makes one chat completion call with retries (see callWithRetries).
+func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
+	return callWithRetries(ctx, r.cfg, r.sem, clock, req.Model, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
+		return r.model.complete(ctx, req)
+	})
+}
+
+// callWithRetries makes one model call, do, with retries driven by
+// backoff.Retry: the library runs the loop, counts attempts (MaxAttempts),
+// stops at a permanent error and waits between attempts until the wait is
+// over or ctx is done, whichever comes first. callWithRetries decides what is
+// retryable and how long to wait (retryPolicy). It returns the response, the
+// number of retries made and an error that names the model. It holds a slot
+// of sem only while an attempt is in progress.
+func callWithRetries[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, clock *budgetContext, model string,
+	do func(context.Context) (T, error)) (T, int, error) {
 	var (
 		tries   int
 		retries int
 		lastErr error // the last attempt's own failure, redacted
 		stopErr error // the caller's cancellation or a failure not worth retrying
 	)
-	policy := newRetryPolicy(ctx, r.cfg)
-	operation := func() (openai.ChatCompletionResponse, error) {
+	policy := newRetryPolicy(ctx, cfg)
+	operation := func() (T, error) {
 		tries++
-		resp, failure, retry, err := r.attempt(ctx, req)
+		resp, failure, retry, err := attempt(ctx, cfg, sem, clock, do)
 		switch {
 		case err != nil:
 			stopErr = err
@@ -48,7 +57,7 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 		case failure == nil:
 			return resp, nil
 		}
-		lastErr = redact.Secret(failure, r.cfg.APIKey, "[redacted]")
+		lastErr = redact.Secret(failure, cfg.APIKey, "[redacted]")
 		if !retry {
 			stopErr = lastErr
 			return resp, backoff.Permanent(lastErr)
@@ -58,19 +67,19 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 	}
 	notify := func(_ error, wait time.Duration) {
 		retries++
-		r.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: model call failed, retrying",
-			slog.String("model", req.Model),
+		cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "agent: model call failed, retrying",
+			slog.String("model", model),
 			slog.Int("attempt", tries),
 			slog.Int("status", statusOf(lastErr)),
 			slog.Duration("wait", wait),
 		)
-		if r.cfg.OnRetryFunc != nil {
-			r.cfg.OnRetryFunc()
+		if cfg.OnRetryFunc != nil {
+			cfg.OnRetryFunc()
 		}
 	}
 	resp, err := backoff.Retry(ctx, operation,
 		backoff.WithBackOff(policy),
-		backoff.WithMaxTries(uint(r.cfg.MaxAttempts)),
+		backoff.WithMaxTries(uint(cfg.MaxAttempts)),
 		backoff.WithMaxElapsedTime(0), // MaxRetryWait bounds the waits only; retryPolicy enforces it
 		backoff.WithNotify(notify),
 	)
@@ -78,81 +87,65 @@ func (r *Runner) call(ctx context.Context, req openai.ChatCompletionRequest) (op
 	case err == nil:
 		return resp, retries, nil
 	case stopErr != nil:
-		return resp, retries, fmt.Errorf("model %s: %w", req.Model, stopErr)
-	case tries >= r.cfg.MaxAttempts:
+		return resp, retries, fmt.Errorf("model %s: %w", model, stopErr)
+	case tries >= cfg.MaxAttempts:
 		return resp, retries, fmt.Errorf("model %s: gave up after %d attempts: %w: %w",
-			req.Model, tries, ErrUnavailable, lastErr)
+			model, tries, ErrUnavailable, lastErr)
 	case policy.refused:
 		return resp, retries, fmt.Errorf("model %s: gave up after %d attempts (next wait %s exceeds the retry budget): %w: %w",
-			req.Model, tries, policy.refusedWait.Round(time.Millisecond), ErrUnavailable, lastErr)
+			model, tries, policy.refusedWait.Round(time.Millisecond), ErrUnavailable, lastErr)
 	case ctx.Err() != nil:
 		return resp, retries, fmt.Errorf("model %s: waiting to retry after %d attempts: %w (last error: %w)",
-			req.Model, tries, ctx.Err(), lastErr)
+			model, tries, ctx.Err(), lastErr)
 	default: // not reached: every way out of backoff.Retry is covered above
-		return resp, retries, fmt.Errorf("model %s: %w", req.Model, redact.Secret(err, r.cfg.APIKey, "[redacted]"))
+		return resp, retries, fmt.Errorf("model %s: %w", model, redact.Secret(err, cfg.APIKey, "[redacted]"))
 	}
 }
 
-// attempt makes one attempt while holding a concurrency slot. err is the
+// attempt makes one attempt, do, while holding a slot of sem. err is the
 // caller's cancellation (waiting for a slot or during the attempt): not
 // retryable and not the model's fault. failure is the model call's own, and
-// retry says whether it is worth another attempt.
-func (r *Runner) attempt(ctx context.Context, req openai.ChatCompletionRequest) (resp openai.ChatCompletionResponse, failure error, retry bool, err error) {
-	if err := r.sem.Acquire(ctx, 1); err != nil {
+// retry says whether it is worth another attempt. clock, the Run's work
+// budget if it has one, is paused while waiting for the slot.
+func attempt[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, clock *budgetContext,
+	do func(context.Context) (T, error)) (resp T, failure error, retry bool, err error) {
+	clock.pause()
+	if err := sem.Acquire(ctx, 1); err != nil {
 		return resp, nil, false, fmt.Errorf("waiting for a model slot: %w", err)
 	}
-	defer r.sem.Release(1)
+	clock.resume()
+	defer sem.Release(1)
 
-	attemptCtx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
+	attemptCtx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
 	defer cancel()
-	resp, failure = r.model.complete(attemptCtx, req)
+	resp, failure = do(attemptCtx)
 	if failure == nil {
 		return resp, nil, false, nil
 	}
 	if ctx.Err() != nil {
 		if errors.Is(failure, ctx.Err()) {
-			return resp, nil, false, redact.Secret(failure, r.cfg.APIKey, "[redacted]")
+			return resp, nil, false, redact.Secret(failure, cfg.APIKey, "[redacted]")
 		}
-		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact.Secret(failure, r.cfg.APIKey, "[redacted]"))
+		return resp, nil, false, fmt.Errorf("%w: %w", ctx.Err(), redact.Secret(failure, cfg.APIKey, "[redacted]"))
 	}
 	return resp, failure, retryable(failure, attemptCtx.Err() != nil), nil
 }
 
 // retryable reports whether an attempt that failed with err may be retried:
-// HTTP 429 and 5xx, attempt timeouts, and transport errors or broken 2xx
-// bodies once the request was sent. Other 4xx answers, and errors raised
-// before sending (bad URL, invalid request), would repeat themselves.
+// HTTP 408, 409, 429 and 5xx, attempt timeouts, and transport errors or
+// broken 2xx bodies once the request was sent. Other 4xx answers
+// ([IsPermanent]), and errors raised before sending (bad URL, invalid
+// request), would repeat themselves.
 func retryable(err error, timedOut bool) bool {
-	status := statusOf(err)
-	switch {
-	case status == http.StatusTooManyRequests || status >= 500:
-		return true
+	switch status := statusOf(err); {
 	case status >= 400:
-		return false
+		return !IsPermanent(err)
 	case timedOut:
 		return true
 	default:
 		var ce *callError
 		return errors.As(err, &ce) && ce.sent
 	}
-}
-
-// statusOf returns the HTTP status behind err, or 0 if there was none.
-func statusOf(err error) int {
-	var (
-		ce     *callError
-		apiErr *openai.APIError
-		reqErr *openai.RequestError
-	)
-	switch {
-	case errors.As(err, &ce) && ce.status != 0:
-		return ce.status
-	case errors.As(err, &apiErr):
-		return apiErr.HTTPStatusCode
-	case errors.As(err, &reqErr):
-		return reqErr.HTTPStatusCode
-	}
-	return 0
 }
 
 // retryAfter returns the wait the server asked for in the failed attempt's
@@ -189,10 +182,11 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // retryPolicy is the [backoff.BackOff] of one model call. Before retry n the
-// wait is the server's Retry-After when the failed attempt carried one;
-// otherwise it is drawn uniformly from [0, ceiling] (full jitter), where the
-// ceiling is the library's exponential backoff without randomization:
-// RetryBaseDelay doubling per retry up to RetryMaxDelay. It answers
+// wait is drawn uniformly from [0, ceiling] (full jitter), where the ceiling
+// is the library's exponential backoff without randomization: RetryBaseDelay
+// doubling per retry up to RetryMaxDelay. When the failed attempt carried a
+// Retry-After, the wait is that plus the draw, so that calls told the same
+// Retry-After at once do not all come back at once. It answers
 // [backoff.Stop] when the wait would take the call's total waiting past
 // MaxRetryWait or end after ctx's deadline.
 //
@@ -201,10 +195,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // own RetryAfterError is not used: it would bypass the budget check here and
 // reset the exponential ceiling.
 type retryPolicy struct {
-	ceiling  backoff.ExponentialBackOff
-	budget   time.Duration // MaxRetryWait
-	deadline time.Time     // ctx's deadline; zero if none
-	waited   time.Duration // sum of the waits granted so far
+	ceiling backoff.ExponentialBackOff
+	budget  time.Duration   // MaxRetryWait
+	ctx     context.Context // the call's: its deadline, read at each wait, may move (see budgetContext)
+	waited  time.Duration   // sum of the waits granted so far
 
 	// Set by the attempt that just failed.
 	retryAfter    time.Duration
@@ -224,8 +218,8 @@ func newRetryPolicy(ctx context.Context, cfg Config) *retryPolicy {
 			MaxInterval:         cfg.RetryMaxDelay,
 		},
 		budget: cfg.MaxRetryWait,
+		ctx:    ctx,
 	}
-	p.deadline, _ = ctx.Deadline()
 	return p
 }
 
@@ -233,9 +227,10 @@ func newRetryPolicy(ctx context.Context, cfg Config) *retryPolicy {
 func (p *retryPolicy) NextBackOff() time.Duration {
 	wait := time.Duration(rand.Int64N(int64(p.ceiling.NextBackOff()) + 1))
 	if p.hasRetryAfter {
-		wait = p.retryAfter
+		wait += p.retryAfter
 	}
-	if p.waited+wait > p.budget || (!p.deadline.IsZero() && time.Until(p.deadline) < wait) {
+	deadline, hasDeadline := p.ctx.Deadline()
+	if p.waited+wait > p.budget || (hasDeadline && time.Until(deadline) < wait) {
 		p.refused, p.refusedWait = true, wait
 		return backoff.Stop
 	}

@@ -64,11 +64,31 @@ func (r *Runner) Model() string { return r.cfg.Model }
 // the model's non-retryable error such as an HTTP 400. Even on failure the
 // returned Result reports the turns, usage, retries and latency so far.
 // Tool errors and unknown tools do not fail Run: the model is told about them
-// in the tool message.
+// in the tool message (see [Tool] for what it is told).
+//
+// When ctx carries a work budget ([WithWorkBudget]), the budget is a deadline
+// on the Run's work whose clock runs only while the Run is not waiting for a
+// model slot: it starts when the first slot is held, and stops again while a
+// later model call waits for one. When the budget runs out, the error wraps
+// [context.DeadlineExceeded] and says so.
 func (r *Runner) Run(ctx context.Context, a Agent, input string) (Result, error) {
 	start := time.Now()
-	res, err := r.run(ctx, a, input)
+	var clock *budgetContext
+	budget, hasBudget := WorkBudget(ctx)
+	if hasBudget {
+		var stopClock, cancel context.CancelFunc
+		clock, stopClock = newBudgetContext(ctx, budget)
+		defer stopClock()
+		// Everything below sees a standard context: its Err and
+		// context.Cause report the budget's end like any deadline's.
+		ctx, cancel = context.WithCancel(clock)
+		defer cancel()
+	}
+	res, err := r.run(ctx, clock, a, input)
 	res.Latency = time.Since(start)
+	if err != nil && clock.expired() {
+		err = fmt.Errorf("work budget %s used up: %w", budget, err)
+	}
 
 	attrs := []slog.Attr{
 		slog.String("agent", a.Name),
@@ -95,7 +115,7 @@ func (r *Runner) modelFor(a Agent) string {
 	return r.cfg.Model
 }
 
-func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error) {
+func (r *Runner) run(ctx context.Context, clock *budgetContext, a Agent, input string) (Result, error) {
 	var res Result
 	maxTurns := a.MaxTurns
 	if maxTurns <= 0 {
@@ -128,8 +148,9 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 		})
 	}
 
+	calls := make(map[string]int) // calls made per tool in this Run
 	for turn := 1; turn <= maxTurns; turn++ {
-		resp, retries, err := r.call(ctx, req)
+		resp, retries, err := r.call(ctx, clock, req)
 		res.Retries += retries
 		if err != nil {
 			return res, fmt.Errorf("turn %d: %w", turn, err)
@@ -155,14 +176,18 @@ func (r *Runner) run(ctx context.Context, a Agent, input string) (Result, error)
 			msg.Role = openai.ChatMessageRoleAssistant
 		}
 		req.Messages = append(req.Messages, msg)
-		for _, tc := range msg.ToolCalls {
+		for i, tc := range msg.ToolCalls {
 			if err := ctx.Err(); err != nil {
 				return res, fmt.Errorf("turn %d: %w", turn, err)
+			}
+			out := tooManyCallsText
+			if i < MaxToolCallsPerTurn {
+				out = r.callTool(ctx, a, tools, calls, tc)
 			}
 			req.Messages = append(req.Messages, openai.ChatCompletionMessage{
 				Role:       openai.ChatMessageRoleTool,
 				ToolCallID: tc.ID,
-				Content:    r.callTool(ctx, a, tools, tc),
+				Content:    out,
 			})
 		}
 	}
@@ -183,14 +208,37 @@ func withMaxTokens(req openai.ChatCompletionRequest, n int) openai.ChatCompletio
 	return req
 }
 
-// callTool runs the tool the model asked for and returns the text for the
-// tool message; failures become text the model can read, never a Run error.
-func (r *Runner) callTool(ctx context.Context, a Agent, tools map[string]Tool, tc openai.ToolCall) (out string) {
+// MaxToolCallsPerTurn bounds the tool calls run for one model answer; each
+// call past it is not run, and its result says so.
+const MaxToolCallsPerTurn = 4
+
+// tooManyCallsText is the result of a tool call past MaxToolCallsPerTurn.
+var tooManyCallsText = fmt.Sprintf("error: too many tool calls at once (at most %d per answer); this one was not run.", MaxToolCallsPerTurn)
+
+// maxToolNameRunes bounds how much of an unknown tool's name is repeated.
+const maxToolNameRunes = 64
+
+// callTool runs the tool the model asked for, unless the Run has used up its
+// calls (counted in calls), and returns the text for the tool message.
+// Failures become text the model can read, never a Run error, and never the
+// error itself: that goes to the log.
+func (r *Runner) callTool(ctx context.Context, a Agent, tools map[string]Tool, calls map[string]int, tc openai.ToolCall) (out string) {
 	t, ok := tools[tc.Function.Name]
 	if !ok || t.Func == nil {
 		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: model called an unknown tool",
-			slog.String("agent", a.Name), slog.String("tool", tc.Function.Name))
-		return fmt.Sprintf("error: unknown tool %q", tc.Function.Name)
+			slog.String("agent", a.Name), slog.String("tool", shorten(tc.Function.Name, maxToolNameRunes)))
+		return fmt.Sprintf("error: unknown tool %q", shorten(tc.Function.Name, maxToolNameRunes))
+	}
+	if t.MaxCalls > 0 && calls[t.Name] >= t.MaxCalls {
+		if t.LimitText != "" {
+			return t.LimitText
+		}
+		return fmt.Sprintf("error: the %s tool may be called at most %d times; answer from what you have.", t.Name, t.MaxCalls)
+	}
+	calls[t.Name]++
+	failure := t.FailureText
+	if failure == "" {
+		failure = fmt.Sprintf("error: the %s tool failed; answer without it.", t.Name)
 	}
 	args := json.RawMessage(tc.Function.Arguments)
 	if len(args) == 0 {
@@ -200,14 +248,20 @@ func (r *Runner) callTool(ctx context.Context, a Agent, tools map[string]Tool, t
 		if p := recover(); p != nil {
 			r.cfg.Logger.LogAttrs(ctx, slog.LevelError, "agent: tool panicked",
 				slog.String("agent", a.Name), slog.String("tool", t.Name), slog.Any("panic", p))
-			out = fmt.Sprintf("error: tool %s failed", t.Name)
+			out = failure
 		}
 	}()
 	out, err := t.Func(ctx, args)
-	if err != nil {
+	var argErr *ArgumentError
+	switch {
+	case errors.As(err, &argErr):
+		r.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "agent: model passed bad tool arguments",
+			slog.String("agent", a.Name), slog.String("tool", t.Name))
+		return "error: " + argErr.Msg
+	case err != nil:
 		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: tool failed",
 			slog.String("agent", a.Name), slog.String("tool", t.Name), slog.Any("error", err))
-		return fmt.Sprintf("error: %v", err)
+		return failure
 	}
 	return out
 }

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
-
-	openai "github.com/sashabaranov/go-openai"
 )
 
 func TestRunToolCallRoundTrip(t *testing.T) {
@@ -112,15 +110,15 @@ func TestRunToolFailuresAreToldToTheModel(t *testing.T) {
 		req       int
 		id, wants string
 	}{
-		{1, "call_1", "database is down"},
-		{2, "call_2", `unknown tool "no_such_tool"`},
-		{3, "call_3", "tool panicky failed"},
+		{1, "call_1", "error: the broken tool failed; answer without it."},
+		{2, "call_2", `error: unknown tool "no_such_tool"`},
+		{3, "call_3", "error: the panicky tool failed; answer without it."},
 	}
 	for _, tt := range tests {
 		msgs := f.request(tt.req).Messages
 		last := msgs[len(msgs)-1]
-		if last.Role != "tool" || last.ToolCallID != tt.id || !strings.Contains(last.Content, "error") || !strings.Contains(last.Content, tt.wants) {
-			t.Errorf("request %d: last message = %+v, want a tool error containing %q", tt.req+1, last, tt.wants)
+		if last.Role != "tool" || last.ToolCallID != tt.id || last.Content != tt.wants {
+			t.Errorf("request %d: last message = %+v, want the tool result %q", tt.req+1, last, tt.wants)
 		}
 	}
 }
@@ -276,14 +274,14 @@ func TestRunCancelWhileWaitingForSlot(t *testing.T) {
 	})
 }
 
-func TestRunOpenAIErrorTypesSurvive(t *testing.T) {
+func TestRunProviderErrorKeepsStatusTypeAndCode(t *testing.T) {
 	_, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		apiError(w, http.StatusNotFound, "model not found")
 	})
 	_, err := NewRunner(cfg).Run(t.Context(), Agent{}, "hi")
-	var apiErr *openai.APIError
-	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound {
-		t.Errorf("err = %v, want an *openai.APIError with 404", err)
+	var pe *ProviderError
+	if !errors.As(err, &pe) || *pe != (ProviderError{StatusCode: http.StatusNotFound, Type: "test_error", Code: "404"}) {
+		t.Errorf("err = %v, want a *ProviderError 404 test_error 404", err)
 	}
 }
 
