@@ -584,8 +584,28 @@ func runCourseSearch(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "search_course %q: %d sections of course %s in %s (store=%s)\n\n", q, len(hits), c.Name,
 		ms(time.Since(start)), a.storeKind)
-	fmt.Fprintln(e.stdout, agent.FormatPassages(bot.Passages(hits)))
+	fmt.Fprintln(e.stdout, formatSearch(bot.Passages(hits)))
 	return nil
+}
+
+// formatSearch renders what `course search` found for a person and for
+// scripts such as course-dev's score.py: a header line "[n] citation
+// (score s)", a line with the match and the confidence, then the text;
+// agent.NoAnswerText when nothing was confident enough. (The model gets
+// agent.FormatPassages, which quotes the citation.)
+func formatSearch(ps []agent.Passage) string {
+	if len(ps) == 0 {
+		return agent.NoAnswerText
+	}
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		fmt.Fprintf(&b, "[%d] %s (score %.3f)\n    match: %s, confidence %.2f\n%s",
+			i+1, p.Citation, p.Score, p.Match(), p.Confidence, strings.TrimSpace(p.Text))
+	}
+	return b.String()
 }
 
 // evalCase is one line of eval.jsonl.

@@ -122,11 +122,11 @@ func TestCourseIndexAndSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`\[1\] syllabus\.md › Grading \(score [0-9.]+\)\nThe exam counts for 50%\.`).MatchString(out) {
+	if !regexp.MustCompile(`\[1\] syllabus\.md › Grading \(score [0-9.]+\)\n    match: \w+, confidence [0-9.]+\nThe exam counts for 50%\.`).MatchString(out) {
 		t.Errorf("search output:\n%s", out)
 	}
 	out, err = runClassbot(t, env, "course", "search", "photosynthesis")
-	if err != nil || !strings.Contains(out, "No section of the course notes matches") {
+	if err != nil || !strings.Contains(out, agent.NoAnswerText) {
 		t.Errorf("an empty search: %v\n%s", err, out)
 	}
 	if _, err := runClassbot(t, map[string]string{}, "course", "search", "x"); err == nil {
