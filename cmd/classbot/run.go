@@ -58,14 +58,32 @@ Usage:
 Commands:
 %s
 Configuration comes from the environment and from a .env file in the working
-directory (real environment variables win); see .env.example.
+directory; a variable set in the environment wins, even when empty (FOO=).
+See .env.example.
 Run "classbot <command> --help" for a command's flags.
 `
 
-// run is the whole program. main only calls it, so tests can run classbot
-// in-process. It returns a *usageError for bad usage.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	getenv, err := dotenv.Getenv(getenv)
+// environ is how run reads the environment: a lookup such as os.LookupEnv,
+// which tells a variable set to the empty string from an unset one, or a
+// getenv such as a test's map, for which an empty variable is unset.
+type environ interface {
+	func(string) (string, bool) | func(string) string
+}
+
+// run is the whole program. main only calls it, with os.LookupEnv, so tests
+// can run classbot in-process. A variable set in the environment wins over
+// .env, even when empty. It returns a *usageError for bad usage.
+func run[E environ](ctx context.Context, args []string, environ E, stdin io.Reader, stdout, stderr io.Writer) error {
+	var (
+		getenv func(string) string
+		err    error
+	)
+	switch f := any(environ).(type) {
+	case func(string) (string, bool):
+		getenv, err = dotenv.Lookup(f)
+	case func(string) string:
+		getenv, err = dotenv.Getenv(f)
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -208,4 +211,48 @@ func getBody(t *testing.T, url string) string {
 		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// lookupOf is an os.LookupEnv over m: a key in m is set, even to "".
+func lookupOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// TestEmptyVariableOverridesDotEnv: DATABASE_URL= in the environment turns
+// off the database .env names, so migrate says there is none instead of
+// using .env's.
+func TestEmptyVariableOverridesDotEnv(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile(".env", []byte("DATABASE_URL=mysql://from-dotenv/db\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	migrate := func(environ func(string) (string, bool)) error {
+		var out, errOut lockedBuffer
+		return run(t.Context(), []string{"classbot", "migrate"}, environ, strings.NewReader(""), &out, &errOut)
+	}
+	if err := migrate(lookupOf(nil)); err == nil || !strings.Contains(err.Error(), "DATABASE_URL must look like postgres://") {
+		t.Fatalf("unset DATABASE_URL: %v, want .env's (bad) URL to be used", err)
+	}
+	if err := migrate(lookupOf(map[string]string{"DATABASE_URL": ""})); err == nil || !strings.Contains(err.Error(), "DATABASE_URL is not set") {
+		t.Fatalf("DATABASE_URL set to empty: %v, want it to win over .env", err)
+	}
+}
+
+// TestBinaryEmptyVariableOverridesDotEnv: main hands run a lookup, so the
+// built binary honours an empty variable too.
+func TestBinaryEmptyVariableOverridesDotEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds classbot")
+	}
+	bin := buildClassbot(t, t.TempDir())
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("DATABASE_URL=mysql://from-dotenv/db\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, "migrate")
+	cmd.Dir, cmd.Env = dir, []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL="}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "DATABASE_URL is not set") {
+		t.Fatalf("classbot migrate with DATABASE_URL= and a .env: %v\n%s\nwant the empty variable to win", err, out)
+	}
 }
