@@ -41,6 +41,7 @@ func subcommands() []subcommand {
 		{"worker", "run queue mode's workers only: no HTTP server, no platform connections", runWorker},
 		{"queue", "show queue mode's jobs: waiting, running, latency, retries, rescues, expiries", runQueue},
 		{"demo", "register a student in sync or async mode and show the timings", runDemo},
+		{"demo ask", "ask one question about the example course (or COURSE_DIR's notes), with citations", runDemo},
 		{"ask", "ask the assistant one question from the terminal", runAsk},
 		{"migrate", "apply the database migrations to DATABASE_URL", runMigrate},
 		{"course", "course notes for /ask: course index|search|eval", runCourse},

@@ -154,6 +154,8 @@ func TestRunUsage(t *testing.T) {
 		{name: "help", args: []string{"--help"}, wantOut: "classbot <command>"},
 		{name: "serve help", args: []string{"serve", "--help"}, wantOut: "Usage: classbot serve"},
 		{name: "demo help", args: []string{"demo", "--help"}, wantOut: "--db-delay"},
+		{name: "help lists demo ask", args: []string{"--help"}, wantOut: "\n  demo ask  "},
+		{name: "demo help shows demo ask", args: []string{"demo", "--help"}, wantOut: "classbot demo ask [--mode"},
 		{name: "bad flag", args: []string{"demo", "--nope"}, wantUsage: true, wantErr: true},
 		{name: "bad mode", args: []string{"demo", "--mode", "fast", "--name", "Ada", "--email", "a@b.c"}, wantUsage: true, wantErr: true},
 		{name: "ask without question", args: []string{"ask"}, wantUsage: true, wantErr: true},
