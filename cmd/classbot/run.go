@@ -26,6 +26,24 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// callsModel: the command runs the agent (see callsModel), so it warns
+	// when no model is configured; the others never mention the model.
+	callsModel bool
+}
+
+// callsModel reports whether a command line (without "classbot") runs the
+// agent: serve, worker, demo (and demo ask), ask and course eval.
+func callsModel(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "serve", "worker", "demo", "ask":
+		return true
+	case "course":
+		return len(args) > 1 && args[1] == "eval"
+	}
+	return false
 }
 
 // subcommand is one "classbot NAME".
@@ -64,17 +82,17 @@ See .env.example.
 Run "classbot <command> --help" for a command's flags.
 `
 
-// environ is how run reads the environment: a lookup such as os.LookupEnv,
+// envSource is how run reads the environment: a lookup such as os.LookupEnv,
 // which tells a variable set to the empty string from an unset one, or a
 // getenv such as a test's map, for which an empty variable is unset.
-type environ interface {
+type envSource interface {
 	func(string) (string, bool) | func(string) string
 }
 
 // run is the whole program. main only calls it, with os.LookupEnv, so tests
 // can run classbot in-process. A variable set in the environment wins over
 // .env, even when empty. It returns a *usageError for bad usage.
-func run[E environ](ctx context.Context, args []string, environ E, stdin io.Reader, stdout, stderr io.Writer) error {
+func run[E envSource](ctx context.Context, args []string, environ E, stdin io.Reader, stdout, stderr io.Writer) error {
 	var (
 		getenv func(string) string
 		err    error
@@ -109,6 +127,7 @@ func run[E environ](ctx context.Context, args []string, environ E, stdin io.Read
 	}
 	for _, c := range cmds {
 		if c.name == name {
+			e.callsModel = callsModel(args[1:])
 			err := c.run(ctx, e, args[2:])
 			if errors.Is(err, flag.ErrHelp) {
 				return nil

@@ -258,3 +258,50 @@ func TestBinaryEmptyVariableOverridesDotEnv(t *testing.T) {
 		t.Fatalf("classbot migrate with DATABASE_URL= and a .env: %v\n%s\nwant the empty variable to win", err, out)
 	}
 }
+
+// TestModelWarningOnlyForCommandsThatRunTheAgent: with no model configured,
+// the commands that run the agent say so; those that never call it don't.
+func TestModelWarningOnlyForCommandsThatRunTheAgent(t *testing.T) {
+	notes := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notes, "syllabus.md"), []byte("# Exam\nThe exam is on Friday.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const warning = "no model configured"
+	tests := []struct {
+		args []string
+		want bool // the warning is printed
+	}{
+		{[]string{"course", "index", "--dir", notes}, false},
+		{[]string{"course", "search", "--dir", notes, "exam"}, false},
+		{[]string{"version"}, false},
+		{[]string{"ask", "--agent-delay", "0s", "When is the exam?"}, true},
+		{[]string{"demo", "ask", "When is the exam?"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:min(2, len(tt.args))], " "), func(t *testing.T) {
+			var out, errOut lockedBuffer
+			err := run(t.Context(), append([]string{"classbot"}, tt.args...), envOf(map[string]string{"COURSE_DIR": notes}), strings.NewReader(""), &out, &errOut)
+			if err != nil {
+				t.Fatalf("%v: %v\nstderr: %s", tt.args, err, errOut.String())
+			}
+			if got := strings.Contains(errOut.String(), warning); got != tt.want {
+				t.Errorf("%v: warned %v, want %v\nstderr: %s", tt.args, got, tt.want, errOut.String())
+			}
+		})
+	}
+}
+
+func TestCallsModel(t *testing.T) {
+	for _, tt := range []struct {
+		args string
+		want bool
+	}{
+		{"serve", true}, {"worker", true}, {"demo", true}, {"demo ask", true}, {"ask", true}, {"course eval", true},
+		{"course index", false}, {"course search", false}, {"course list", false}, {"course", false},
+		{"migrate", false}, {"queue", false}, {"version", false}, {"discord register-commands", false}, {"", false},
+	} {
+		if got := callsModel(strings.Fields(tt.args)); got != tt.want {
+			t.Errorf("callsModel(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}
