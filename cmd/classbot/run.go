@@ -132,7 +132,7 @@ func run[E envSource](ctx context.Context, args []string, environ E, stdin io.Re
 			if errors.Is(err, flag.ErrHelp) {
 				return nil
 			}
-			return err
+			return explainDatabaseError(err)
 		}
 	}
 	usage(stderr)
