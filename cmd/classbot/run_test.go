@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/classbot/classbot/bot/discord/discordtest"
 )
 
 // lockedBuffer is an io.Writer safe for the concurrent writes of run.
@@ -304,4 +306,45 @@ func TestCallsModel(t *testing.T) {
 			t.Errorf("callsModel(%q) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
+}
+
+// TestDiscordRefusedTokenNamesTheVariable: Discord answering 401 to the
+// bot token, whether from register-commands or at serve's start, ends in
+// an error that names DISCORD_BOT_TOKEN (and never prints the token).
+func TestDiscordRefusedTokenNamesTheVariable(t *testing.T) {
+	stand := discordtest.New()
+	t.Cleanup(stand.Close)
+	stand.FailCommandRegistrations(http.StatusUnauthorized)
+	env := map[string]string{
+		"DISCORD_BOT_TOKEN": discordBotToken, "DISCORD_APP_ID": discordAppID, "DISCORD_GUILD_ID": discordGuildID,
+		"DISCORD_API_URL": stand.APIURL, "SHUTDOWN_TIMEOUT": "5s",
+	}
+	check := func(t *testing.T, err error, output string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "Discord refused DISCORD_BOT_TOKEN (401 Unauthorized)") {
+			t.Fatalf("err = %v, want one naming DISCORD_BOT_TOKEN", err)
+		}
+		if strings.Contains(err.Error()+output, discordBotToken) {
+			t.Fatal("the bot token was printed")
+		}
+	}
+
+	t.Run("register-commands", func(t *testing.T) {
+		var out, errOut lockedBuffer
+		err := run(t.Context(), []string{"classbot", "discord", "register-commands"}, envOf(env), strings.NewReader(""), &out, &errOut)
+		check(t, err, out.String()+errOut.String())
+	})
+	t.Run("serve", func(t *testing.T) {
+		env["HTTP_ADDR"], env["METRICS_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
+		// The context's deadline only bounds a failing test: serve is
+		// expected to end by itself.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		var out, errOut lockedBuffer
+		err := run(ctx, []string{"classbot", "serve"}, envOf(env), strings.NewReader(""), &out, &errOut)
+		if ctx.Err() != nil {
+			t.Fatalf("serve still ran 30s after Discord refused the token (returned %v)\nstderr:\n%s", err, errOut.String())
+		}
+		check(t, err, out.String()+errOut.String())
+	})
 }
