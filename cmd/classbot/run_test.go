@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/classbot/classbot/bot/discord/discordtest"
+	"github.com/classbot/classbot/bot/slack/slacktest"
 )
 
 // lockedBuffer is an io.Writer safe for the concurrent writes of run.
@@ -347,4 +349,63 @@ func TestDiscordRefusedTokenNamesTheVariable(t *testing.T) {
 		}
 		check(t, err, out.String()+errOut.String())
 	})
+}
+
+// TestSlackRefusedTokenNamesTheVariable: Slack answering invalid_auth to
+// the bot token (auth.test at start) or to the app-level token (Socket
+// Mode) ends serve with an error that names that variable.
+func TestSlackRefusedTokenNamesTheVariable(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		standApp string // the only app-level token the stand-in takes
+		want     string
+		secret   string // must not be printed
+	}{
+		{"bot token", map[string]string{"SLACK_SIGNING_SECRET": slackSecret, "SLACK_BOT_TOKEN": "xoxp-not-a-bot-token"}, "",
+			"Slack refused SLACK_BOT_TOKEN (invalid_auth)", "xoxp-not-a-bot-token"},
+		{"app token", map[string]string{"SLACK_APP_TOKEN": "xapp-1-revoked", "SLACK_BOT_TOKEN": slackBotToken}, slackAppToken,
+			"Slack refused SLACK_APP_TOKEN (invalid_auth)", "xapp-1-revoked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stand := slacktest.New()
+			stand.AppToken = tt.standApp
+			t.Cleanup(stand.Close)
+			env := map[string]string{"SLACK_API_URL": stand.APIURL, "HTTP_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "5s"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			// The deadline only bounds a failing test: serve must end by itself.
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var out, errOut lockedBuffer
+			err := run(ctx, []string{"classbot", "serve"}, envOf(env), strings.NewReader(""), &out, &errOut)
+			if ctx.Err() != nil {
+				t.Fatalf("serve still ran 30s after Slack refused the token (returned %v)\nstderr:\n%s", err, errOut.String())
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error()+out.String()+errOut.String(), tt.secret) {
+				t.Fatal("the refused token was printed")
+			}
+		})
+	}
+}
+
+// TestSlackBotTokenCheckThatCannotReachSlackIsSkipped: auth.test failing
+// for another reason than the token (here nothing listens) is logged, and
+// serve starts.
+func TestSlackBotTokenCheckThatCannotReachSlackIsSkipped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := "http://" + ln.Addr().String() + "/api/"
+	ln.Close()
+	s := startServe(t, map[string]string{"SLACK_SIGNING_SECRET": slackSecret, "SLACK_BOT_TOKEN": slackBotToken, "SLACK_API_URL": api})
+	if !strings.Contains(s.Stderr.String(), "could not check SLACK_BOT_TOKEN") {
+		t.Errorf("stderr does not say the check was skipped:\n%s", s.Stderr)
+	}
 }
