@@ -21,7 +21,7 @@ import (
 // Config is everything classbot reads from its environment. Each field names
 // its variable and default; .env.example lists them all.
 type Config struct {
-	Mode        bot.Mode // HANDLER_MODE (sync|async); --mode overrides. Default async.
+	Mode        bot.Mode // HANDLER_MODE (sync|async|queue); --mode overrides. Default async.
 	DatabaseURL string   // DATABASE_URL. Default empty: the in-memory store, with a warning.
 
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
@@ -31,7 +31,7 @@ type Config struct {
 	HTTPAddr    string // HTTP_ADDR: webhooks and health. Default ":8080".
 	MetricsAddr string // METRICS_ADDR: GET /metrics, apart from the public webhooks. Default "127.0.0.1:9090".
 
-	SlackBotToken      string // SLACK_BOT_TOKEN: Web API token (chat.postEphemeral fallback, Socket Mode).
+	SlackBotToken      string // SLACK_BOT_TOKEN: Web API token (chat.postEphemeral fallback, Socket Mode); checked with auth.test at start.
 	SlackAppToken      string // SLACK_APP_TOKEN: app-level token; turns on Socket Mode.
 	SlackSigningSecret string // SLACK_SIGNING_SECRET: turns on POST /slack/commands.
 	SlackAPIURL        string // SLACK_API_URL. Default "https://slack.com/api/".
@@ -52,8 +52,8 @@ type Config struct {
 
 	InteractionsRetention time.Duration // INTERACTIONS_RETENTION: how long ledger rows are kept. Default 720h (30 days).
 
-	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default 1000.
-	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default 10s.
+	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default queue.DefaultWorkers.
+	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default queue.DefaultJobTimeout.
 
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
