@@ -409,3 +409,15 @@ func TestSlackBotTokenCheckThatCannotReachSlackIsSkipped(t *testing.T) {
 		t.Errorf("stderr does not say the check was skipped:\n%s", s.Stderr)
 	}
 }
+
+// answerCalls returns the calls the Slack stand-in got other than the
+// start-up check of SLACK_BOT_TOKEN (auth.test): what carried answers.
+func answerCalls(sl *slacktest.Server) []slacktest.Call {
+	var out []slacktest.Call
+	for _, c := range sl.Calls() {
+		if c.Path != "api/auth.test" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
