@@ -47,7 +47,8 @@ func userErrorf(format string, args ...any) *UserError {
 
 // ValidateName normalises a display name and checks it. It is safe for
 // concurrent use and does no I/O. On success it returns the name as it should
-// be stored; on failure a *UserError for the student.
+// be stored; on failure a *UserError for the student. A name that holds a
+// NUL byte or is not UTF-8 is refused first (see checkStorable).
 //
 // Normalisation: tabs and Unicode space separators (category Zs, such as the
 // no-break space U+00A0 Discord may send) become a plain space, soft hyphens
@@ -70,8 +71,8 @@ func userErrorf(format string, args ...any) *UserError {
 //     U+1160, U+3164, U+FFA0) and the braille blank (U+2800) are allowed but do
 //     not count.
 func ValidateName(name string) (string, error) {
-	if !utf8.ValidString(name) {
-		return "", userErrorf("Your name has characters I can't read. Please type it again.")
+	if err := checkStorable("name", name); err != nil {
+		return "", err
 	}
 	name = normalizeName(name)
 	if name == "" {
@@ -167,6 +168,7 @@ var slackMailto = regexp.MustCompile(`^<mailto:([^|>]+)(?:\|[^>]*)?>$`)
 // ValidateEmail checks an email address and returns it as it should be
 // stored. It is safe for concurrent use and does no I/O (no DNS look-up). On
 // failure it returns a *UserError whose message never echoes the address.
+// An address that holds a NUL byte or is not UTF-8 is refused first.
 //
 // The address must be a bare address (no display name or comment) that
 // net/mail parses, at most MaxEmailLen bytes both as typed and as stored. The
@@ -178,6 +180,9 @@ var slackMailto = regexp.MustCompile(`^<mailto:([^|>]+)(?:\|[^>]*)?>$`)
 // hyphen, and a top-level label that is not all digits. The whole address is
 // returned lower-cased, with the domain in its ASCII form.
 func ValidateEmail(email string) (string, error) {
+	if err := checkStorable("email address", email); err != nil {
+		return "", err
+	}
 	email = strings.TrimSpace(email)
 	if m := slackMailto.FindStringSubmatch(email); m != nil {
 		email = m[1]
@@ -255,8 +260,12 @@ func isHostname(domain string) bool {
 }
 
 // ParseRegisterText splits "/register" free text: the email is the last word,
-// the name is the rest.
+// the name is the rest. Text that holds a NUL byte or is not UTF-8 is
+// refused.
 func ParseRegisterText(text string) (name, email string, err error) {
+	if err := checkStorable("message", text); err != nil {
+		return "", "", err
+	}
 	fields := strings.Fields(text)
 	if len(fields) < 2 {
 		return "", "", userErrorf("To register, type your name and then your email: `/register Ada Lovelace ada@example.com`.")
@@ -264,17 +273,31 @@ func ParseRegisterText(text string) (name, email string, err error) {
 	return strings.Join(fields[:len(fields)-1], " "), fields[len(fields)-1], nil
 }
 
-// ValidateQuestion trims an /ask question and checks its length.
+// ValidateQuestion trims an /ask question and checks it: not empty, at
+// most MaxQuestionLen characters, no NUL byte, valid UTF-8.
 func ValidateQuestion(q string) (string, error) {
+	if err := checkStorable("question", q); err != nil {
+		return "", err
+	}
 	q = strings.TrimSpace(q)
 	if q == "" {
 		return "", userErrorf("What would you like to know? Type your question after the command: `/ask When is the first assignment due?`")
-	}
-	if !utf8.ValidString(q) {
-		return "", userErrorf("Your question has characters I can't read. Please type it again.")
 	}
 	if n := utf8.RuneCountInString(q); n > MaxQuestionLen {
 		return "", userErrorf("Your question is %d characters long; please keep it under %d.", n, MaxQuestionLen)
 	}
 	return q, nil
+}
+
+// checkStorable refuses what PostgreSQL cannot keep in a text column: a NUL
+// byte, and bytes that are not UTF-8. what names the field in the student's
+// answer ("question"); the answer never echoes the text.
+func checkStorable(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return userErrorf("Your %s contains a character classbot can't store (a NUL byte); please retype it.", what)
+	}
+	if !utf8.ValidString(s) {
+		return userErrorf("Your %s contains characters classbot can't read (it isn't valid UTF-8 text); please retype it.", what)
+	}
+	return nil
 }

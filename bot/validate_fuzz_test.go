@@ -13,9 +13,10 @@ import (
 	"github.com/classbot/classbot/bot"
 )
 
-// The fuzz tests below check ValidateName and ValidateEmail against
-// invariants written independently of the code under test. Their seed corpus
-// is in testdata/fuzz/<name>/ plus the f.Add calls. Run one briefly with
+// The fuzz tests below check ValidateName, ValidateEmail and
+// ValidateQuestion against invariants written independently of the code
+// under test. Their seed corpus is in testdata/fuzz/<name>/ plus the f.Add
+// calls. Run one briefly with
 //
 //	go test -run '^$' -fuzz '^FuzzValidateName$' -fuzztime 10s ./bot/
 
@@ -32,6 +33,7 @@ func FuzzValidateName(f *testing.F) {
 		"Ada Lovelace", "  Zoë Ñúñez-O'Brien ", "علی مهدی\u200cزاده", "Ada 👩\u200d💻",
 		"Ada\u00a0\tLove\u00adlace", "\u3164", "\u2800", "Z\u0301\u0301\u0301\u0301\u0301",
 		"Ada a@b.com", "Ada\u202eecalvoL", "a\u200b", "\u200d", "\xff", strings.Repeat("é", 101),
+		"Ada\x00Lovelace",
 	} {
 		f.Add(s)
 	}
@@ -44,8 +46,8 @@ func FuzzValidateName(f *testing.F) {
 			}
 			return
 		}
-		if !utf8.ValidString(got) {
-			t.Fatalf("accepted invalid UTF-8 %q", got)
+		if !utf8.ValidString(got) || strings.IndexByte(got, 0) >= 0 {
+			t.Fatalf("accepted %q, which PostgreSQL cannot store (invalid UTF-8 or a NUL byte)", got)
 		}
 		if n := utf8.RuneCountInString(got); n < 1 || n > bot.MaxNameLen {
 			t.Fatalf("accepted %q of %d characters", got, n)
@@ -96,7 +98,7 @@ func FuzzValidateEmail(f *testing.F) {
 		"ada@example.com", "Ada.Lovelace@Example.COM", "<mailto:ada@example.com|ada@example.com>",
 		"ada@bücher.de", "ada@xn--bcher-kva.de", "a@b", "a@[127.0.0.1]", "a@127.0.0.1",
 		strings.Repeat("a", 65) + "@example.com", "Zed <zed@example.org>", "ada@example\u3002com",
-		"İ@example.com", "ada@-x.com", "ada@xn--zz.com", "li@例え.テスト",
+		"İ@example.com", "ada@-x.com", "ada@xn--zz.com", "li@例え.テスト", "ada\x00@example.com", "ada@example.com\xff",
 	} {
 		f.Add(s)
 	}
@@ -111,6 +113,9 @@ func FuzzValidateEmail(f *testing.F) {
 		}
 		if len(got) > bot.MaxEmailLen {
 			t.Fatalf("accepted %q of %d bytes", got, len(got))
+		}
+		if !utf8.ValidString(got) || strings.IndexByte(got, 0) >= 0 {
+			t.Fatalf("accepted %q, which PostgreSQL cannot store (invalid UTF-8 or a NUL byte)", got)
 		}
 		if got != strings.ToLower(got) {
 			t.Fatalf("accepted %q, not lower-case", got)
@@ -144,6 +149,34 @@ func FuzzValidateEmail(f *testing.F) {
 			if same, err := bot.ValidateEmail(local + "@" + u); err == nil && same != got {
 				t.Fatalf("%q and its Unicode form %q stored differently: %q", got, local+"@"+u, same)
 			}
+		}
+	})
+}
+
+func FuzzValidateQuestion(f *testing.F) {
+	for _, s := range []string{
+		"When is the first assignment due?", "  ", "\x00", "Why\x00?", "\xff", "\xed\xa0\x80",
+		strings.Repeat("é", bot.MaxQuestionLen+1),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := bot.ValidateQuestion(in)
+		if err != nil {
+			var ue *bot.UserError
+			if got != "" || !errors.As(err, &ue) || ue.Msg == "" {
+				t.Fatalf("ValidateQuestion(%q) = %q, %v; want \"\" and a *UserError", in, got, err)
+			}
+			return
+		}
+		if !utf8.ValidString(got) || strings.IndexByte(got, 0) >= 0 {
+			t.Fatalf("accepted %q, which PostgreSQL cannot store (invalid UTF-8 or a NUL byte)", got)
+		}
+		if n := utf8.RuneCountInString(got); got == "" || n > bot.MaxQuestionLen || strings.TrimSpace(got) != got {
+			t.Fatalf("accepted %q: empty, untrimmed or over %d characters", got, bot.MaxQuestionLen)
+		}
+		if again, err := bot.ValidateQuestion(got); again != got || err != nil {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, err)
 		}
 	})
 }

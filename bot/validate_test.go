@@ -236,3 +236,83 @@ func TestParseRegisterText(t *testing.T) {
 		t.Error("a lone email was accepted without a name")
 	}
 }
+
+// unstorable is text PostgreSQL refuses in a text column, with the words
+// the student's answer must hold.
+var unstorable = []struct{ name, in, want string }{
+	{"NUL alone", "\x00", "NUL byte"},
+	{"NUL inside", "Ada\x00Lovelace", "NUL byte"},
+	{"NUL at the end", "Ada Lovelace\x00", "NUL byte"},
+	{"NUL after spaces", "  \x00  ", "NUL byte"},
+	{"invalid UTF-8", "Ada \xff\xfe", "UTF-8"},
+	{"UTF-16 surrogate encoded as UTF-8", "Ada \xed\xa0\x80", "UTF-8"},
+}
+
+// TestUnstorableTextIsRefused: every field a student types refuses a NUL
+// byte and invalid UTF-8 with an answer that says so, before anything
+// reaches the database.
+func TestUnstorableTextIsRefused(t *testing.T) {
+	fields := []struct {
+		field    string // named in the answer
+		validate func(string) error
+	}{
+		{"name", func(s string) error { _, err := bot.ValidateName(s); return err }},
+		{"email address", func(s string) error { _, err := bot.ValidateEmail(s); return err }},
+		{"email address", func(s string) error { _, err := bot.ValidateEmail("ada" + s + "@example.com"); return err }},
+		{"question", func(s string) error { _, err := bot.ValidateQuestion(s); return err }},
+		{"question", func(s string) error { _, err := bot.ValidateQuestion("When is it due? " + s); return err }},
+		{"message", func(s string) error { _, _, err := bot.ParseRegisterText(s + " ada@example.com"); return err }},
+	}
+	for _, f := range fields {
+		for _, u := range unstorable {
+			t.Run(f.field+"/"+u.name, func(t *testing.T) {
+				err := f.validate(u.in)
+				var ue *bot.UserError
+				if !errors.As(err, &ue) {
+					t.Fatalf("err = %v, want a *UserError", err)
+				}
+				if !strings.Contains(ue.Msg, u.want) || !strings.Contains(ue.Msg, "Your "+f.field+" ") {
+					t.Errorf("answer %q, want one that names the %s and says %q", ue.Msg, f.field, u.want)
+				}
+			})
+		}
+	}
+}
+
+// TestUnstorableCommandsAreAnsweredPlainly: a command carrying a NUL byte
+// gets the plain answer, on every path a student's text arrives (Slack's
+// free text, Discord's options), and neither the store nor the model sees
+// it.
+func TestUnstorableCommandsAreAnsweredPlainly(t *testing.T) {
+	withOptions := func(c bot.Command, opts map[string]string) bot.Command {
+		c.Text, c.Options = "", opts
+		return c
+	}
+	tests := []struct {
+		name string
+		cmd  bot.Command
+		want string
+	}{
+		{"/ask text", askCmd("When is\x00 the exam?"), "Your question contains a character classbot can't store (a NUL byte); please retype it."},
+		{"/ask option", withOptions(askCmd(""), map[string]string{"question": "\x00"}), "Your question contains a character classbot can't store (a NUL byte)"},
+		{"/register text, name", registerCmd("Ada\x00 ada@example.com"), "Your message contains a character classbot can't store (a NUL byte)"},
+		{"/register option name", withOptions(registerCmd(""), map[string]string{"name": "Ada\x00", "email": "ada@example.com"}), "Your name contains a character classbot can't store (a NUL byte)"},
+		{"/register option email", withOptions(registerCmd(""), map[string]string{"name": "Ada", "email": "ada@example.com\x00"}), "Your email address contains a character classbot can't store (a NUL byte)"},
+		{"/ask invalid UTF-8", askCmd("When is \xff the exam?"), "Your question contains characters classbot can't read (it isn't valid UTF-8 text)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := setup(t, bot.Config{Mode: bot.ModeSync})
+			r := newRecorder()
+			if err := f.disp.Dispatch(t.Context(), tt.cmd, r); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.answer(t); !strings.Contains(got.Text, tt.want) || !got.Ephemeral {
+				t.Errorf("answer %q (ephemeral %v), want one containing %q, ephemeral", got.Text, got.Ephemeral, tt.want)
+			}
+			if n, w := f.agent.calls.Load(), f.store.writes.Load(); n != 0 || w != 0 {
+				t.Errorf("%d model calls and %d registration writes, want none", n, w)
+			}
+		})
+	}
+}

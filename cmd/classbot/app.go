@@ -106,7 +106,13 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		return nil, errors.New("HANDLER_MODE=queue keeps its jobs in PostgreSQL: set DATABASE_URL")
 	}
 
-	a.runner = agent.NewRunner(agentConfig(cfg, log, opts.offlineLatency, a.metrics.modelRetries.Inc))
+	// A command that never calls the model (course index, course search)
+	// does not warn that none is configured: its runner logs errors only.
+	agentLog := log
+	if !e.callsModel {
+		agentLog = newLogger(e.stderr, max(opts.logLevel, slog.LevelError))
+	}
+	a.runner = agent.NewRunner(agentConfig(cfg, agentLog, opts.offlineLatency, a.metrics.modelRetries.Inc))
 
 	var s bot.Store = a.store
 	if opts.wrapStore != nil {

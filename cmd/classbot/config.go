@@ -4,11 +4,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/queue"
@@ -17,7 +21,7 @@ import (
 // Config is everything classbot reads from its environment. Each field names
 // its variable and default; .env.example lists them all.
 type Config struct {
-	Mode        bot.Mode // HANDLER_MODE (sync|async); --mode overrides. Default async.
+	Mode        bot.Mode // HANDLER_MODE (sync|async|queue); --mode overrides. Default async.
 	DatabaseURL string   // DATABASE_URL. Default empty: the in-memory store, with a warning.
 
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
@@ -27,7 +31,7 @@ type Config struct {
 	HTTPAddr    string // HTTP_ADDR: webhooks and health. Default ":8080".
 	MetricsAddr string // METRICS_ADDR: GET /metrics, apart from the public webhooks. Default "127.0.0.1:9090".
 
-	SlackBotToken      string // SLACK_BOT_TOKEN: Web API token (chat.postEphemeral fallback, Socket Mode).
+	SlackBotToken      string // SLACK_BOT_TOKEN: Web API token (chat.postEphemeral fallback, Socket Mode); checked with auth.test at start.
 	SlackAppToken      string // SLACK_APP_TOKEN: app-level token; turns on Socket Mode.
 	SlackSigningSecret string // SLACK_SIGNING_SECRET: turns on POST /slack/commands.
 	SlackAPIURL        string // SLACK_API_URL. Default "https://slack.com/api/".
@@ -48,8 +52,8 @@ type Config struct {
 
 	InteractionsRetention time.Duration // INTERACTIONS_RETENTION: how long ledger rows are kept. Default 720h (30 days).
 
-	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default 1000.
-	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default 10s.
+	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default queue.DefaultWorkers.
+	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default queue.DefaultJobTimeout.
 
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
@@ -206,4 +210,67 @@ func positiveDuration(s string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("must be a duration such as 30s or 2m, not %q", s)
 	}
 	return d, nil
+}
+
+// hintError is an error rewritten for the person running classbot: its
+// message says what to change, and the original stays in the chain.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.err }
+
+// explainDatabaseError rewrites the ways a first connection to PostgreSQL
+// fails into one line that names DATABASE_URL and says what to do: the
+// database does not exist (with the createdb command that makes it),
+// nothing listens where DATABASE_URL points (start PostgreSQL), the role
+// does not exist or the password is wrong. It never repeats the password.
+// Any other error is returned as it is.
+func explainDatabaseError(err error) error {
+	var ce *pgconn.ConnectError
+	if err == nil || !errors.As(err, &ce) || ce.Config == nil {
+		return err
+	}
+	c := ce.Config
+	where := net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+	conn := fmt.Sprintf("-h %s -p %d -U %s", shellQuote(c.Host), c.Port, shellQuote(c.User))
+	// SQLSTATEs: 3D000 invalid_catalog_name, 28P01 invalid_password,
+	// 28000 invalid_authorization_specification.
+	var pe *pgconn.PgError
+	errors.As(err, &pe)
+	var msg string
+	switch {
+	case pe != nil && pe.Code == "3D000":
+		msg = fmt.Sprintf("the database %q does not exist on the PostgreSQL server at %s (DATABASE_URL): create it with `createdb %s %s` (or `psql %s -d postgres -c %s`), or set DATABASE_URL to a database that exists",
+			c.Database, where, conn, shellQuote(c.Database), conn, shellQuote("CREATE DATABASE "+sqlIdent(c.Database)))
+	case pe != nil && pe.Code == "28P01":
+		msg = fmt.Sprintf("PostgreSQL at %s refused the password of user %q: fix the password in DATABASE_URL", where, c.User)
+	case pe != nil && pe.Code == "28000":
+		msg = fmt.Sprintf("PostgreSQL at %s refused user %q (%s): fix the user in DATABASE_URL, or create the role as a superuser (for example `createuser -h %s -p %d -U postgres %s`)",
+			where, c.User, pe.Message, shellQuote(c.Host), c.Port, shellQuote(c.User))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		msg = fmt.Sprintf("nothing accepts connections at %s, where DATABASE_URL points: start PostgreSQL there (for example `sudo systemctl start postgresql`, `brew services start postgresql`, or `docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres`) or fix the host and port in DATABASE_URL",
+			where)
+	default:
+		return err
+	}
+	return &hintError{msg: msg, err: err}
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// sqlIdent quotes a PostgreSQL identifier when it needs it.
+func sqlIdent(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == "" && (s[0] < '0' || s[0] > '9') {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }

@@ -60,7 +60,11 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 && args[0] == "ask" {
 		return runDemoAsk(ctx, e, args[1:])
 	}
-	fs := newFlagSet(e, "demo", "[--mode sync|async|queue | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]")
+	fs := newFlagSet(e, "demo", "[--mode sync|async|queue | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]\n"+
+		"       classbot demo ask [--mode sync|async] [--agent-delay 0s] \"QUESTION\"\n\n"+
+		"demo registers a student and shows the timings. demo ask asks one question\n"+
+		"about the example course (or COURSE_DIR's notes) and cites the notes; see\n"+
+		"classbot demo ask --help. demo's flags:")
 	var f demoFlags
 	f.register(fs, true)
 	compare := fs.Bool("compare", false, "run sync, then async, and print them side by side")

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/bwmarrin/discordgo"
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/discord"
@@ -15,12 +18,23 @@ import (
 // setupDiscord wires the Discord adapter when DISCORD_PUBLIC_KEY or
 // DISCORD_BOT_TOKEN is set; nil otherwise. The public key turns on
 // POST /discord/interactions; the bot token turns on the gateway, which
-// registers the commands when it starts.
+// registers the commands when it starts. Discord refusing the bot token
+// (401) at that registration ends the gateway's run with an error that
+// names DISCORD_BOT_TOKEN; other failures are retried.
 func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 	if a.cfg.DiscordPublicKey == "" && a.cfg.DiscordBotToken == "" {
 		return nil, nil
 	}
-	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log, a.metrics, func(reason string) { a.metrics.refuse("discord", reason) })
+	refused := make(chan error, 1) // the first registration refused with 401
+	onRegister := func(err error) {
+		if discordTokenRefused(err) {
+			select {
+			case refused <- err:
+			default:
+			}
+		}
+	}
+	ad, err := newDiscordAdapter(a.cfg, a.disp, a.log, a.metrics, func(reason string) { a.metrics.refuse("discord", reason) }, onRegister)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +46,7 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 		p.routes = map[string]http.Handler{"POST /discord/interactions": ad.Handler()}
 	}
 	if a.cfg.DiscordBotToken != "" {
-		p.run = ad.Run
+		p.run = func(ctx context.Context) error { return runUntilRefused(ctx, ad.Run, refused) }
 		// The gateway registers the commands in the background, retrying
 		// with backoff; until it succeeds /readyz says so (still 200: the
 		// commands registered before keep working) and so does /metrics.
@@ -51,9 +65,45 @@ func setupDiscord(ctx context.Context, a *app) (*platform, error) {
 	return p, nil
 }
 
+// runUntilRefused runs run until it returns or a token is refused on
+// refused; then it stops run, waits for it and returns the refusal,
+// rewritten to name DISCORD_BOT_TOKEN.
+func runUntilRefused(ctx context.Context, run func(context.Context) error, refused <-chan error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case err := <-refused:
+		cancel()
+		<-done
+		return discordTokenError(err)
+	}
+}
+
+// discordTokenRefused reports whether err is Discord refusing the bot
+// token: HTTP 401 from its REST API.
+func discordTokenRefused(err error) bool {
+	var re *discordgo.RESTError
+	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized
+}
+
+// discordTokenError rewrites a refused bot token into what to do about it.
+func discordTokenError(err error) error {
+	return &hintError{
+		msg: "Discord refused DISCORD_BOT_TOKEN (401 Unauthorized): copy the bot token again from the Discord developer portal " +
+			"(your application, Bot, Reset Token) into DISCORD_BOT_TOKEN; it is not the Public Key or the Client Secret",
+		err: err,
+	}
+}
+
 // newDiscordAdapter builds the adapter from the configuration. disp may be
 // nil for register-commands, which only talks to Discord's REST API.
-func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, m *metrics, onRefuse func(reason string)) (*discord.Adapter, error) {
+// onRegister, when not nil, gets the result of each command registration
+// the gateway makes, after the metrics.
+func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, m *metrics, onRefuse func(reason string), onRegister func(error)) (*discord.Adapter, error) {
 	dc := discord.Config{
 		AppID:        cfg.DiscordAppID,
 		BotToken:     cfg.DiscordBotToken,
@@ -63,8 +113,13 @@ func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, m *me
 		Logger:       log,
 		OnRefuseFunc: onRefuse,
 	}
-	if m != nil {
-		dc.RegisterResultFunc = m.commandRegistration
+	dc.RegisterResultFunc = func(err error) {
+		if m != nil {
+			m.commandRegistration(err)
+		}
+		if onRegister != nil {
+			onRegister(err)
+		}
 	}
 	if cfg.DiscordPublicKey != "" {
 		key, err := hex.DecodeString(cfg.DiscordPublicKey)
@@ -121,11 +176,14 @@ func runDiscordRegister(ctx context.Context, e env, args []string) error {
 	if *guild != "" {
 		cfg.DiscordGuildID = *guild
 	}
-	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn), nil, nil)
+	ad, err := newDiscordAdapter(cfg, nil, newLogger(e.stderr, slog.LevelWarn), nil, nil, nil)
 	if err != nil {
 		return err
 	}
 	if err := ad.RegisterCommands(ctx); err != nil {
+		if discordTokenRefused(err) {
+			return discordTokenError(err)
+		}
 		return err
 	}
 	where := "globally (they can take up to an hour to appear)"

@@ -26,6 +26,24 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// callsModel: the command runs the agent (see callsModel), so it warns
+	// when no model is configured; the others never mention the model.
+	callsModel bool
+}
+
+// callsModel reports whether a command line (without "classbot") runs the
+// agent: serve, worker, demo (and demo ask), ask and course eval.
+func callsModel(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "serve", "worker", "demo", "ask":
+		return true
+	case "course":
+		return len(args) > 1 && args[1] == "eval"
+	}
+	return false
 }
 
 // subcommand is one "classbot NAME".
@@ -41,6 +59,7 @@ func subcommands() []subcommand {
 		{"worker", "run queue mode's workers only: no HTTP server, no platform connections", runWorker},
 		{"queue", "show queue mode's jobs: waiting, running, latency, retries, rescues, expiries", runQueue},
 		{"demo", "register a student in sync or async mode and show the timings", runDemo},
+		{"demo ask", "ask one question about the example course (or COURSE_DIR's notes), with citations", runDemo},
 		{"ask", "ask the assistant one question from the terminal", runAsk},
 		{"migrate", "apply the database migrations to DATABASE_URL", runMigrate},
 		{"course", "courses and their notes for /ask: course add|bind|unbind|index|list|search|remove|eval", runCourse},
@@ -58,14 +77,32 @@ Usage:
 Commands:
 %s
 Configuration comes from the environment and from a .env file in the working
-directory (real environment variables win); see .env.example.
+directory; a variable set in the environment wins, even when empty (FOO=).
+See .env.example.
 Run "classbot <command> --help" for a command's flags.
 `
 
-// run is the whole program. main only calls it, so tests can run classbot
-// in-process. It returns a *usageError for bad usage.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	getenv, err := dotenv.Getenv(getenv)
+// envSource is how run reads the environment: a lookup such as os.LookupEnv,
+// which tells a variable set to the empty string from an unset one, or a
+// getenv such as a test's map, for which an empty variable is unset.
+type envSource interface {
+	func(string) (string, bool) | func(string) string
+}
+
+// run is the whole program. main only calls it, with os.LookupEnv, so tests
+// can run classbot in-process. A variable set in the environment wins over
+// .env, even when empty. It returns a *usageError for bad usage.
+func run[E envSource](ctx context.Context, args []string, environ E, stdin io.Reader, stdout, stderr io.Writer) error {
+	var (
+		getenv func(string) string
+		err    error
+	)
+	switch f := any(environ).(type) {
+	case func(string) (string, bool):
+		getenv, err = dotenv.Lookup(f)
+	case func(string) string:
+		getenv, err = dotenv.Getenv(f)
+	}
 	if err != nil {
 		return err
 	}
@@ -90,11 +127,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	for _, c := range cmds {
 		if c.name == name {
+			e.callsModel = callsModel(args[1:])
 			err := c.run(ctx, e, args[2:])
 			if errors.Is(err, flag.ErrHelp) {
 				return nil
 			}
-			return err
+			return explainDatabaseError(err)
 		}
 	}
 	usage(stderr)
