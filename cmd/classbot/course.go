@@ -68,9 +68,10 @@ var (
 // courseSetup is the course part of the app: where the notes come from
 // and what indexing them at start did.
 type courseSetup struct {
-	source string // the folder, or "the example course"
-	fsys   fs.FS  // nil: no notes
-	report store.CourseIndexReport
+	source  string // the folder, or "the example course"
+	fsys    fs.FS  // nil: no notes
+	report  store.CourseIndexReport
+	skipped []store.SkippedFile // files of the notes not indexed, and why
 }
 
 // courseBotOptions returns the bot's options for the course notes and the
@@ -89,12 +90,13 @@ func (a *app) courseBotOptions(ctx context.Context, fsys fs.FS, source string, f
 		return opts, nil
 	}
 	a.course = courseSetup{source: source, fsys: fsys}
-	files, skipped, err := store.ReadCourse(fsys)
+	files, skipped, err := store.ReadCourse(fsys, store.ReadCourseOptions{MaxFileBytes: a.cfg.CourseMaxFileBytes})
 	if err != nil {
 		return opts, fmt.Errorf("COURSE_DIR %s: %w", source, err)
 	}
-	for _, p := range skipped {
-		a.log.Info("course notes: skipping a file that is not Markdown or UTF-8 text", "file", p)
+	a.course.skipped = skipped
+	for _, s := range skipped {
+		a.log.Info(fmt.Sprintf("course notes: skipping %q: %s", s.Path, s.Reason))
 	}
 	if len(files) == 0 {
 		a.log.Warn("course notes: no Markdown or text files found; /ask will find nothing", "dir", source)
@@ -194,6 +196,9 @@ func runCourseIndex(ctx context.Context, e env, args []string) error {
 	}
 	defer a.close()
 	fmt.Fprintf(e.stdout, "%s (store=%s): %s\n", a.course.source, a.storeKind, a.course.report)
+	for _, s := range a.course.skipped {
+		fmt.Fprintf(e.stdout, "skipped %s\n", s)
+	}
 	return nil
 }
 
