@@ -71,6 +71,7 @@ func TestReadCourseSkipsAndReportsBadFiles(t *testing.T) {
 		{"content not UTF-8", "latin1.txt", "caf\xe9", "not valid UTF-8"},
 		{"heading too long", "long.md", "# Intro\nok\n## " + strings.Repeat("word ", 100) + "\ntext\n", "line 3 is longer than 300 characters"},
 		{"huge heading", "huge.md", "# " + strings.Repeat("x", 1<<20) + "\ntext\n", "line 1 is longer than 300 characters"},
+		{"HTML heading too long", "page.html", "<h2>" + strings.Repeat("word ", 100) + "</h2><p>x</p>", "longer than 300 characters"},
 		{"setext heading too long", "setext.md", strings.Repeat("word ", 100) + "\n====\n", "line 2 is longer"},
 	}
 	for _, c := range cases {
@@ -177,21 +178,22 @@ func TestReadCourseNeverReadsPastTheCap(t *testing.T) {
 func TestReadCourseMemoryStaysBoundedOnAOneLineFile(t *testing.T) {
 	const size = 8 << 20
 	line := []byte(strings.Repeat("a ", size/2))
-	fsys := fstest.MapFS{"blob.md": {Data: line}, "blob.txt": {Data: line}}
+	page := []byte(strings.Repeat("<b>a</b> ", size/9))
+	fsys := fstest.MapFS{"blob.md": {Data: line}, "blob.txt": {Data: line}, "blob.html": {Data: page}}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	files, skipped, err := store.ReadCourse(fsys)
 	runtime.ReadMemStats(&after)
-	if err != nil || len(skipped) != 0 || len(files) != 2 {
+	if err != nil || len(skipped) != 0 || len(files) != 3 {
 		t.Fatalf("files %d, skipped %v, err %v", len(files), skipped, err)
 	}
 	allocated := after.TotalAlloc - before.TotalAlloc
-	t.Logf("%d MB allocated for two %d MB one-line files", allocated>>20, size>>20)
-	if limit := uint64(2 * 8 * size); allocated > limit {
-		t.Errorf("allocated %d MB for two %d MB files, want at most %d MB", allocated>>20, size>>20, limit>>20)
+	t.Logf("%d MB allocated for three %d MB one-line files", allocated>>20, size>>20)
+	if limit := uint64(3 * 8 * size); allocated > limit {
+		t.Errorf("allocated %d MB for three %d MB files, want at most %d MB", allocated>>20, size>>20, limit>>20)
 	}
-	if n := len(files[0].Sections); n < size/store.MaxSectionChars {
+	if n := len(files[1].Sections); n < size/store.MaxSectionChars { // blob.md
 		t.Errorf("%d sections", n)
 	}
 }
