@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -30,6 +31,9 @@ func splitPDF(file, content string) (secs []Section, err error) {
 			secs, err = nil, fmt.Errorf("cannot read the PDF: %v", r)
 		}
 	}()
+	if err := checkPDFSizes(content); err != nil {
+		return nil, err
+	}
 	r, err := pdf.NewReader(strings.NewReader(content), int64(len(content)))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the PDF: %w", err)
@@ -167,4 +171,61 @@ func pdfPageHeadings(r *pdf.Reader, pages int) map[int]string {
 		out[i] = cur
 	}
 	return out
+}
+
+// The numbers in a PDF that the reader allocates by: the cross-reference
+// table's object numbers and /Size, a predictor's /Columns, an xref
+// stream's field widths /W.
+var (
+	pdfXrefRE       = regexp.MustCompile(`(?m)^[ \t]*xref[ \t]*\r?\n?((?:[ \t]*\d+[ \t]+\d+[ \t]*\r?\n?(?:[ \t]*\d+[ \t]+\d+[ \t]+[nf][ \t]*\r?\n?)*)*)`)
+	pdfSubsecRE     = regexp.MustCompile(`(?m)^[ \t]*(\d+)[ \t]+(\d+)[ \t]*\r?$`)
+	pdfSizeRE       = regexp.MustCompile(`/(Size|Columns)[ \t\r\n]*(-?\d+)`)
+	pdfWidthsRE     = regexp.MustCompile(`/W[ \t\r\n]*\[([^\]]*)\]`)
+	pdfXrefStreamRE = regexp.MustCompile(`/Type[ \t\r\n]*/XRef`)
+	errPDFDamage    = errors.New("cannot read the PDF: it is damaged (sizes out of range)")
+)
+
+// checkPDFSizes refuses a PDF whose numbers would make the reader
+// allocate far more than the file holds: a valid PDF has fewer objects
+// than an eighth of its bytes, and small predictor and field widths. The
+// reader itself trusts them, and one damaged number is enough to exhaust
+// memory, which no recover catches.
+func checkPDFSizes(content string) error {
+	maxObjects := int64(len(content))/8 + 64
+	for _, m := range pdfXrefRE.FindAllStringSubmatch(content, -1) {
+		for _, sub := range pdfSubsecRE.FindAllStringSubmatch(m[1], -1) {
+			start, err1 := strconv.ParseInt(sub[1], 10, 64)
+			n, err2 := strconv.ParseInt(sub[2], 10, 64)
+			if err1 != nil || err2 != nil || start > maxObjects || n > maxObjects || start+n > maxObjects {
+				return errPDFDamage
+			}
+		}
+	}
+	for _, m := range pdfSizeRE.FindAllStringSubmatch(content, -1) {
+		n, err := strconv.ParseInt(m[2], 10, 64)
+		limit := maxObjects
+		if m[1] == "Columns" {
+			limit = 1 << 20
+		}
+		if err != nil || n < 0 || n > limit {
+			return errPDFDamage
+		}
+	}
+	// /W of an xref stream: in the dictionary between its "obj" and its
+	// "stream" (a font's /W, glyph widths, is another thing).
+	for _, loc := range pdfXrefStreamRE.FindAllStringIndex(content, -1) {
+		from := strings.LastIndex(content[:loc[0]], "obj")
+		to := strings.Index(content[loc[1]:], "stream")
+		if from < 0 || to < 0 {
+			continue
+		}
+		for _, m := range pdfWidthsRE.FindAllStringSubmatch(content[from:loc[1]+to], -1) {
+			for _, f := range strings.Fields(m[1]) {
+				if n, err := strconv.ParseInt(f, 10, 64); err != nil || n < 0 || n > 16 {
+					return errPDFDamage
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -95,3 +95,56 @@ func blankPDF(t *testing.T) string {
 	}
 	return b.String()
 }
+
+// FuzzParsePDF: a damaged PDF is refused with a reason or read, never a
+// panic; what is read keeps the sectioning's promises.
+func FuzzParsePDF(f *testing.F) {
+	t := &testing.T{}
+	whole := syllabusPDF(t, true)
+	f.Add(whole)
+	f.Add(whole[:len(whole)/2] + whole[len(whole)/2+40:])
+	f.Add(strings.Replace(whole, "/Next", "/Prev", 1))
+	f.Fuzz(func(t *testing.T, content string) {
+		got, err := store.ParseCourseFile("f.pdf", content)
+		if err != nil {
+			return
+		}
+		for i, s := range got {
+			if s.Seq != i || strings.TrimSpace(s.Text) == "" || len([]rune(s.Text)) > store.MaxSectionChars {
+				t.Fatalf("part %d: %+v", i, s)
+			}
+		}
+	})
+}
+
+// A damaged number in a PDF must not make the reader allocate by it: one
+// such file exhausted memory, which no recover catches, and stopped the
+// whole process.
+func TestPDFDamagedSizesAreRefused(t *testing.T) {
+	whole := syllabusPDF(t, false)
+	if !strings.Contains(whole, "xref\n0 ") {
+		t.Fatal("no xref table in the test PDF")
+	}
+	for name, damaged := range map[string]string{
+		"xref start": strings.Replace(whole, "xref\n0 ", "xref\n99999999999 ", 1),
+		"xref count": strings.Replace(whole, "xref\n0 ", "xref\n0 99999999999", 1),
+		"size":       strings.Replace(whole, "/Size ", "/Size 99999999999", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := store.ParseCourseFile("x.pdf", damaged); err == nil || !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("err %v", err)
+			}
+		})
+	}
+	for in, ok := range map[string]bool{
+		"1 0 obj\n<< /Type /Font /Subtype /CIDFontType2 /W [1 3 500 4 [600 700]] >>\nendobj\n":                 true,
+		"2 0 obj\n<< /DecodeParms << /Predictor 12 /Columns 5 >> /Type /XRef /W [1 2 1] /Size 30 >>\nstream\n": true,
+		"2 0 obj\n<< /Type /XRef /W [1 2000000000 1] /Size 30 >>\nstream\n":                                    false,
+		"2 0 obj\n<< /DecodeParms << /Columns 99999999999 >> >>\nstream\n":                                     false,
+		"trailer\n<< /Size -5 >>\n": false,
+	} {
+		if err := store.CheckPDFSizes(in); (err == nil) != ok {
+			t.Errorf("CheckPDFSizes(%q) = %v, want ok %v", in, err, ok)
+		}
+	}
+}
