@@ -56,10 +56,12 @@ type Config struct {
 	CourseFile         string // COURSE_FILE: a file with the course instructions.
 
 	// Course notes and /ask memory (course.go).
-	CourseDir          string        // COURSE_DIR: folder of Markdown/text notes indexed for /ask. Default empty: no notes.
-	CourseMaxFileBytes int64         // COURSE_MAX_FILE_BYTES: notes files larger than this are skipped and reported; bytes or "10MB", "512KB". Default 10MB.
-	AskMemoryTurns     int           // ASK_MEMORY_TURNS: earlier /ask turns replayed per student and channel; 0 turns memory off. Default 6.
-	AskMemoryTTL       time.Duration // ASK_MEMORY_TTL: how long /ask remembers a turn. Default 24h.
+	CourseDir      string        // COURSE_DIR: folder of Markdown/text notes indexed for /ask. Default empty: no notes.
+	AskMemoryTurns int           // ASK_MEMORY_TURNS: earlier /ask turns replayed per student and channel; 0 turns memory off. Default 6.
+	AskMemoryTTL   time.Duration // ASK_MEMORY_TTL: how long /ask remembers a turn. Default 24h.
+
+	// Course notes files over this are skipped (config.go).
+	CourseMaxFileBytes int64 // COURSE_MAX_FILE_BYTES: bytes, or "10MB", "512KB". Default 10MB.
 }
 
 // Defaults, documented in README.md and .env.example.

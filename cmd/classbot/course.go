@@ -68,9 +68,10 @@ var (
 // courseSetup is the course part of the app: where the notes come from
 // and what indexing them at start did.
 type courseSetup struct {
-	source  string // the folder, or "the example course"
-	fsys    fs.FS  // nil: no notes
-	report  store.CourseIndexReport
+	source string // the folder, or "the example course"
+	fsys   fs.FS  // nil: no notes
+	report store.CourseIndexReport
+
 	skipped []store.SkippedFile // files of the notes not indexed, and why
 }
 
