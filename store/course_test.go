@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 	"unicode/utf8"
 
@@ -117,37 +116,6 @@ func TestSplitSectionsCutsAVeryLongLineBetweenWords(t *testing.T) {
 		if utf8.RuneCountInString(s.Text) > store.MaxSectionChars || strings.Contains(s.Text, "wo rd") {
 			t.Errorf("bad part %q", s.Text[:40])
 		}
-	}
-}
-
-func TestReadCourseRecursesAndSkipsOtherFiles(t *testing.T) {
-	fsys := fstest.MapFS{
-		"syllabus.md":      {Data: []byte("# Grading\nExam 40%.\n")},
-		"week1/lab.txt":    {Data: []byte("Bring a laptop.")},
-		"week1/slides.pdf": {Data: []byte("%PDF")},
-		".git/config":      {Data: []byte("x")},
-		"notes.markdown":   {Data: []byte("text")},
-		"latin1.md":        {Data: []byte("caf\xe9")},
-	}
-	files, skipped, err := store.ReadCourse(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, f := range files {
-		paths = append(paths, f.Path)
-		if len(f.Hash) != 64 {
-			t.Errorf("%s: hash %q", f.Path, f.Hash)
-		}
-	}
-	if strings.Join(paths, ",") != "notes.markdown,syllabus.md,week1/lab.txt" {
-		t.Errorf("files %v", paths)
-	}
-	if strings.Join(skipped, ",") != "latin1.md,week1/slides.pdf" {
-		t.Errorf("skipped %v, want the file that is not UTF-8 and the pdf (hidden folders are silent)", skipped)
-	}
-	if files[1].Sections[0].Citation() != "syllabus.md › Grading" {
-		t.Errorf("citation %q", files[1].Sections[0].Citation())
 	}
 }
 

@@ -3,10 +3,13 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -56,32 +59,65 @@ type CourseFile struct {
 	Sections []Section
 }
 
+// SkippedFile is a file of the notes folder that ReadCourse did not index,
+// and why, in words a teacher can act on.
+type SkippedFile struct {
+	Path   string // inside the notes folder; may not be valid UTF-8 (see Reason)
+	Reason string // "contains a NUL byte", "12.0 MB, over the 10.0 MB limit", ...
+}
+
+func (s SkippedFile) String() string { return strconv.Quote(s.Path) + ": " + s.Reason }
+
 // Sectioning limits: a section longer than MaxSectionChars runes is cut
 // into parts of at most that size, each starting with up to
 // SectionOverlapChars runes of the end of the one before, so a sentence
-// cut at the boundary is whole in one of them.
+// cut at the boundary is whole in one of them. A heading longer than
+// MaxHeadingChars runes makes ReadCourse skip its file (SplitSections cuts
+// it). A path longer than MaxPathBytes is skipped.
 const (
 	MaxSectionChars     = 1200
 	SectionOverlapChars = 200
+	MaxHeadingChars     = 300
+	MaxPathBytes        = 1024
 )
 
+// DefaultMaxFileBytes is the size over which ReadCourse skips a file
+// unless ReadCourseOptions says otherwise.
+const DefaultMaxFileBytes int64 = 10 << 20
+
+// ReadCourseOptions tunes ReadCourse; the zero value gives the defaults.
+type ReadCourseOptions struct {
+	// MaxFileBytes: a file larger than this is skipped without being read
+	// past it. Zero or less means DefaultMaxFileBytes (10 MB).
+	MaxFileBytes int64
+}
+
 // IsCourseNote reports whether a file name is one classbot indexes:
-// Markdown (.md, .markdown) or plain text (.txt).
+// Markdown (.md, .markdown), plain text (.txt), HTML (.html, .htm) or PDF.
 func IsCourseNote(name string) bool {
 	switch strings.ToLower(path.Ext(name)) {
-	case ".md", ".markdown", ".txt":
+	case ".md", ".markdown", ".txt", ".html", ".htm", ".pdf":
 		return true
 	}
 	return false
 }
 
-// ReadCourse reads every Markdown and text file under fsys, recursively, and
-// splits each into sections. It returns the files in path order and the
-// paths of the other files it skipped (the caller logs them): files of other
-// kinds, and Markdown or text files that are not UTF-8. Hidden files and
-// folders (a leading dot) are skipped silently. It fails only when fsys
-// cannot be read.
-func ReadCourse(fsys fs.FS) (files []CourseFile, skipped []string, err error) {
+// ReadCourse reads every notes file under fsys (IsCourseNote), recursively,
+// and splits each into sections (ParseCourseFile). It returns the files in
+// path order, and the files it skipped with the reason for each: files of
+// other kinds; names that are not UTF-8, hold control characters or the
+// citation separator, or paths over MaxPathBytes; files over the size cap
+// (opts, at most one ReadCourseOptions), which are never read past it; and
+// files ParseCourseFile refuses (not UTF-8, a NUL byte, a heading over
+// MaxHeadingChars, a PDF it cannot read). Hidden files and folders (a
+// leading dot) are skipped silently. It fails only when fsys cannot be
+// walked or a file cannot be opened or read.
+func ReadCourse(fsys fs.FS, opts ...ReadCourseOptions) (files []CourseFile, skipped []SkippedFile, err error) {
+	maxBytes := DefaultMaxFileBytes
+	if len(opts) > 0 && opts[0].MaxFileBytes > 0 {
+		maxBytes = opts[0].MaxFileBytes
+	}
+	skip := func(p, reason string) { skipped = append(skipped, SkippedFile{Path: p, Reason: reason}) }
 	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -95,20 +131,27 @@ func ReadCourse(fsys fs.FS) (files []CourseFile, skipped []string, err error) {
 		if d.IsDir() {
 			return nil
 		}
-		if !d.Type().IsRegular() || !IsCourseNote(p) {
-			skipped = append(skipped, p)
+		if reason := checkNotePath(p); reason != "" {
+			skip(p, reason)
 			return nil
 		}
-		b, err := fs.ReadFile(fsys, p)
-		if err != nil {
+		if !d.Type().IsRegular() {
+			skip(p, "not a regular file")
+			return nil
+		}
+		if !IsCourseNote(p) {
+			skip(p, "not a notes file (Markdown, text, HTML or PDF)")
+			return nil
+		}
+		f, reason, err := readNote(fsys, p, maxBytes)
+		switch {
+		case err != nil:
 			return err
+		case reason != "":
+			skip(p, reason)
+		default:
+			files = append(files, f)
 		}
-		if !utf8.Valid(b) {
-			skipped = append(skipped, p)
-			return nil
-		}
-		sum := sha256.Sum256(b)
-		files = append(files, CourseFile{Path: p, Hash: hex.EncodeToString(sum[:]), Sections: SplitSections(p, string(b))})
 		return nil
 	})
 	if err != nil {
@@ -118,173 +161,251 @@ func ReadCourse(fsys fs.FS) (files []CourseFile, skipped []string, err error) {
 	return files, skipped, nil
 }
 
-// SplitSections splits one file into sections. In Markdown (any file but
-// .txt) every ATX heading ("# Title" to "###### Title") outside a fenced
-// code block starts a section, whose heading path is the headings above it
-// ("Grading › Late work"); text before the first heading is a section with
-// no heading. A file whose first heading is its only level-1 heading has
-// that heading as its title, which the file name already stands for: the
-// text right under it is cited "file.md › Title", and the sections below
-// it leave it out of their path ("syllabus.md › Grading", not
-// "syllabus.md › CS 101 › Grading"). A .txt file has no headings.
+// readNote reads one notes file, never past maxBytes, and parses it. A
+// non-empty reason says why the file is skipped.
+func readNote(fsys fs.FS, p string, maxBytes int64) (f CourseFile, reason string, err error) {
+	fh, err := fsys.Open(p)
+	if err != nil {
+		return f, "", err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return f, "", err
+	}
+	if st.Size() > maxBytes {
+		return f, tooBig(st.Size(), maxBytes), nil
+	}
+	// The builder holds the content once; the hash is taken on the way.
+	var b strings.Builder
+	b.Grow(int(st.Size()) + 1)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(&b, h), io.LimitReader(fh, maxBytes+1))
+	if err != nil {
+		return f, "", fmt.Errorf("%s: %w", p, err)
+	}
+	if n > maxBytes { // it grew since Stat
+		return f, tooBig(n, maxBytes), nil
+	}
+	sections, err := ParseCourseFile(p, b.String())
+	if err != nil {
+		return f, err.Error(), nil
+	}
+	return CourseFile{Path: p, Hash: hex.EncodeToString(h.Sum(nil)), Sections: sections}, "", nil
+}
+
+func tooBig(size, limit int64) string {
+	if size > limit+1 {
+		return fmt.Sprintf("%s, over the %s limit", FormatFileSize(size), FormatFileSize(limit))
+	}
+	return fmt.Sprintf("over the %s limit", FormatFileSize(limit))
+}
+
+// checkNotePath says why a file's path cannot be indexed, or "": a name
+// that is not UTF-8, holds a control or bidirectional-formatting character,
+// or holds the citation separator could make a citation lie about where a
+// passage comes from.
+func checkNotePath(p string) string {
+	switch {
+	case !utf8.ValidString(p):
+		return "the file name is not valid UTF-8"
+	case len(p) > MaxPathBytes:
+		return fmt.Sprintf("the path is longer than %d bytes", MaxPathBytes)
+	case strings.Contains(p, strings.TrimSpace(HeadingSep)):
+		return fmt.Sprintf("the file name contains %q, which citations use between headings", strings.TrimSpace(HeadingSep))
+	case strings.IndexFunc(p, forgesText) >= 0:
+		return "the file name contains control characters"
+	}
+	return ""
+}
+
+// forgesText reports control characters and the invisible ones that
+// reorder or hide text (bidirectional overrides and isolates).
+func forgesText(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
+}
+
+// ParseCourseFile splits the content of the notes file named file into
+// sections by its kind (the extension): Markdown and text as SplitSections
+// does, HTML (.html, .htm) and PDF (.pdf) by their own parsers. Its error,
+// when content cannot be indexed, is the reason in words a teacher can act
+// on: not UTF-8, a NUL byte, a heading over MaxHeadingChars, a PDF without
+// a readable text layer.
+func ParseCourseFile(file, content string) ([]Section, error) {
+	ext := strings.ToLower(path.Ext(file))
+	if ext == ".pdf" {
+		return splitPDF(file, content)
+	}
+	if !utf8.ValidString(content) {
+		return nil, errors.New("not valid UTF-8 text (save it as UTF-8)")
+	}
+	if i := strings.IndexByte(content, 0); i >= 0 {
+		return nil, fmt.Errorf("contains a NUL byte (at byte %d): not a text file", i)
+	}
+	switch ext {
+	case ".html", ".htm":
+		return splitHTML(file, content, true)
+	case ".txt":
+		return splitText(file, content), nil
+	}
+	return splitMarkdown(file, content, true)
+}
+
+// SplitSections splits one Markdown or text file into sections, as
+// ParseCourseFile does but never refusing: a heading over MaxHeadingChars
+// is cut to it. HTML files are split as HTML; any other name as Markdown,
+// except .txt, which has no headings. See docs/course.md for the rules.
 // Sections with no text are left out; long ones are cut into overlapping
 // parts (MaxSectionChars, SectionOverlapChars) that keep the heading path.
 func SplitSections(file, content string) []Section {
-	content = strings.ReplaceAll(content, "\r\n", "\n")
-	markdown := strings.ToLower(path.Ext(file)) != ".txt"
-	titled := markdown && hasTitle(content)
-	var (
-		out     []Section
-		stack   []string // heading titles by level, stack[0] is level 1
-		heading string
-		body    []string
-		fence   string // the open code fence ("```" or "~~~"), if any
-	)
-	flush := func() {
-		text := strings.TrimSpace(strings.Join(body, "\n"))
-		body = body[:0]
-		if text == "" {
-			return
-		}
-		for _, part := range splitLong(text, MaxSectionChars, SectionOverlapChars) {
-			out = append(out, Section{File: file, Heading: heading, Seq: len(out), Text: part})
-		}
+	var out []Section
+	switch strings.ToLower(path.Ext(file)) {
+	case ".txt":
+		return splitText(file, content)
+	case ".html", ".htm":
+		out, _ = splitHTML(file, content, false)
+	default:
+		out, _ = splitMarkdown(file, content, false)
 	}
-	for line := range strings.Lines(content) {
-		line = strings.TrimRight(line, "\n")
-		if markdown {
-			if inCodeFence(&fence, line) {
-				body = append(body, line)
-				continue
-			}
-			if level, title, ok := atxHeading(line); ok {
-				flush()
-				for len(stack) < level {
-					stack = append(stack, "")
-				}
-				stack = append(stack[:level-1], title)
-				var parts []string
-				for i, t := range stack {
-					if t != "" && !(titled && i == 0 && level > 1) {
-						parts = append(parts, t)
-					}
-				}
-				heading = strings.Join(parts, HeadingSep)
-				continue
-			}
-		}
-		body = append(body, line)
-	}
-	flush()
 	return out
 }
 
-// hasTitle reports whether the first heading of a Markdown text is its only
-// level-1 heading.
-func hasTitle(content string) bool {
-	first, ones := 0, 0
-	fence := ""
+// splitText makes a text file's sections: no headings.
+func splitText(file, content string) []Section {
+	s := sectioner{file: file}
 	for line := range strings.Lines(content) {
-		if inCodeFence(&fence, line) {
+		s.text(line)
+	}
+	return s.done()
+}
+
+// sectioner gathers the text of one file under its headings and cuts it
+// into sections. The zero value with file set is ready; headings come
+// through head, text through text, and done returns the sections.
+type sectioner struct {
+	file    string
+	titled  bool     // the first heading is the only level-1 heading: the paths below it leave it out
+	stack   []string // heading titles by level, stack[0] is level 1
+	heading string   // the current heading path
+	body    []byte   // the current section's text
+	out     []Section
+}
+
+// text adds a line (its line break, if any, is normalised) to the current section.
+func (s *sectioner) text(line string) {
+	line = strings.TrimRight(line, "\r\n")
+	s.body = append(s.body, line...)
+	s.body = append(s.body, '\n')
+}
+
+// head starts a section under a heading of the given level (1 to 6).
+func (s *sectioner) head(level int, title string) {
+	s.flush()
+	for len(s.stack) < level {
+		s.stack = append(s.stack, "")
+	}
+	s.stack = append(s.stack[:level-1], title)
+	var parts []string
+	for i, t := range s.stack {
+		if t != "" && !(s.titled && i == 0 && level > 1) {
+			parts = append(parts, t)
+		}
+	}
+	s.heading = strings.Join(parts, HeadingSep)
+}
+
+// setHeading starts a section under a heading path given whole.
+func (s *sectioner) setHeading(h string) {
+	s.flush()
+	s.heading = h
+}
+
+func (s *sectioner) flush() {
+	text := strings.TrimSpace(string(s.body))
+	s.body = s.body[:0]
+	if text == "" {
+		return
+	}
+	for _, part := range splitLong(text, MaxSectionChars, SectionOverlapChars) {
+		s.out = append(s.out, Section{File: s.file, Heading: s.heading, Seq: len(s.out), Text: part})
+	}
+}
+
+func (s *sectioner) done() []Section {
+	s.flush()
+	return s.out
+}
+
+// headingTitle normalises a heading's text (spaces collapsed). Over
+// MaxHeadingChars runes it is an error when strict, else cut; a huge one
+// is never split into words.
+func headingTitle(raw string, line int, strict bool) (string, error) {
+	if collapsedLen(raw, MaxHeadingChars) > MaxHeadingChars {
+		if strict {
+			return "", headingError(line)
+		}
+		raw = cutRunes(raw, 4*MaxHeadingChars)
+	}
+	title := strings.Join(strings.Fields(raw), " ")
+	if utf8.RuneCountInString(title) > MaxHeadingChars {
+		title = strings.TrimSpace(cutRunes(title, MaxHeadingChars))
+	}
+	return title, nil
+}
+
+// collapsedLen counts the runes of s with its runs of spaces as one and
+// its ends trimmed, stopping once past limit.
+func collapsedLen(s string, limit int) int {
+	n, space := 0, false
+	for _, r := range strings.TrimSpace(s) {
+		if unicode.IsSpace(r) {
+			space = true
 			continue
 		}
-		if level, _, ok := atxHeading(strings.TrimRight(line, "\n")); ok {
-			if first == 0 {
-				first = level
-			}
-			if level == 1 {
-				ones++
-			}
+		if space {
+			n++
+			space = false
+		}
+		if n++; n > limit {
+			break
 		}
 	}
-	return first == 1 && ones == 1
+	return n
 }
 
-// inCodeFence tracks fenced code blocks line by line: it reports whether
-// line opens a fence ("```" or "~~~"), is inside one or closes it, and
-// keeps the open fence in *open ("" outside any).
-func inCodeFence(open *string, line string) bool {
-	trimmed := strings.TrimSpace(line)
-	if *open != "" {
-		if strings.HasPrefix(trimmed, *open) {
-			*open = ""
+func headingError(line int) error {
+	if line > 0 {
+		return fmt.Errorf("the heading on line %d is longer than %d characters", line, MaxHeadingChars)
+	}
+	return fmt.Errorf("a heading is longer than %d characters", MaxHeadingChars)
+}
+
+// cutRunes returns the first n runes of s.
+func cutRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
 		}
-		return true
+		n--
 	}
-	if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-		*open = trimmed[:3]
-		return true
-	}
-	return false
-}
-
-// atxHeading parses "## Title ##" (up to three spaces of indentation).
-func atxHeading(line string) (level int, title string, ok bool) {
-	s := strings.TrimLeft(line, " ")
-	if len(line)-len(s) > 3 {
-		return 0, "", false
-	}
-	for level < len(s) && s[level] == '#' {
-		level++
-	}
-	if level == 0 || level > 6 || (level < len(s) && s[level] != ' ' && s[level] != '\t') {
-		return 0, "", false
-	}
-	title = strings.TrimSpace(s[level:])
-	if t := strings.TrimRight(title, "#"); t != title && (t == "" || strings.HasSuffix(t, " ")) {
-		title = strings.TrimSpace(t)
-	}
-	title = strings.Join(strings.Fields(title), " ")
-	return level, title, title != ""
+	return s
 }
 
 // splitLong cuts text into parts of at most max runes, at line breaks where
 // it can and between words where a line is too long; each part after the
 // first starts with the last lines (or words) of the previous part, up to
-// overlap runes.
+// overlap runes. Its memory is a small multiple of the text's, whatever
+// the text: lines and their pieces are slices of text, not copies.
 func splitLong(text string, max, overlap int) []string {
 	if utf8.RuneCountInString(text) <= max {
 		return []string{text}
-	}
-	// Units: lines, and the word-cut pieces of lines longer than max.
-	var units []string
-	for line := range strings.SplitSeq(text, "\n") {
-		if utf8.RuneCountInString(line) <= max {
-			units = append(units, line)
-			continue
-		}
-		var cur []string
-		n := 0
-		var words []string
-		for _, w := range strings.Fields(line) {
-			// A "word" longer than max (a long URL, a pasted blob) is cut
-			// into pieces of max runes.
-			for r := []rune(w); len(r) > 0; {
-				k := min(len(r), max-1)
-				words = append(words, string(r[:k]))
-				r = r[k:]
-			}
-		}
-		for _, w := range words {
-			wl := utf8.RuneCountInString(w) + 1
-			if n+wl > max && len(cur) > 0 {
-				units = append(units, strings.Join(cur, " "))
-				cur, n = nil, 0
-			}
-			cur = append(cur, w)
-			n += wl
-		}
-		if len(cur) > 0 {
-			units = append(units, strings.Join(cur, " "))
-		}
 	}
 	// cur is the part being filled; curSize its runes, one newline per unit
 	// included. Sizes are kept as we go: a long section stays linear.
 	var parts, cur []string
 	var sizes []int // runes of each unit in cur
 	curSize := 0
-	for _, u := range units {
-		un := utf8.RuneCountInString(u)
+	add := func(u string, un int) {
 		if len(cur) > 0 && curSize+un > max {
 			if p := strings.TrimSpace(strings.Join(cur, "\n")); p != "" {
 				parts = append(parts, p)
@@ -299,15 +420,107 @@ func splitLong(text string, max, overlap int) []string {
 				}
 				keep, tailSize = keep+1, next
 			}
-			cur = append([]string(nil), cur[len(cur)-keep:]...)
-			sizes = append([]int(nil), sizes[len(sizes)-keep:]...)
+			cur = append(cur[:0], cur[len(cur)-keep:]...)
+			sizes = append(sizes[:0], sizes[len(sizes)-keep:]...)
 			curSize = tailSize
 		}
 		cur, sizes = append(cur, u), append(sizes, un)
 		curSize += un + 1
 	}
+	// Units: lines, and the pieces of lines longer than max.
+	for line := range strings.SplitSeq(text, "\n") {
+		if n := utf8.RuneCountInString(line); n <= max {
+			add(line, n)
+			continue
+		}
+		for piece := range linePieces(line, max) {
+			add(piece, utf8.RuneCountInString(piece))
+		}
+	}
 	if last := strings.TrimSpace(strings.Join(cur, "\n")); last != "" {
 		parts = append(parts, last)
 	}
 	return parts
+}
+
+// linePieces cuts a line into pieces of at most max runes, between words
+// where it can (a "word" longer than max-1 runes, a long URL or a pasted
+// blob, is cut inside). The pieces are slices of line, trimmed.
+func linePieces(line string, max int) func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for line != "" {
+			line = strings.TrimLeftFunc(line, unicode.IsSpace)
+			if line == "" {
+				return
+			}
+			// Walk up to max runes; remember the last space seen.
+			end, lastSpace, n := len(line), -1, 0
+			for i, r := range line {
+				if n == max {
+					end = i
+					break
+				}
+				if unicode.IsSpace(r) {
+					lastSpace = i
+				}
+				n++
+			}
+			if end < len(line) {
+				// Cut between words; one word longer than the piece
+				// is cut inside.
+				if r, _ := utf8.DecodeRuneInString(line[end:]); !unicode.IsSpace(r) && lastSpace > 0 {
+					end = lastSpace
+				}
+			}
+			if piece := strings.TrimRightFunc(line[:end], unicode.IsSpace); piece != "" {
+				if !yield(piece) {
+					return
+				}
+			}
+			line = line[end:]
+		}
+	}
+}
+
+// FormatFileSize writes a size in bytes for people: "512 B", "12.5 KB",
+// "10.0 MB" (1 KB = 1,024 bytes).
+func FormatFileSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+}
+
+// ParseFileSize reads a size such as COURSE_MAX_FILE_BYTES: a whole number
+// of bytes ("10485760") or a number with KB, MB or GB ("512KB", "10MB",
+// "1.5 MB"; 1 KB = 1,024 bytes; case does not matter). It must be above 0.
+func ParseFileSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	bad := fmt.Errorf("must be a size such as 10MB, 512KB or a number of bytes, not %q", s)
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+		if n <= 0 || n > (1<<62)/mult {
+			return 0, bad
+		}
+		return n * mult, nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f <= 0 || f*float64(mult) < 1 || f*float64(mult) > 1<<62 || mult == 1 {
+		return 0, bad
+	}
+	return int64(f * float64(mult)), nil
 }

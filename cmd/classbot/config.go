@@ -16,6 +16,7 @@ import (
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/queue"
+	"github.com/classbot/classbot/store"
 )
 
 // Config is everything classbot reads from its environment. Each field names
@@ -62,6 +63,9 @@ type Config struct {
 	CourseDir      string        // COURSE_DIR: folder of Markdown/text notes indexed for /ask. Default empty: no notes.
 	AskMemoryTurns int           // ASK_MEMORY_TURNS: earlier /ask turns replayed per student and channel; 0 turns memory off. Default 6.
 	AskMemoryTTL   time.Duration // ASK_MEMORY_TTL: how long /ask remembers a turn. Default 24h.
+
+	// Course notes files over this are skipped (config.go).
+	CourseMaxFileBytes int64 // COURSE_MAX_FILE_BYTES: bytes, or "10MB", "512KB". Default 10MB.
 }
 
 // Defaults, documented in README.md and .env.example.
@@ -147,6 +151,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("COURSE_FILE: cannot read %s: %w", c.CourseFile, err))
 		}
 		c.CourseInstructions = string(b)
+	}
+	c.CourseMaxFileBytes = store.DefaultMaxFileBytes
+	if v := env("COURSE_MAX_FILE_BYTES", ""); v != "" {
+		if c.CourseMaxFileBytes, err = store.ParseFileSize(v); err != nil {
+			errs = append(errs, fmt.Errorf("COURSE_MAX_FILE_BYTES %w", err))
+		}
 	}
 	errs = append(errs, loadCourseConfig(&c, env)...)
 	return c, errors.Join(append(errs, c.validate())...)

@@ -80,6 +80,8 @@ var (
 type courseSetup struct {
 	source string // the folder, or "the example course"
 	report store.CourseIndexReport
+
+	skipped []store.SkippedFile // files of the notes not indexed, and why
 }
 
 // courseBotOptions returns the bot's options for the course notes and the
@@ -143,19 +145,19 @@ func (a *app) indexCourse(ctx context.Context, name, dir string, fsys fs.FS, sou
 	if err != nil {
 		return c, fmt.Errorf("course %s: %w", name, err)
 	}
-	files, skipped, err := store.ReadCourse(fsys)
+	files, skipped, err := store.ReadCourse(fsys, store.ReadCourseOptions{MaxFileBytes: a.cfg.CourseMaxFileBytes})
 	if err != nil {
 		return c, fmt.Errorf("course %s: reading %s: %w", name, source, err)
 	}
-	for _, p := range skipped {
-		a.log.Info("course notes: skipping a file that is not Markdown or UTF-8 text", "course", name, "file", p)
+	for _, s := range skipped {
+		a.log.Info(fmt.Sprintf("course notes: skipping %q: %s", s.Path, s.Reason), "course", name)
 	}
 	if len(files) == 0 {
 		a.log.Warn("course notes: no Markdown or text files found; /ask will find nothing", "course", name, "dir", source)
 	}
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	a.course = courseSetup{source: source}
+	a.course = courseSetup{source: source, skipped: skipped}
 	if a.course.report, err = store.IndexCourse(ictx, a.store, c.ID, files, force); err != nil {
 		return c, fmt.Errorf("indexing the notes of course %s from %s: %w", name, source, err)
 	}
@@ -340,7 +342,7 @@ func runCourseAdd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "course %s from %s (store=%s): %s\n", c.Name, c.Dir, a.storeKind, a.course.report)
+	a.printIndexReport(e.stdout, c)
 	return nil
 }
 
@@ -466,7 +468,7 @@ func runCourseIndex(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "course %s from %s (store=%s): %s\n", c.Name, c.Dir, a.storeKind, a.course.report)
+	a.printIndexReport(e.stdout, c)
 	return nil
 }
 
@@ -780,4 +782,13 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 func declines(answer string) bool {
 	l := strings.ToLower(answer)
 	return !strings.Contains(answer, store.HeadingSep) && strings.Contains(l, "teacher")
+}
+
+// printIndexReport prints what indexing course c did, and each file it
+// skipped with the reason.
+func (a *app) printIndexReport(w io.Writer, c store.Course) {
+	fmt.Fprintf(w, "course %s from %s (store=%s): %s\n", c.Name, c.Dir, a.storeKind, a.course.report)
+	for _, s := range a.course.skipped {
+		fmt.Fprintf(w, "skipped %s\n", s)
+	}
 }

@@ -1,0 +1,4 @@
+package store
+
+// CheckPDFSizes is checkPDFSizes, for tests.
+var CheckPDFSizes = checkPDFSizes
