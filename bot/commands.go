@@ -256,7 +256,10 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Re
 		return Reply{Text: askFailedText, Ephemeral: true}
 	}
 	saveStart := time.Now()
-	if b.remember(ctx, key, q, answer) {
+	if tr.queued {
+		// Queue mode stores the turn once the answer is recorded.
+		tr.remember = func(ctx context.Context) bool { return b.remember(ctx, key, q, answer) }
+	} else if b.remember(ctx, key, q, answer) {
 		tr.Stored = time.Now()
 	}
 	dbTime += time.Since(saveStart)

@@ -58,6 +58,12 @@ type Trace struct {
 
 	Outcome string // one of the Outcome constants
 	Err     error  // for operators: the whole chain; never shown to students
+
+	// queued is set in a queued attempt: /ask then leaves its memory turn
+	// in remember, stored only once the answer is in the outbox, so that
+	// no later attempt stores it again.
+	queued   bool
+	remember func(context.Context) bool
 }
 
 // Total is the time from receipt to the answer's delivery.

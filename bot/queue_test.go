@@ -32,7 +32,7 @@ func TestQueueModeEnqueueFailureSaysWhatIsKnown(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"never queued", fmt.Errorf("%w: %w", store.ErrNotQueued, context.DeadlineExceeded), "Please try again in a minute."},
+		{"never queued", fmt.Errorf("%w: %w", store.ErrNotWritten, context.DeadlineExceeded), "Please try again in a minute."},
 		{"refused", fmt.Errorf("store: queueing a command: connection refused"), "Please try again in a minute."},
 		{"queued, not confirmed", fmt.Errorf("store: queueing a command: %w", context.DeadlineExceeded), "If you don't hear back from me within a few minutes"},
 	} {

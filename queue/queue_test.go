@@ -167,7 +167,7 @@ func (r *request) Ack(ctx context.Context, _ bot.Reply) error {
 	pool, err := checker(r.dbURL)
 	if err == nil {
 		err = pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM river_job WHERE args->'command'->>'InteractionID' = $1),
+			(SELECT count(*) FROM river_job WHERE args->>'id' = $1),
 			(SELECT count(*) FROM interactions WHERE id = $1)`, r.id).Scan(&jobs, &rows)
 	}
 	if err == nil && (jobs != 1 || rows != 1) {

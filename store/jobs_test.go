@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,14 +17,13 @@ import (
 // fakeQueue records what the store's queue hooks were given and writes it
 // in the batch's transaction, as River does, to a table of its own.
 type fakeQueue struct {
-	mu        sync.Mutex
-	enqueues  [][]any
-	completes [][]int64
-	fail      error
+	mu       sync.Mutex
+	enqueues [][]any
+	fail     error
 }
 
-func (f *fakeQueue) hooks() store.QueueHooks {
-	return store.QueueHooks{
+func (f *fakeQueue) hooks() store.JobHooks {
+	return store.JobHooks{
 		Enqueue: func(ctx context.Context, tx pgx.Tx, jobs []any) error {
 			f.mu.Lock()
 			f.enqueues = append(f.enqueues, slices.Clone(jobs))
@@ -36,15 +36,10 @@ func (f *fakeQueue) hooks() store.QueueHooks {
 			}
 			return fail
 		},
-		Complete: func(ctx context.Context, tx pgx.Tx, ids []int64) error {
-			f.mu.Lock()
-			f.completes = append(f.completes, slices.Clone(ids))
-			f.mu.Unlock()
-			_, err := tx.Exec(ctx, `UPDATE fake_jobs SET done = true WHERE id = ANY($1)`, ids)
-			return err
-		},
 	}
 }
+
+var input = []byte(`{"command":{}}`)
 
 func openQueueStore(t *testing.T) (*store.Postgres, *fakeQueue, *batches) {
 	t.Helper()
@@ -55,7 +50,7 @@ CREATE TABLE fake_jobs (id bigserial PRIMARY KEY, name text NOT NULL, done bool 
 		t.Fatal(err)
 	}
 	f := &fakeQueue{}
-	pg.SetQueueHooks(f.hooks())
+	pg.SetJobHooks(f.hooks())
 	return pg, f, seen
 }
 
@@ -64,7 +59,7 @@ CREATE TABLE fake_jobs (id bigserial PRIMARY KEY, name text NOT NULL, done bool 
 func plugLane(t *testing.T, pg *store.Postgres) (release func()) {
 	t.Helper()
 	return plugWith(t, pg, func(ctx context.Context) error {
-		return pg.RecordAndEnqueue(ctx, interaction("plug"), "plug")
+		return pg.RecordAndEnqueue(ctx, interaction("plug"), input, "plug")
 	}, func() int { return store.QueuedEnqueues(pg) })
 }
 
@@ -94,7 +89,7 @@ func jobNames(t *testing.T, pg *store.Postgres, where string) []string {
 func TestRecordAndEnqueueShareOneTransaction(t *testing.T) {
 	pg, f, seen := openQueueStore(t)
 	ctx := t.Context()
-	if err := pg.RecordAndEnqueue(ctx, interaction("seen"), "seen"); err != nil {
+	if err := pg.RecordAndEnqueue(ctx, interaction("seen"), input, "seen"); err != nil {
 		t.Fatal(err)
 	}
 	before := len(seen.sizes())
@@ -107,9 +102,9 @@ func TestRecordAndEnqueueShareOneTransaction(t *testing.T) {
 	var results []<-chan error
 	for i := range 5 {
 		id := fmt.Sprintf("new%d", i)
-		results = append(results, queuedEnqueue(t, pg, i+1, func() error { return pg.RecordAndEnqueue(ctx, interaction(id), id) }))
+		results = append(results, queuedEnqueue(t, pg, i+1, func() error { return pg.RecordAndEnqueue(ctx, interaction(id), input, id) }))
 	}
-	dup := queuedEnqueue(t, pg, 6, func() error { return pg.RecordAndEnqueue(ctx, interaction("seen"), "seen again") })
+	dup := queuedEnqueue(t, pg, 6, func() error { return pg.RecordAndEnqueue(ctx, interaction("seen"), input, "seen again") })
 	release()
 	for i, r := range results {
 		if err := <-r; err != nil {
@@ -139,7 +134,7 @@ func TestRecordAndEnqueueIsAllOrNothing(t *testing.T) {
 	pg, f, _ := openQueueStore(t)
 	ctx := t.Context()
 	f.fail = errors.New("queue full")
-	err := pg.RecordAndEnqueue(ctx, interaction("lost"), "lost")
+	err := pg.RecordAndEnqueue(ctx, interaction("lost"), input, "lost")
 	if err == nil || !errors.Is(err, f.fail) {
 		t.Fatalf("enqueue with a failing hook: %v", err)
 	}
@@ -153,36 +148,62 @@ func TestRecordAndEnqueueIsAllOrNothing(t *testing.T) {
 	f.mu.Lock()
 	f.fail = nil
 	f.mu.Unlock()
-	if err := pg.RecordAndEnqueue(ctx, interaction("lost"), "lost"); err != nil {
+	if err := pg.RecordAndEnqueue(ctx, interaction("lost"), input, "lost"); err != nil {
 		t.Fatalf("a redelivery after the failure: %v", err)
 	}
 }
 
-// FinishAndComplete updates the ledger row and completes the job in one
-// transaction.
-func TestFinishAndCompleteCommitTogether(t *testing.T) {
-	pg, f, _ := openQueueStore(t)
+// A queued command's ledger row keeps the job's input and its outbox (the
+// first answer recorded wins) until FinishJob clears both, alone or in a
+// grouped batch; a row whose command ended takes no more answers.
+func TestJobRowLifecycle(t *testing.T) {
+	pg, _, _ := openQueueStore(t)
 	ctx := t.Context()
-	if err := pg.RecordAndEnqueue(ctx, interaction("answered"), "answered"); err != nil {
+	for _, id := range []string{"one", "two", "three"} {
+		if err := pg.RecordAndEnqueue(ctx, interaction(id), []byte(`{"q":"`+id+`"}`), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	row, err := pg.ReadJob(ctx, "slack", "one")
+	if err != nil || string(row.Input) != `{"q": "one"}` || row.Outbox != nil || !row.RepliedAt.IsZero() {
+		t.Fatalf("a new row: %+v (input %s), %v", row, row.Input, err)
+	}
+	if err := pg.SaveOutbox(ctx, "slack", "one", []byte(`{"text":"first"}`)); err != nil {
 		t.Fatal(err)
 	}
-	var id int64
-	if err := pg.Pool().QueryRow(ctx, `SELECT id FROM fake_jobs WHERE name = 'answered'`).Scan(&id); err != nil {
+	if err := pg.SaveOutbox(ctx, "slack", "one", []byte(`{"text":"second"}`)); err != nil {
 		t.Fatal(err)
 	}
-	err := pg.FinishAndComplete(ctx, store.Interaction{Platform: "slack", ID: "answered", Outcome: "ok", RepliedAt: interaction("x").ReceivedAt}, id)
-	if err != nil {
-		t.Fatalf("finish and complete: %v", err)
+	if row, err := pg.ReadJob(ctx, "slack", "one"); err != nil || string(row.Outbox) != `{"text": "first"}` {
+		t.Fatalf("outbox %s, %v; want the first answer", row.Outbox, err)
 	}
-	if in, err := pg.GetInteraction(ctx, "slack", "answered"); err != nil || in.Outcome != "ok" || in.RepliedAt.IsZero() {
-		t.Errorf("ledger row %+v, %v", in, err)
+	// Two finishes in one batch go out grouped; a third alone.
+	release := plugWriter(t, pg)
+	var results []<-chan error
+	for i, id := range []string{"one", "two"} {
+		results = append(results, queued(t, pg, i+1, func() error {
+			return pg.FinishJob(ctx, store.Interaction{Platform: "slack", ID: id, Outcome: "ok", RepliedAt: time.Now()})
+		}))
 	}
-	if got := jobNames(t, pg, "done"); !slices.Equal(got, []string{"answered"}) {
-		t.Errorf("completed jobs %v", got)
+	release()
+	for _, r := range results {
+		if err := <-r; err != nil {
+			t.Fatal(err)
+		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.completes) != 1 || !slices.Equal(f.completes[0], []int64{id}) {
-		t.Errorf("Complete calls %v", f.completes)
+	if err := pg.FinishJob(ctx, store.Interaction{Platform: "slack", ID: "three", Outcome: "ok", RepliedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"one", "two", "three"} {
+		row, err := pg.ReadJob(ctx, "slack", id)
+		if err != nil || row.Input != nil || row.Outbox != nil || row.RepliedAt.IsZero() || row.Outcome != "ok" {
+			t.Errorf("%s after FinishJob: %+v, %v", id, row, err)
+		}
+	}
+	if err := pg.SaveOutbox(ctx, "slack", "one", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an answer for an ended command: %v, want ErrNotFound", err)
+	}
+	if _, err := pg.ReadJob(ctx, "slack", "never"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReadJob of no row: %v", err)
 	}
 }
