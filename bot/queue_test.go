@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -34,6 +35,7 @@ func TestQueueModeEnqueueFailureSaysWhatIsKnown(t *testing.T) {
 	}{
 		{"never queued", fmt.Errorf("%w: %w", store.ErrNotWritten, context.DeadlineExceeded), "Please try again in a minute."},
 		{"refused", fmt.Errorf("store: queueing a command: connection refused"), "Please try again in a minute."},
+		{"commit's outcome unknown", fmt.Errorf("store: queueing a command: %w: %w", store.ErrUncertain, io.ErrUnexpectedEOF), "If you don't hear back from me within a few minutes"},
 		{"queued, not confirmed", fmt.Errorf("store: queueing a command: %w", context.DeadlineExceeded), "If you don't hear back from me within a few minutes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

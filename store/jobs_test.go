@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/classbot/classbot/internal/pgproxy"
 	"github.com/classbot/classbot/store"
 )
 
@@ -205,5 +208,66 @@ func TestJobRowLifecycle(t *testing.T) {
 	}
 	if _, err := pg.ReadJob(ctx, "slack", "never"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ReadJob of no row: %v", err)
+	}
+}
+
+// A connection lost once the COMMIT was sent leaves the caller unable to
+// know: the error wraps ErrUncertain (and here the commit did land). Lost
+// before the COMMIT, the transaction rolled back: the error does not.
+func TestLostCommitIsUncertain(t *testing.T) {
+	direct, _, _ := openQueueStore(t)
+	cfg, err := pgx.ParseConfig(testDatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		name, cutAt string
+		write       func(pg *store.Postgres, id string) error
+		uncertain   bool
+		written     bool
+	}{
+		{"commit of an enqueue", "commit", func(pg *store.Postgres, id string) error {
+			return pg.RecordAndEnqueue(t.Context(), interaction(id), input, id)
+		}, true, true},
+		{"before an enqueue's commit", "insert into fake_jobs", func(pg *store.Postgres, id string) error {
+			return pg.RecordAndEnqueue(t.Context(), interaction(id), input, id)
+		}, false, false},
+		{"an implicit transaction", "insert into interactions", func(pg *store.Postgres, id string) error {
+			return pg.RecordInteraction(t.Context(), interaction(id))
+		}, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var armed atomic.Bool
+			proxy, err := pgproxy.Start(t.Context(), fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), pgproxy.Options{
+				CutAfterFunc: func(b []byte) bool {
+					return armed.Load() && strings.Contains(strings.ToLower(string(b)), c.cutAt) && armed.CompareAndSwap(true, false)
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = proxy.Close() })
+			url := strings.Replace(testDatabaseURL, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), proxy.Addr(), 1)
+			pg, err := store.OpenWithConfig(t.Context(), url, store.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pg.Close)
+			f := &fakeQueue{}
+			pg.SetJobHooks(f.hooks())
+			id := fmt.Sprintf("cut%d", i)
+			armed.Store(true)
+			err = c.write(pg, id)
+			if err == nil {
+				t.Fatal("the write succeeded through a cut connection")
+			}
+			if got := errors.Is(err, store.ErrUncertain); got != c.uncertain {
+				t.Errorf("error %v: uncertain %v, want %v", err, got, c.uncertain)
+			}
+			_, rerr := direct.GetInteraction(t.Context(), "slack", id)
+			if written := rerr == nil; written != c.written {
+				t.Errorf("row written: %v (%v), want %v", written, rerr, c.written)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
 	"sync"
 	"sync/atomic"
 	"time"
@@ -391,16 +392,36 @@ func (w *writer) send(ctx context.Context, batch []*write, results []writeResult
 			return fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
 		}
 	}
-	return uncertain(tx.Commit(ctx))
+	// The connection was sound when the commit was sent (the statements
+	// before it succeeded): any failure but PostgreSQL's own refusal may
+	// have come after the commit landed. pgconn.SafeToRetry cannot tell
+	// here: a connection the server's answer never reached reports
+	// "conn closed", an error it marks safe to retry.
+	if err := tx.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUncertain, err)
+	}
+	return nil
 }
 
 // uncertain wraps err in ErrUncertain when it may have come after
-// PostgreSQL committed: it is not an error PostgreSQL reported (which
-// means the transaction rolled back), and pgx cannot say it failed before
-// sending anything (pgconn.SafeToRetry).
+// PostgreSQL committed: it is neither an error PostgreSQL reported (the
+// transaction then rolled back) nor a failure to connect, nor one pgx
+// knows came before anything was sent. A connection lost after the
+// statements were sent may still report "conn closed", which pgx marks
+// safe to retry: that is why SafeToRetry alone is not the test.
 func uncertain(err error) error {
-	var pe *pgconn.PgError
-	if err == nil || errors.As(err, &pe) || pgconn.SafeToRetry(err) || errors.Is(err, ErrUncertain) {
+	var (
+		pe *pgconn.PgError
+		ce *pgconn.ConnectError
+	)
+	switch {
+	case err == nil, errors.As(err, &pe), errors.As(err, &ce), errors.Is(err, ErrUncertain):
+		return err
+	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUncertain, err)
