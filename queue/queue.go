@@ -345,6 +345,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 		case errors.As(err, &snooze):
 		case err != nil:
 			rep.Retry, rep.Outcome = true, ""
+			if job.Attempt >= job.MaxAttempts {
+				w.discarded(ctx, job.Args)
+			}
 			err = errors.New(errPrefix + err.Error())
 		}
 		if f := w.q.cfg.ObserveFunc; f != nil {
@@ -387,7 +390,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 	c := qc.Command
 	r, err := reopen.Reopen(ctx, c, qc.Address)
 	if err != nil {
-		return fmt.Errorf("reopening the %s reply: %w", c.Platform, err)
+		// The error may quote the address: log it, keep it out of River.
+		w.q.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "queue: reopening the reply failed",
+			slog.String("platform", c.Platform), slog.String("interaction", c.InteractionID), slog.Any("err", err))
+		return fmt.Errorf("reopening the %s reply failed", c.Platform)
 	}
 	out, err := w.d.RunQueued(ctx, bot.QueuedRun{
 		Command: c, Responder: r,
@@ -412,6 +418,19 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 	}
 	rep.Outcome = out
 	return err
+}
+
+// discarded ends the command of a job River is about to discard (its last
+// attempt failed): the ledger row keeps its outcome, and nothing of the
+// student's stays for a job that will not run again.
+func (w *worker) discarded(ctx context.Context, a Args) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.QueueReplyTimeout)
+	defer cancel()
+	in := store.Interaction{Platform: a.Platform, ID: a.ID, Outcome: bot.OutcomeError}
+	if err := w.q.store.FinishJob(fctx, in); err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.q.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "queue: clearing a discarded command's row failed",
+			slog.String("platform", a.Platform), slog.String("interaction", a.ID), slog.Any("err", err))
+	}
 }
 
 // rescued reports whether the job's last attempt error was written by
