@@ -87,13 +87,7 @@ const OutcomeExpired = "expired"
 // created after the command arrived was (a margin allows for the clocks of
 // classbot and PostgreSQL to differ).
 func (b *Bot) createdBy(ctx context.Context, reg store.Registration, received time.Time) bool {
-	g, ok := b.store.(interface {
-		GetRegistration(ctx context.Context, platform, workspace, user string) (store.Registration, error)
-	})
-	if !ok {
-		return false
-	}
-	r, err := g.GetRegistration(ctx, reg.Platform, reg.Workspace, reg.User)
+	r, err := b.store.GetRegistration(ctx, reg.Platform, reg.Workspace, reg.User)
 	return err == nil && r.CreatedAt.After(received.Add(-5*time.Second))
 }
 
