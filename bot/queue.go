@@ -77,6 +77,31 @@ type QueuedAnswer struct {
 	AgentDone time.Time `json:"agent_done,omitzero"`
 }
 
+// PostLog is a queued command's record of the posts that are not
+// idempotent by themselves (a fallback's message: Slack's
+// chat.postEphemeral, a Discord direct message): a later attempt of the
+// command finds them and does not post again. One attempt uses it at a
+// time.
+type PostLog interface {
+	// Posted returns the message id recorded under kind, or "".
+	Posted(kind string) string
+	// RecordPost records that message id was posted under kind. It is
+	// called right after the post, with a time budget of its own; if it
+	// fails, a later attempt may post again.
+	RecordPost(ctx context.Context, kind, id string) error
+}
+
+// PostLogger is implemented by a reopened Responder whose FollowUp may
+// post through a fallback: RunQueued gives it the command's PostLog
+// before FollowUp.
+type PostLogger interface {
+	UsePostLog(PostLog)
+}
+
+// RecordPostTimeout bounds PostLog.RecordPost: a record gets its own time,
+// not what the post left over.
+const RecordPostTimeout = 5 * time.Second
+
 // OutcomeExpired: queue mode's answer came after the platform's window
 // (Discord's token, Slack's response_url) and no bot token could carry it.
 const OutcomeExpired = "expired"
@@ -189,6 +214,9 @@ type QueuedRun struct {
 	// WorkBudget bounds the model's part of the work, from the moment it
 	// has a model slot (agent.WithWorkBudget); zero: none beyond ctx's.
 	WorkBudget time.Duration
+	// Posts records the fallbacks' posts, if the Responder makes any
+	// (PostLogger). Nil: none are recorded.
+	Posts PostLog
 	// SaveAnswer records the answer in the outbox before it is posted. It
 	// returns store.ErrNotFound if the command has ended meanwhile.
 	SaveAnswer func(ctx context.Context, a QueuedAnswer) error
@@ -247,6 +275,9 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 
 	// The post and the end's record each get their own time: the
 	// attempt's may be spent (a timeout's kind answer must still go out).
+	if pl, ok := run.Responder.(PostLogger); ok && run.Posts != nil {
+		pl.UsePostLog(run.Posts)
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
 	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral})
 	cancel()

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,7 +79,8 @@ type Config struct {
 	// "running" before River takes it for a crashed process's and runs it
 	// again. Default, and never less than, an attempt's longest healthy
 	// run: SlotWait + JobTimeout + three bot.QueueReplyTimeout (the
-	// outbox, the post, the end's record) + 1 s.
+	// outbox, the post, the end's record) + bot.RecordPostTimeout (a
+	// fallback's record) + 1 s.
 	RescueAfter time.Duration
 	// MaxAttempts is how many times a job is tried. Default DefaultMaxAttempts.
 	MaxAttempts int
@@ -132,7 +134,7 @@ func (c Config) withDefaults() Config {
 	if c.SlotWait <= 0 {
 		c.SlotWait = c.JobTimeout
 	}
-	if minRescue := c.attemptTimeout() + 3*bot.QueueReplyTimeout + time.Second; c.RescueAfter < minRescue {
+	if minRescue := c.attemptTimeout() + 3*bot.QueueReplyTimeout + bot.RecordPostTimeout + time.Second; c.RescueAfter < minRescue {
 		c.RescueAfter = minRescue
 	}
 	if c.MaxAttempts <= 0 {
@@ -399,6 +401,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 		Command: c, Responder: r,
 		Attempt: job.Attempt, Final: job.Attempt >= job.MaxAttempts,
 		Outbox: outbox, WorkBudget: w.q.cfg.JobTimeout,
+		Posts: &postLog{st: w.q.store, platform: c.Platform, id: c.InteractionID, posted: row.Posted},
 		SaveAnswer: func(ctx context.Context, ans bot.QueuedAnswer) error {
 			b, err := json.Marshal(ans)
 			if err != nil {
@@ -418,6 +421,33 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 	}
 	rep.Outcome = out
 	return err
+}
+
+// postLog is a command's bot.PostLog over its ledger row's posted column.
+type postLog struct {
+	st           *store.Postgres
+	platform, id string
+	mu           sync.Mutex
+	posted       map[string]string
+}
+
+func (p *postLog) Posted(kind string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.posted[kind]
+}
+
+func (p *postLog) RecordPost(ctx context.Context, kind, msgID string) error {
+	if err := p.st.RecordPost(ctx, p.platform, p.id, kind, msgID); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.posted == nil {
+		p.posted = map[string]string{}
+	}
+	p.posted[kind] = msgID
+	return nil
 }
 
 // discarded ends the command of a job River is about to discard (its last

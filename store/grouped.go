@@ -30,7 +30,7 @@ ON CONFLICT (platform, id) DO UPDATE SET
     channel = EXCLUDED.channel, user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at,
     acknowledged_at = EXCLUDED.acknowledged_at, stored_at = EXCLUDED.stored_at,
     agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome,
-    job_input = EXCLUDED.job_input, outbox = NULL
+    job_input = EXCLUDED.job_input, outbox = NULL, posted = NULL
 WHERE interactions.outcome = '` + OutcomeAckFailed + `'
 RETURNING platform, id`
 
@@ -49,7 +49,8 @@ UPDATE interactions AS i SET
     replied_at      = COALESCE(u.replied_at, i.replied_at),
     outcome         = COALESCE(NULLIF(u.outcome, ''), i.outcome),
     job_input       = CASE WHEN u.clear THEN NULL ELSE i.job_input END,
-    outbox          = CASE WHEN u.clear THEN NULL ELSE i.outbox END
+    outbox          = CASE WHEN u.clear THEN NULL ELSE i.outbox END,
+    posted          = CASE WHEN u.clear THEN NULL ELSE i.posted END
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::bool[])
     AS u(platform, id, acknowledged_at, stored_at, agent_done_at, replied_at, outcome, clear)
 WHERE i.platform = u.platform AND i.id = u.id

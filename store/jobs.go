@@ -57,9 +57,10 @@ func (p *Postgres) RecordAndEnqueue(ctx context.Context, in Interaction, input [
 
 // JobRow is what a queued command's job reads of its ledger row.
 type JobRow struct {
-	Input     []byte    // what RecordAndEnqueue stored; nil once the command has ended
-	Outbox    []byte    // the answer SaveOutbox recorded; nil before it did and once the command has ended
-	RepliedAt time.Time // zero until the command's answer was recorded as delivered
+	Input     []byte            // what RecordAndEnqueue stored; nil once the command has ended
+	Outbox    []byte            // the answer SaveOutbox recorded; nil before it did and once the command has ended
+	Posted    map[string]string // what RecordPost recorded: message ids by kind
+	RepliedAt time.Time         // zero until the command's answer was recorded as delivered
 	Outcome   string
 }
 
@@ -67,12 +68,12 @@ type JobRow struct {
 // ErrNotFound (the row was purged). Any other error means the row could
 // not be read: not that the command was not answered.
 func (p *Postgres) ReadJob(ctx context.Context, platform, id string) (JobRow, error) {
-	const q = `SELECT job_input, outbox, replied_at, outcome FROM interactions WHERE platform = $1 AND id = $2`
+	const q = `SELECT job_input, outbox, posted, replied_at, outcome FROM interactions WHERE platform = $1 AND id = $2`
 	var (
 		r    JobRow
 		repl *time.Time
 	)
-	err := p.pool.QueryRow(ctx, q, platform, id).Scan(&r.Input, &r.Outbox, &repl, &r.Outcome)
+	err := p.pool.QueryRow(ctx, q, platform, id).Scan(&r.Input, &r.Outbox, &r.Posted, &repl, &r.Outcome)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return JobRow{}, ErrNotFound
 	}
@@ -100,8 +101,25 @@ func (p *Postgres) SaveOutbox(ctx context.Context, platform, id string, answer [
 	return nil
 }
 
+// RecordPost records that the queued command (Platform, ID) posted the
+// message msgID under kind (a fallback's message: see bot.PostLog), so that
+// a later attempt does not post it again. It returns ErrNotFound if the
+// row is gone or the command has ended. It commits on its own.
+func (p *Postgres) RecordPost(ctx context.Context, platform, id, kind, msgID string) error {
+	const q = `UPDATE interactions SET posted = coalesce(posted, '{}'::jsonb) || jsonb_build_object($3::text, $4::text)
+WHERE platform = $1 AND id = $2 AND job_input IS NOT NULL`
+	tag, err := p.pool.Exec(ctx, q, platform, id, kind, msgID)
+	if err != nil {
+		return pgErr("recording a post", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // FinishJob updates the ledger row like FinishInteraction and clears what
-// the job kept there (job_input and outbox): the command has ended, and
+// the job kept there (job_input, outbox, posted): the command has ended, and
 // nothing of the student's stays for it. It returns ErrNotFound if the row
 // is gone (purged).
 func (p *Postgres) FinishJob(ctx context.Context, in Interaction) error {

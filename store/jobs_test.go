@@ -180,6 +180,14 @@ func TestJobRowLifecycle(t *testing.T) {
 	if row, err := pg.ReadJob(ctx, "slack", "one"); err != nil || string(row.Outbox) != `{"text": "first"}` {
 		t.Fatalf("outbox %s, %v; want the first answer", row.Outbox, err)
 	}
+	for _, p := range [][2]string{{"dm", "111"}, {"ephemeral", "1.2"}} {
+		if err := pg.RecordPost(ctx, "slack", "one", p[0], p[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if row, err := pg.ReadJob(ctx, "slack", "one"); err != nil || row.Posted["dm"] != "111" || row.Posted["ephemeral"] != "1.2" {
+		t.Fatalf("posted %v, %v", row.Posted, err)
+	}
 	// Two finishes in one batch go out grouped; a third alone.
 	release := plugWriter(t, pg)
 	var results []<-chan error
@@ -199,12 +207,15 @@ func TestJobRowLifecycle(t *testing.T) {
 	}
 	for _, id := range []string{"one", "two", "three"} {
 		row, err := pg.ReadJob(ctx, "slack", id)
-		if err != nil || row.Input != nil || row.Outbox != nil || row.RepliedAt.IsZero() || row.Outcome != "ok" {
+		if err != nil || row.Input != nil || row.Outbox != nil || row.Posted != nil || row.RepliedAt.IsZero() || row.Outcome != "ok" {
 			t.Errorf("%s after FinishJob: %+v, %v", id, row, err)
 		}
 	}
 	if err := pg.SaveOutbox(ctx, "slack", "one", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an answer for an ended command: %v, want ErrNotFound", err)
+	}
+	if err := pg.RecordPost(ctx, "slack", "one", "dm", "1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a post for an ended command: %v, want ErrNotFound", err)
 	}
 	if _, err := pg.ReadJob(ctx, "slack", "never"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ReadJob of no row: %v", err)

@@ -482,7 +482,7 @@ ON CONFLICT (platform, id) DO UPDATE SET
     channel = EXCLUDED.channel, user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at,
     acknowledged_at = EXCLUDED.acknowledged_at, stored_at = EXCLUDED.stored_at,
     agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome,
-    job_input = EXCLUDED.job_input, outbox = NULL
+    job_input = EXCLUDED.job_input, outbox = NULL, posted = NULL
 WHERE interactions.outcome = '` + OutcomeAckFailed + `'`
 
 	finishInteractionSQL = `
@@ -493,7 +493,8 @@ UPDATE interactions SET
     replied_at      = COALESCE($6, replied_at),
     outcome         = COALESCE(NULLIF($7, ''), outcome),
     job_input       = CASE WHEN $8 THEN NULL ELSE job_input END,
-    outbox          = CASE WHEN $8 THEN NULL ELSE outbox END
+    outbox          = CASE WHEN $8 THEN NULL ELSE outbox END,
+    posted          = CASE WHEN $8 THEN NULL ELSE posted END
 WHERE platform = $1 AND id = $2`
 )
 
