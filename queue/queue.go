@@ -49,6 +49,9 @@ const (
 	// a slow (reasoning) model raise it with QUEUE_JOB_TIMEOUT, and the
 	// rescue takes as much longer.
 	DefaultJobTimeout = 10 * time.Second
+	// DefaultRescueAfter is RescueAfter's default with the default
+	// JobTimeout and SlotWait (see Config.RescueAfter).
+	DefaultRescueAfter = 2*DefaultJobTimeout + 3*bot.QueueReplyTimeout + bot.RecordPostTimeout + time.Second
 	// DefaultMaxAttempts: with the retry delays of NextRetry (about 2 s
 	// doubling to 60 s) ten attempts span about five minutes of outage,
 	// and with their timeouts stay inside a Discord token's 15 minutes.

@@ -30,7 +30,7 @@ var serverURL string // the test package's database; each test makes its own
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, "classbot_queue_test", &serverURL)) }
 
 // newDB creates a database for one test, migrated for queue mode.
-func newDB(t *testing.T) string {
+func newDB(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -200,14 +200,14 @@ type replica struct {
 	acked atomic.Int32 // traces given to bot.Config.AckFunc with an Acknowledged moment
 }
 
-func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.Config) *replica {
+func startReplica(t testing.TB, dbURL string, m bot.Agent, b *board, cfg queue.Config) *replica {
 	t.Helper()
 	return startReplicaWith(t, dbURL, m, cfg, bot.Options{}, map[string]bot.Reopener{bot.PlatformConsole: b})
 }
 
 // startReplicaWith is startReplica with the bot's options (its Logger is
 // cfg's) and the replica's Reopeners.
-func startReplicaWith(t *testing.T, dbURL string, m bot.Agent, cfg queue.Config, opts bot.Options, reopeners map[string]bot.Reopener) *replica {
+func startReplicaWith(t testing.TB, dbURL string, m bot.Agent, cfg queue.Config, opts bot.Options, reopeners map[string]bot.Reopener) *replica {
 	t.Helper()
 	ctx := context.Background()
 	// Tests start up to three replicas, and other packages' tests share
