@@ -46,7 +46,7 @@ func (a *app) stopQueue(ctx context.Context) error {
 
 func runWorker(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "worker", "[--workers N] [--metrics-addr HOST:PORT]")
-	workers := fs.Int("workers", 0, "jobs run at once (default: QUEUE_WORKERS, else 1000)")
+	workers := fs.Int("workers", 0, "jobs run at once (default: QUEUE_WORKERS, else twice LLM_MAX_CONCURRENCY)")
 	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics (default: METRICS_ADDR, else 127.0.0.1:9090)")
 	if err := parseFlags(fs, e, args); err != nil {
 		return err
