@@ -196,7 +196,7 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 
 	if storeErr != nil {
 		tr.fail(OutcomeStoreError, fmt.Errorf("register student: %w", storeErr))
-		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) {
+		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) || errors.Is(storeErr, store.ErrUncertain) {
 			return Reply{Text: storeUnconfirmedText, Ephemeral: true}
 		}
 		return Reply{Text: storeFailedText, Ephemeral: true}

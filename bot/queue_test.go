@@ -107,3 +107,19 @@ func TestQueuedAttemptPostsTheOutbox(t *testing.T) {
 		t.Errorf("model calls %d, outbox writes %d, finishes %d", f.agent.calls.Load(), saved, finished)
 	}
 }
+
+// A registration whose commit's outcome is unknown (the connection lost
+// during COMMIT) is never answered as if nothing was written.
+func TestRegistrationWithUnknownOutcomeSaysUnconfirmed(t *testing.T) {
+	f := setup(t, bot.Config{Mode: bot.ModeSync})
+	f.store.before = func(context.Context) error {
+		return fmt.Errorf("store: saving a registration: %w: %w", store.ErrUncertain, io.ErrUnexpectedEOF)
+	}
+	r := newRecorder()
+	if err := f.disp.Dispatch(t.Context(), registerCmd("Ada Lovelace ada@example.com"), r); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.answer(t); !strings.Contains(got.Text, "couldn't confirm your registration") {
+		t.Errorf("answer %q, want the unconfirmed one", got.Text)
+	}
+}
