@@ -41,7 +41,8 @@ type Addressed interface {
 // run twice (River runs a job at least once; a crash between the post and
 // its record re-runs it), and two calls must leave one answer visible, the
 // last one (Discord: an edit of @original; Slack: replace_original). When
-// the platform's window has passed it uses the bot token if one is set, or
+// the platform's window has passed it uses the bot token if one is set
+// (recording that post in the command's PostLog: see PostLogger), or
 // returns an error wrapping ErrExpired; it never posts into a dead window.
 type Reopener interface {
 	Reopen(ctx context.Context, c Command, address json.RawMessage) (Responder, error)

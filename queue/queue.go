@@ -264,8 +264,8 @@ func (q *Queue) insert(ctx context.Context, tx pgx.Tx, jobs []any) error {
 
 // Start runs the workers (if Config.Workers > 0) until Stop: they run the
 // work through d and answer through the Reopener of the command's platform
-// (by bot.PlatformSlack, ...). A job of a platform missing here waits for
-// a process that has it.
+// (by bot.PlatformSlack, ...). A job of a platform missing here is put back
+// (snoozed, its attempt not counted) for a process that has it.
 func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher, reopeners map[string]bot.Reopener) error {
 	q.worker.d, q.reopeners = d, reopeners
 	if q.cfg.Workers < 0 {
@@ -278,8 +278,9 @@ func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher, reopeners map[stri
 }
 
 // Stop stops fetching jobs and waits for the running ones until ctx is
-// done; then it cancels them: they are tried again later, here or on
-// another replica, so a deploy loses nothing.
+// done; then it cancels them: a job cancelled before its answer was
+// recorded is put back without using an attempt, for another replica or
+// the restarted process, so a deploy loses nothing.
 func (q *Queue) Stop(ctx context.Context) error {
 	if q.cfg.Workers < 0 {
 		return nil
