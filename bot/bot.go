@@ -20,6 +20,11 @@ type Store interface {
 	RecordInteraction(ctx context.Context, in store.Interaction) error
 	// FinishInteraction sets the ledger row's non-zero timestamps and its outcome.
 	FinishInteraction(ctx context.Context, in store.Interaction) error
+	// GetRegistration returns one student, or store.ErrNotFound. A queued
+	// command's later attempt uses it to tell a registration its earlier
+	// attempt created from an older one: part of the interface, so that
+	// no wrapper of the store can turn that check off.
+	GetRegistration(ctx context.Context, platform, workspace, user string) (store.Registration, error)
 }
 
 // Agent is what the bot needs from a model runner; *agent.Runner implements

@@ -196,7 +196,7 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 
 	if storeErr != nil {
 		tr.fail(OutcomeStoreError, fmt.Errorf("register student: %w", storeErr))
-		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) {
+		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) || errors.Is(storeErr, store.ErrUncertain) {
 			return Reply{Text: storeUnconfirmedText, Ephemeral: true}
 		}
 		return Reply{Text: storeFailedText, Ephemeral: true}
@@ -256,7 +256,10 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Re
 		return Reply{Text: askFailedText, Ephemeral: true}
 	}
 	saveStart := time.Now()
-	if b.remember(ctx, key, q, answer) {
+	if tr.queued {
+		// Queue mode stores the turn once the answer is recorded.
+		tr.remember = func(ctx context.Context) bool { return b.remember(ctx, key, q, answer) }
+	} else if b.remember(ctx, key, q, answer) {
 		tr.Stored = time.Now()
 	}
 	dbTime += time.Since(saveStart)

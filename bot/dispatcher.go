@@ -58,6 +58,12 @@ type Trace struct {
 
 	Outcome string // one of the Outcome constants
 	Err     error  // for operators: the whole chain; never shown to students
+
+	// queued is set in a queued attempt: /ask then leaves its memory turn
+	// in remember, stored only once the answer is in the outbox, so that
+	// no later attempt stores it again.
+	queued   bool
+	remember func(context.Context) bool
 }
 
 // Total is the time from receipt to the answer's delivery.
@@ -85,10 +91,12 @@ func (t *Trace) interaction(c Command) store.Interaction {
 type Config struct {
 	// Mode is HANDLER_MODE. Default ModeAsync.
 	Mode Mode
-	// MaxInFlight is MAX_IN_FLIGHT: commands in progress at once, in every
-	// mode, from arrival to the answer's delivery; past it a command is
-	// answered at once with "busy", before any database or model work.
-	// Default 1000.
+	// MaxInFlight is MAX_IN_FLIGHT: commands this Dispatcher holds at once,
+	// in every mode, from arrival until its part ends: the answer's
+	// delivery in sync and async mode, the command's durable record and
+	// acknowledgement in queue mode (the queue's workers bound the work
+	// there). Past it a command is answered at once with "busy", before
+	// any database or model work. Default 1000.
 	MaxInFlight int
 	// CommandTimeout bounds one command's work (store and agent). It must stay
 	// well under Discord's 15-minute token life so the student hears back.
@@ -101,9 +109,10 @@ type Config struct {
 	// record the delivery in the ledger. Past it (a slow disk, a hung or
 	// unreachable database) the command goes ahead: duplicates are caught
 	// by an in-memory window of recent ids meanwhile, and the ledger row is
-	// written when the database catches up. Default 250 ms, so a student is
-	// acknowledged well inside the platforms' 3-second deadline whatever
-	// PostgreSQL does.
+	// written when the database catches up. Default 50 ms, far inside the
+	// platforms' 3-second deadline whatever PostgreSQL does. Queue mode
+	// does not use it: its acknowledgement waits for the commit, up to
+	// EnqueueBudget.
 	AckBudget time.Duration
 	// DedupeWindow is how long an interaction id is remembered in memory to
 	// recognise a retried or doubled delivery. Default 15 minutes (the life
@@ -168,8 +177,8 @@ func (c Config) withDefaults() Config {
 // NewDispatcher and stop it with Shutdown.
 //
 // Every command holds one of MaxInFlight slots from its arrival to its end
-// (in async mode, until the follow-up is delivered), and Shutdown waits for
-// all of them. The slots are a semaphore and a WaitGroup rather than an
+// (in async mode, until the follow-up is delivered; in queue mode, until
+// its record and acknowledgement), and Shutdown waits for all of them. The slots are a semaphore and a WaitGroup rather than an
 // errgroup: a command takes its slot before its acknowledgement, on the
 // caller's goroutine (an HTTP request), and keeps it in a worker goroutine
 // afterwards; errgroup's TryGo covers only goroutines it starts itself.

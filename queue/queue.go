@@ -1,25 +1,30 @@
 // Package queue is classbot's queue mode on River (riverqueue.com): durable
 // jobs in the PostgreSQL database classbot already uses. A command is
-// recorded (its ledger row and its job, in one transaction of the store's
-// group commit) before the acknowledgement; River workers in any process on
-// the same database run its work through the bot's Dispatcher and post the
-// follow-up; the answer's record and the job's completion commit together.
-// A crash, a deploy or a kill -9 loses nothing: a job that was running is
-// rescued and run again, and reopened Responders answer idempotently.
+// recorded (its ledger row, which keeps what the job needs, and its job,
+// which carries ids only, in one transaction of the store's group commit)
+// before the acknowledgement; River workers in any process on the same
+// database run its work through the bot's Dispatcher, record the answer in
+// the row's outbox, post it, and record the end, which clears what the
+// row kept. A crash, a deploy or a kill -9 loses nothing and answers
+// nothing twice: a job that was running is rescued and run again, finds
+// the answer in the outbox or the end recorded, and reopened Responders
+// post idempotently.
 package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
@@ -33,49 +38,63 @@ const Name = "classbot"
 
 // Defaults of Config's fields, and why.
 const (
-	// DefaultWorkers is QUEUE_WORKERS' default: jobs running at once in one
-	// process. A job mostly waits on the model (LLM_MAX_CONCURRENCY bounds
-	// the calls), so it is as generous as MAX_IN_FLIGHT's default.
-	DefaultWorkers = 1000
-	// DefaultJobTimeout bounds the work of one attempt of one job (its
-	// store write and its model calls; the follow-up then gets
-	// bot.QueueReplyTimeout more). It is what a brief answer from a hosted
-	// model needs, /ask's two calls (search, then answer) included, and
-	// short enough that a job left running by a kill -9 runs again well
-	// within a minute (see DefaultRescueAfter). An attempt that runs out
-	// is tried again; for a slow (reasoning) model raise it with
-	// QUEUE_JOB_TIMEOUT, and the rescue takes as much longer.
+	// DefaultWorkers is QUEUE_WORKERS' default with the default
+	// LLM_MAX_CONCURRENCY: see WorkersFor.
+	DefaultWorkers = 32
+	// DefaultJobTimeout bounds the work of one attempt of one job once it
+	// has its model slot (its store write and its model calls; the answer's
+	// records and post then get bot.QueueReplyTimeout each). It is what a
+	// brief answer from a hosted model needs, /ask's two calls (search,
+	// then answer) included. An attempt that runs out is tried again; for
+	// a slow (reasoning) model raise it with QUEUE_JOB_TIMEOUT, and the
+	// rescue takes as much longer.
 	DefaultJobTimeout = 10 * time.Second
-	// DefaultRescueAfter is how long a job may stay "running" before River
-	// takes it for a crashed process's and runs it again: the attempt's
-	// time, its reply's, and a second to spare, so a healthy attempt is
-	// never run twice. After a kill -9 the next leader's rescuer, which
-	// runs when it takes over (about 15 s after the crash: River's leader
-	// lease) and then every 30 s, finds the job stuck at its first or
-	// second look: measured 23 s from restart to the last of 500 answers
-	// with a 10 s job timeout, 51–54 s with 20 s.
-	DefaultRescueAfter = DefaultJobTimeout + bot.QueueReplyTimeout + time.Second
-	// DefaultMaxAttempts: with the retry delays of NextRetry (2 s doubling
-	// to 60 s) ten attempts span about five minutes of outage, and with
-	// their timeouts stay inside a Discord token's 15 minutes.
+	// DefaultRescueAfter is RescueAfter's default with the default
+	// JobTimeout and SlotWait (see Config.RescueAfter).
+	DefaultRescueAfter = 2*DefaultJobTimeout + 3*bot.QueueReplyTimeout + bot.RecordPostTimeout + time.Second
+	// DefaultMaxAttempts: with the retry delays of NextRetry (about 2 s
+	// doubling to 60 s) ten attempts span about five minutes of outage,
+	// and with their timeouts stay inside a Discord token's 15 minutes.
 	DefaultMaxAttempts = 10
 )
+
+// WorkersFor is the default of Config.Workers for a process whose model
+// calls are limited to modelSlots at once (LLM_MAX_CONCURRENCY): twice as
+// many, so a job waits for its slot at most about one other job's work,
+// and a backlog waits in the database, where any replica can take it,
+// rather than in one process's memory.
+func WorkersFor(modelSlots int) int { return 2 * max(modelSlots, 1) }
 
 // Config configures a Queue. Zero fields take their defaults.
 type Config struct {
 	// Workers is QUEUE_WORKERS: jobs this process runs at once. Negative:
 	// none (an HTTP-only replica that only enqueues). Zero: DefaultWorkers.
 	Workers int
-	// JobTimeout bounds one attempt of a job. Default DefaultJobTimeout.
+	// JobTimeout bounds the work of one attempt of a job from the moment
+	// it has its model slot (agent.WithWorkBudget). Default
+	// DefaultJobTimeout.
 	JobTimeout time.Duration
-	// RescueAfter is River's RescueStuckJobsAfter. Default JobTimeout +
-	// bot.QueueReplyTimeout + 1 s; never less.
+	// SlotWait bounds an attempt's wait for a model slot: River cancels an
+	// attempt after SlotWait + JobTimeout. Default JobTimeout (with
+	// WorkersFor's workers, a job waits at most about one other job).
+	SlotWait time.Duration
+	// RescueAfter is River's RescueStuckJobsAfter: how long a job may stay
+	// "running" before River takes it for a crashed process's and runs it
+	// again. Default, and never less than, an attempt's longest healthy
+	// run: SlotWait + JobTimeout + three bot.QueueReplyTimeout (the
+	// outbox, the post, the end's record) + bot.RecordPostTimeout (a
+	// fallback's record) + 1 s.
 	RescueAfter time.Duration
 	// MaxAttempts is how many times a job is tried. Default DefaultMaxAttempts.
 	MaxAttempts int
 	// RetryBase is the first retry's delay; each next one doubles, up to
-	// RetryMax. Defaults 2 s and 60 s.
+	// RetryMax; each is jittered by up to a quarter either way, so jobs
+	// that failed together do not come back together. Defaults 2 s and 60 s.
 	RetryBase, RetryMax time.Duration
+	// PlatformSnooze is how long a job whose platform this process cannot
+	// answer through is put back for another process, without using an
+	// attempt. Default 5 s.
+	PlatformSnooze time.Duration
 	// Logger gets River's warnings and the workers' lines. Default slog.Default().
 	Logger *slog.Logger
 	// ObserveFunc, if set, is called after every attempt of every job.
@@ -93,7 +112,20 @@ type Report struct {
 	Run     time.Duration // from started to done
 	Outcome string        // the ledger's outcome; "" for an attempt that will be tried again
 	Retry   bool          // the attempt failed and the job will be tried again
+	// Snoozed is why the job was put back without using an attempt:
+	// SnoozeNoPlatform or SnoozeStopping; "" if it was not.
+	Snoozed string
 }
+
+// Why a job was snoozed (Report.Snoozed).
+const (
+	SnoozeNoPlatform = "no_platform" // this process cannot answer through the job's platform
+	SnoozeStopping   = "stopping"    // this process stopped while the job ran
+)
+
+// stoppingSnooze is how long a job interrupted by a shutdown waits before
+// another worker (or this one, restarted) takes it.
+const stoppingSnooze = time.Second
 
 func (c Config) withDefaults() Config {
 	if c.Workers == 0 {
@@ -102,7 +134,10 @@ func (c Config) withDefaults() Config {
 	if c.JobTimeout <= 0 {
 		c.JobTimeout = DefaultJobTimeout
 	}
-	if minRescue := c.JobTimeout + bot.QueueReplyTimeout + time.Second; c.RescueAfter < minRescue {
+	if c.SlotWait <= 0 {
+		c.SlotWait = c.JobTimeout
+	}
+	if minRescue := c.attemptTimeout() + 3*bot.QueueReplyTimeout + bot.RecordPostTimeout + time.Second; c.RescueAfter < minRescue {
 		c.RescueAfter = minRescue
 	}
 	if c.MaxAttempts <= 0 {
@@ -114,15 +149,26 @@ func (c Config) withDefaults() Config {
 	if c.RetryMax < c.RetryBase {
 		c.RetryMax = max(60*time.Second, c.RetryBase)
 	}
+	if c.PlatformSnooze <= 0 {
+		c.PlatformSnooze = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
 }
 
-// Args are a job's arguments: the command and where its answer goes.
+// attemptTimeout is River's JobTimeout: the wait for a model slot and the
+// work after it.
+func (c Config) attemptTimeout() time.Duration { return c.SlotWait + c.JobTimeout }
+
+// Args are a job's arguments: the ids of the command's ledger row, which
+// holds what the job needs (bot.QueuedCommand) until the command ends. Job
+// rows outlive the command (River keeps finished jobs a while): they hold
+// nothing of the student's.
 type Args struct {
-	bot.QueuedCommand
+	Platform string `json:"platform"`
+	ID       string `json:"id"`
 }
 
 // Kind is the job kind River stores.
@@ -138,9 +184,8 @@ type Queue struct {
 	worker    *worker
 }
 
-// New creates the River client on st's pool and installs the store's queue
-// hooks, so Enqueue and the workers' completions join the group commit.
-// Migrate must have run.
+// New creates the River client on st's pool and installs the store's job
+// hook, so Enqueue joins the group commit. Migrate must have run.
 func New(st *store.Postgres, cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
 	q := &Queue{cfg: cfg, store: st}
@@ -150,15 +195,10 @@ func New(st *store.Postgres, cfg Config) (*Queue, error) {
 	rcfg := &river.Config{
 		ID:                   cfg.ID,
 		Workers:              workers,
-		JobTimeout:           cfg.JobTimeout,
+		JobTimeout:           cfg.attemptTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		MaxAttempts:          cfg.MaxAttempts,
 		Logger:               riverLogger(cfg.Logger),
-		// Job rows hold the command (a registration's email) and the
-		// platform's reply token: keep finished ones briefly.
-		CompletedJobRetentionPeriod: time.Hour,
-		CancelledJobRetentionPeriod: 24 * time.Hour,
-		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 	}
 	if cfg.Workers > 0 {
 		rcfg.Queues = map[string]river.QueueConfig{Name: {MaxWorkers: cfg.Workers}}
@@ -168,7 +208,7 @@ func New(st *store.Postgres, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	q.client = client
-	st.SetQueueHooks(store.QueueHooks{Enqueue: q.insert, Complete: q.complete})
+	st.SetJobHooks(store.JobHooks{Enqueue: q.insert})
 	return q, nil
 }
 
@@ -195,10 +235,14 @@ func (h levelAtLeast) WithGroup(g string) slog.Handler {
 	return levelAtLeast{h.Handler.WithGroup(g), h.min}
 }
 
-// Enqueue records the command's ledger row and its job in one transaction
-// (bot.Enqueuer).
+// Enqueue records the command's ledger row, with job as its job_input,
+// and its job (ids only) in one transaction (bot.Enqueuer).
 func (q *Queue) Enqueue(ctx context.Context, in store.Interaction, job bot.QueuedCommand) error {
-	return q.store.RecordAndEnqueue(ctx, in, Args{job})
+	input, err := json.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("queue: %w: %w", store.ErrNotWritten, err)
+	}
+	return q.store.RecordAndEnqueue(ctx, in, input, Args{Platform: in.Platform, ID: in.ID})
 }
 
 // insert is the store's Enqueue hook: one multi-row insert for a batch.
@@ -212,39 +256,16 @@ func (q *Queue) insert(ctx context.Context, tx pgx.Tx, jobs []any) error {
 		params[i] = river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: Name, MaxAttempts: q.cfg.MaxAttempts}}
 	}
 	// InsertManyTx (one multi-row INSERT) rather than InsertManyFastTx
-	// (COPY through a temporary table): measured faster for batches of
-	// this size, and it is one statement less in the transaction.
+	// (COPY through a temporary table): one statement less in the
+	// transaction.
 	_, err := q.client.InsertManyTx(ctx, tx, params)
-	return err
-}
-
-// complete is the store's Complete hook: what river.JobCompleteTx does for
-// one job, for a batch of them in one statement (JobCompleteTx needs the
-// worker's context and runs one statement per job).
-func (q *Queue) complete(ctx context.Context, tx pgx.Tx, ids []int64) error {
-	now := time.Now()
-	p := &riverdriver.JobSetStateIfRunningManyParams{
-		ID:              ids,
-		Attempt:         make([]*int, len(ids)),
-		ErrData:         make([][]byte, len(ids)),
-		FinalizedAt:     make([]*time.Time, len(ids)),
-		MetadataDoMerge: make([]bool, len(ids)),
-		MetadataUpdates: make([][]byte, len(ids)),
-		ScheduledAt:     make([]*time.Time, len(ids)),
-		State:           make([]rivertype.JobState, len(ids)),
-	}
-	for i := range ids {
-		p.FinalizedAt[i] = &now
-		p.State[i] = rivertype.JobStateCompleted
-	}
-	_, err := q.client.Pilot().JobSetStateIfRunningMany(ctx, q.client.Driver().UnwrapExecutor(tx), p)
 	return err
 }
 
 // Start runs the workers (if Config.Workers > 0) until Stop: they run the
 // work through d and answer through the Reopener of the command's platform
-// (by bot.PlatformSlack, ...). A job of a platform missing here waits for
-// a process that has it.
+// (by bot.PlatformSlack, ...). A job of a platform missing here is put back
+// (snoozed, its attempt not counted) for a process that has it.
 func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher, reopeners map[string]bot.Reopener) error {
 	q.worker.d, q.reopeners = d, reopeners
 	if q.cfg.Workers < 0 {
@@ -257,8 +278,9 @@ func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher, reopeners map[stri
 }
 
 // Stop stops fetching jobs and waits for the running ones until ctx is
-// done; then it cancels them: they are tried again later, here or on
-// another replica, so a deploy loses nothing.
+// done; then it cancels them: a job cancelled before its answer was
+// recorded is put back without using an attempt, for another replica or
+// the restarted process, so a deploy loses nothing.
 func (q *Queue) Stop(ctx context.Context) error {
 	if q.cfg.Workers < 0 {
 		return nil
@@ -293,17 +315,28 @@ type worker struct {
 	d *bot.Dispatcher
 }
 
-// NextRetry waits RetryBase, doubling with each attempt, up to RetryMax.
+// NextRetry waits RetryBase, doubling with each attempt, up to RetryMax,
+// jittered by up to a quarter either way.
 func (w *worker) NextRetry(job *river.Job[Args]) time.Time {
-	cfg := w.q.cfg
-	wait := cfg.RetryBase
-	for i := 1; i < job.Attempt && wait < cfg.RetryMax; i++ {
-		wait *= 2
-	}
-	return time.Now().Add(min(wait, cfg.RetryMax))
+	return time.Now().Add(retryDelay(w.q.cfg, job.Attempt, rand.Float64()))
 }
 
-func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+// retryDelay is the wait after attempt (1 for the first), with u in [0, 1)
+// choosing the jitter.
+func retryDelay(cfg Config, attempt int, u float64) time.Duration {
+	wait := cfg.RetryBase
+	for i := 1; i < attempt && wait < cfg.RetryMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, cfg.RetryMax)
+	return wait + time.Duration((u-0.5)/2*float64(wait))
+}
+
+// errPrefix begins every error Work gives River: an attempt error without
+// it was written by River itself (see rescued).
+const errPrefix = "classbot: "
+
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 	start := time.Now()
 	rep := Report{Attempt: job.Attempt, Rescued: rescued(job.Errors)}
 	from := job.CreatedAt
@@ -313,39 +346,131 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	rep.Wait = max(0, start.Sub(from))
 	defer func() {
 		rep.Run = time.Since(start)
+		var snooze *rivertype.JobSnoozeError
+		switch {
+		case errors.As(err, &snooze):
+		case err != nil:
+			rep.Retry, rep.Outcome = true, ""
+			if job.Attempt >= job.MaxAttempts {
+				w.discarded(ctx, job.Args)
+			}
+			err = errors.New(errPrefix + err.Error())
+		}
 		if f := w.q.cfg.ObserveFunc; f != nil {
 			f(rep)
 		}
 	}()
 
-	c := job.Args.Command
-	reopen, ok := w.q.reopeners[c.Platform]
+	a := job.Args
+	reopen, ok := w.q.reopeners[a.Platform]
 	if !ok {
-		// A job from a replica configured for a platform this one is not:
-		// leave it to one that is.
-		rep.Retry = true
-		return fmt.Errorf("queue: no %s adapter in this process to answer through", c.Platform)
+		// This process has no adapter for the job's platform: put the job
+		// back, attempts untouched, for a process that has one.
+		rep.Snoozed = SnoozeNoPlatform
+		return river.JobSnooze(w.q.cfg.PlatformSnooze)
 	}
-	r, err := reopen.Reopen(ctx, c, job.Args.Address)
+	// A failed read is a retry, never "not answered".
+	row, err := w.q.store.ReadJob(ctx, a.Platform, a.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil // purged: nothing left to answer
+	case err != nil:
+		return fmt.Errorf("reading the command: %w", err)
+	case !row.RepliedAt.IsZero() || row.Input == nil:
+		// Answered and recorded by an earlier attempt whose end River did
+		// not hear of (a crash, a timeout), or ended: nothing more to do.
+		rep.Outcome = row.Outcome
+		return nil
+	}
+	var qc bot.QueuedCommand
+	if err := json.Unmarshal(row.Input, &qc); err != nil {
+		return fmt.Errorf("the command's job_input: %w", err)
+	}
+	var outbox *bot.QueuedAnswer
+	if row.Outbox != nil {
+		outbox = new(bot.QueuedAnswer)
+		if err := json.Unmarshal(row.Outbox, outbox); err != nil {
+			return fmt.Errorf("the command's outbox: %w", err)
+		}
+	}
+	c := qc.Command
+	r, err := reopen.Reopen(ctx, c, qc.Address)
 	if err != nil {
-		rep.Retry = true
-		return fmt.Errorf("queue: reopening the %s reply: %w", c.Platform, err)
+		// The error may quote the address: log it, keep it out of River.
+		w.q.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "queue: reopening the reply failed",
+			slog.String("platform", c.Platform), slog.String("interaction", c.InteractionID), slog.Any("err", err))
+		return fmt.Errorf("reopening the %s reply failed", c.Platform)
 	}
 	out, err := w.d.RunQueued(ctx, bot.QueuedRun{
 		Command: c, Responder: r,
 		Attempt: job.Attempt, Final: job.Attempt >= job.MaxAttempts,
-		Complete: func(ctx context.Context, in store.Interaction) error {
-			return w.q.store.FinishAndComplete(ctx, in, job.ID)
+		Outbox: outbox, WorkBudget: w.q.cfg.JobTimeout,
+		Posts: &postLog{st: w.q.store, platform: c.Platform, id: c.InteractionID, posted: row.Posted},
+		SaveAnswer: func(ctx context.Context, ans bot.QueuedAnswer) error {
+			b, err := json.Marshal(ans)
+			if err != nil {
+				return err
+			}
+			return w.q.store.SaveOutbox(ctx, c.Platform, c.InteractionID, b)
 		},
+		Finish: w.q.store.FinishJob,
 	})
-	rep.Outcome = out
-	if err != nil {
-		rep.Retry, rep.Outcome = true, ""
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil // the command ended meanwhile
+	case errors.Is(err, bot.ErrInterrupted):
+		// A shutdown: put the job back without using an attempt.
+		rep.Snoozed = SnoozeStopping
+		return river.JobSnooze(stoppingSnooze)
 	}
+	rep.Outcome = out
 	return err
 }
 
-// rescued reports whether the job's last error is River's rescuer's.
+// postLog is a command's bot.PostLog over its ledger row's posted column.
+type postLog struct {
+	st           *store.Postgres
+	platform, id string
+	mu           sync.Mutex
+	posted       map[string]string
+}
+
+func (p *postLog) Posted(kind string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.posted[kind]
+}
+
+func (p *postLog) RecordPost(ctx context.Context, kind, msgID string) error {
+	if err := p.st.RecordPost(ctx, p.platform, p.id, kind, msgID); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.posted == nil {
+		p.posted = map[string]string{}
+	}
+	p.posted[kind] = msgID
+	return nil
+}
+
+// discarded ends the command of a job River is about to discard (its last
+// attempt failed): the ledger row keeps its outcome, and nothing of the
+// student's stays for a job that will not run again.
+func (w *worker) discarded(ctx context.Context, a Args) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.QueueReplyTimeout)
+	defer cancel()
+	in := store.Interaction{Platform: a.Platform, ID: a.ID, Outcome: bot.OutcomeError}
+	if err := w.q.store.FinishJob(fctx, in); err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.q.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "queue: clearing a discarded command's row failed",
+			slog.String("platform", a.Platform), slog.String("interaction", a.ID), slog.Any("err", err))
+	}
+}
+
+// rescued reports whether the job's last attempt error was written by
+// River (its rescuer, for a job left running by a crashed process) rather
+// than returned by Work, whose errors all begin with errPrefix. Jobs that
+// time out or are snoozed by Work never reach River without Work's error.
 func rescued(errs []rivertype.AttemptError) bool {
-	return len(errs) > 0 && strings.Contains(strings.ToLower(errs[len(errs)-1].Error), "rescue")
+	return len(errs) > 0 && !strings.HasPrefix(errs[len(errs)-1].Error, errPrefix)
 }

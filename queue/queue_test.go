@@ -30,7 +30,7 @@ var serverURL string // the test package's database; each test makes its own
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, "classbot_queue_test", &serverURL)) }
 
 // newDB creates a database for one test, migrated for queue mode.
-func newDB(t *testing.T) string {
+func newDB(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -83,6 +83,8 @@ type board struct {
 	done    chan string // one send per post
 	expired atomic.Bool
 	onPost  func(id string, n int) // called after the n-th post of id
+	failing atomic.Int32           // posts fail while this is above zero (counting down)
+	refuse  sync.Map               // ids whose Reopen fails, with an error that quotes the address
 }
 
 func newBoard() *board {
@@ -93,6 +95,9 @@ func (b *board) Reopen(_ context.Context, c bot.Command, addr json.RawMessage) (
 	var a struct{ ID string }
 	if err := json.Unmarshal(addr, &a); err != nil || a.ID != c.InteractionID {
 		return nil, fmt.Errorf("bad address %q", addr)
+	}
+	if _, ok := b.refuse.Load(a.ID); ok {
+		return nil, fmt.Errorf("refused address %s", addr)
 	}
 	return &posted{b: b, id: a.ID}, nil
 }
@@ -109,6 +114,9 @@ func (p *posted) Respond(context.Context, bot.Reply) error {
 func (p *posted) FollowUp(_ context.Context, r bot.Reply) error {
 	if p.b.expired.Load() {
 		return fmt.Errorf("token too old: %w", bot.ErrExpired)
+	}
+	if p.b.failing.Add(-1) >= 0 {
+		return errors.New("platform: 503 Service Unavailable")
 	}
 	p.b.mu.Lock()
 	p.b.posts[p.id]++
@@ -132,9 +140,13 @@ type request struct {
 	err   error
 }
 
+// Address carries a stand-in of a platform's reply token, which must never
+// reach River's tables.
 func (r *request) Address() (json.RawMessage, error) {
-	return json.Marshal(struct{ ID string }{r.id})
+	return json.Marshal(struct{ ID, Token string }{r.id, tokenOf(r.id)})
 }
+
+func tokenOf(id string) string { return "reply-token-" + id }
 
 // checkers are small pools, one per test database, for the requests'
 // checks: a thousand commands at once must not open a thousand connections
@@ -167,7 +179,7 @@ func (r *request) Ack(ctx context.Context, _ bot.Reply) error {
 	pool, err := checker(r.dbURL)
 	if err == nil {
 		err = pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM river_job WHERE args->'command'->>'InteractionID' = $1),
+			(SELECT count(*) FROM river_job WHERE args->>'id' = $1),
 			(SELECT count(*) FROM interactions WHERE id = $1)`, r.id).Scan(&jobs, &rows)
 	}
 	if err == nil && (jobs != 1 || rows != 1) {
@@ -188,7 +200,14 @@ type replica struct {
 	acked atomic.Int32 // traces given to bot.Config.AckFunc with an Acknowledged moment
 }
 
-func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.Config) *replica {
+func startReplica(t testing.TB, dbURL string, m bot.Agent, b *board, cfg queue.Config) *replica {
+	t.Helper()
+	return startReplicaWith(t, dbURL, m, cfg, bot.Options{}, map[string]bot.Reopener{bot.PlatformConsole: b})
+}
+
+// startReplicaWith is startReplica with the bot's options (its Logger is
+// cfg's) and the replica's Reopeners.
+func startReplicaWith(t testing.TB, dbURL string, m bot.Agent, cfg queue.Config, opts bot.Options, reopeners map[string]bot.Reopener) *replica {
 	t.Helper()
 	ctx := context.Background()
 	// Tests start up to three replicas, and other packages' tests share
@@ -211,7 +230,8 @@ func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	bt := bot.New(pg, m, bot.Options{Logger: cfg.Logger})
+	opts.Logger = cfg.Logger
+	bt := bot.New(pg, m, opts)
 	r := &replica{pg: pg, q: q}
 	r.disp = bot.NewDispatcher(ctx, bt, bot.Config{Mode: bot.ModeQueue, Enqueuer: q, Logger: cfg.Logger,
 		AckFunc: func(tr bot.Trace) {
@@ -220,7 +240,7 @@ func startReplica(t *testing.T, dbURL string, m bot.Agent, b *board, cfg queue.C
 			}
 		}})
 	disp := r.disp
-	if err := q.Start(ctx, disp, map[string]bot.Reopener{bot.PlatformConsole: b}); err != nil {
+	if err := q.Start(ctx, disp, reopeners); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -2,7 +2,7 @@ package store
 
 // QueuedWrites is how many writes wait in p's queue (not yet taken by the
 // writer), for tests that arrange writes into one batch.
-func QueuedWrites(p *Postgres) int { return len(p.w.queue) }
+func QueuedWrites(p *Postgres) int { return len(p.w.backlog) }
 
 // WriterStopping reports whether p's Close has shut the queue, so the
 // writer is flushing what is left.
@@ -20,4 +20,4 @@ func WriterStopping(p *Postgres) bool {
 func GroupedBatches(p *Postgres) int64 { return p.w.grouped.Load() }
 
 // QueuedEnqueues is how many writes wait in p's acknowledgement lane.
-func QueuedEnqueues(p *Postgres) int { return len(p.enq.queue) }
+func QueuedEnqueues(p *Postgres) int { return len(p.enq.backlog) }

@@ -12,20 +12,25 @@ import (
 // one each. It is used when no key occurs twice in the batch: then the
 // writes do not see each other, and running all ledger inserts, then all
 // upserts, then all ledger finishes gives each caller the result it would
-// have had in queue order. A batch with a repeated key (the same student
+// have had in arrival order. A batch with a repeated key (the same student
 // twice, an insert and its finish) runs statement by statement instead.
 
 const (
 	recordInteractionsSQL = `
 INSERT INTO interactions (platform, id, command, mode, workspace, channel, user_id,
-    received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::text[])
+    received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome, job_input)
+SELECT u.platform, u.id, u.command, u.mode, u.workspace, u.channel, u.user_id,
+    u.received_at, u.acknowledged_at, u.stored_at, u.agent_done_at, u.replied_at, u.outcome, u.job_input::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::text[], $14::text[])
+    AS u(platform, id, command, mode, workspace, channel, user_id,
+        received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome, job_input)
 ON CONFLICT (platform, id) DO UPDATE SET
     command = EXCLUDED.command, mode = EXCLUDED.mode, workspace = EXCLUDED.workspace,
     channel = EXCLUDED.channel, user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at,
     acknowledged_at = EXCLUDED.acknowledged_at, stored_at = EXCLUDED.stored_at,
-    agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome
+    agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome,
+    job_input = EXCLUDED.job_input, outbox = NULL, posted = NULL
 WHERE interactions.outcome = '` + OutcomeAckFailed + `'
 RETURNING platform, id`
 
@@ -42,9 +47,12 @@ UPDATE interactions AS i SET
     stored_at       = COALESCE(u.stored_at, i.stored_at),
     agent_done_at   = COALESCE(u.agent_done_at, i.agent_done_at),
     replied_at      = COALESCE(u.replied_at, i.replied_at),
-    outcome         = COALESCE(NULLIF(u.outcome, ''), i.outcome)
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[])
-    AS u(platform, id, acknowledged_at, stored_at, agent_done_at, replied_at, outcome)
+    outcome         = COALESCE(NULLIF(u.outcome, ''), i.outcome),
+    job_input       = CASE WHEN u.clear THEN NULL ELSE i.job_input END,
+    outbox          = CASE WHEN u.clear THEN NULL ELSE i.outbox END,
+    posted          = CASE WHEN u.clear THEN NULL ELSE i.posted END
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::bool[])
+    AS u(platform, id, acknowledged_at, stored_at, agent_done_at, replied_at, outcome, clear)
 WHERE i.platform = u.platform AND i.id = u.id
 RETURNING i.platform, i.id`
 )
@@ -73,9 +81,9 @@ func groupable(batch []*write) bool {
 	return true
 }
 
-// queueGrouped adds batch's writes to b as at most three statements whose
+// addGrouped adds batch's writes to b as at most three statements whose
 // callbacks set each write's result in results (same index as batch).
-func queueGrouped(b *pgx.Batch, batch []*write, results []writeResult) {
+func addGrouped(b *pgx.Batch, batch []*write, results []writeResult) {
 	var records, upserts, finishes []int // indexes into batch
 	for i, wr := range batch {
 		switch {
@@ -88,23 +96,24 @@ func queueGrouped(b *pgx.Batch, batch []*write, results []writeResult) {
 		}
 	}
 	if len(records) > 0 {
-		queueRecords(b, batch, records, results)
+		addRecords(b, batch, records, results)
 	}
 	if len(upserts) > 0 {
-		queueUpserts(b, batch, upserts, results)
+		addUpserts(b, batch, upserts, results)
 	}
 	if len(finishes) > 0 {
-		queueFinishes(b, batch, finishes, results)
+		addFinishes(b, batch, finishes, results)
 	}
 }
 
-func queueRecords(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
+func addRecords(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
 	n := len(idx)
 	var (
 		platform, id, command, mode, workspace, channel, user, outcome = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		received                     = make([]time.Time, n)
 		acked, stored, done, replied = make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
+		input                        = make([]*string, n)
 	)
 	byKey := make(map[ledgerKey]int, n)
 	for j, i := range idx {
@@ -112,16 +121,17 @@ func queueRecords(b *pgx.Batch, batch []*write, idx []int, results []writeResult
 		platform[j], id[j], command[j], mode[j] = in.Platform, in.ID, in.Command, in.Mode
 		workspace[j], channel[j], user[j], outcome[j] = in.Workspace, in.Channel, in.User, in.Outcome
 		received[j] = in.ReceivedAt
+		input[j] = jsonText(batch[i].input)
 		acked[j], stored[j], done[j], replied[j] = nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt)
 		byKey[ledgerKey{in.Platform, in.ID}] = i
 		results[i].err = ErrDuplicate // unless RETURNING names it
 	}
 	b.Queue(recordInteractionsSQL, platform, id, command, mode, workspace, channel, user,
-		received, acked, stored, done, replied, outcome).
+		received, acked, stored, done, replied, outcome, input).
 		Query(clearReturned(byKey, results))
 }
 
-func queueUpserts(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
+func addUpserts(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
 	n := len(idx)
 	platform, workspace, user, channel, name, email := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
@@ -147,19 +157,21 @@ func queueUpserts(b *pgx.Batch, batch []*write, idx []int, results []writeResult
 		})
 }
 
-func queueFinishes(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
+func addFinishes(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
 	n := len(idx)
 	platform, id, outcome := make([]string, n), make([]string, n), make([]string, n)
 	acked, stored, done, replied := make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
+	clearJob := make([]bool, n)
 	byKey := make(map[ledgerKey]int, n)
 	for j, i := range idx {
 		in := batch[i].in
 		platform[j], id[j], outcome[j] = in.Platform, in.ID, in.Outcome
+		clearJob[j] = batch[i].kind == writeFinishJob
 		acked[j], stored[j], done[j], replied[j] = nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt)
 		byKey[ledgerKey{in.Platform, in.ID}] = i
 		results[i].err = ErrNotFound // unless RETURNING names it
 	}
-	b.Queue(finishInteractionsSQL, platform, id, acked, stored, done, replied, outcome).
+	b.Queue(finishInteractionsSQL, platform, id, acked, stored, done, replied, outcome, clearJob).
 		Query(clearReturned(byKey, results))
 }
 

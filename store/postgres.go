@@ -30,7 +30,7 @@ type Postgres struct {
 	w    *writer
 	// enq is queue mode's acknowledgement lane: a writer of its own for
 	// RecordAndEnqueue, whose commit the acknowledgement waits for, so it
-	// never queues behind the background writes (registrations, answers'
+	// never waits behind the background writes (registrations, answers'
 	// records, completions) in w. The two lanes never write one key out
 	// of order: a command's later writes are issued only after its
 	// enqueue has committed.
@@ -56,7 +56,7 @@ func Open(ctx context.Context, url string) (*Postgres, error) {
 // next batch, which closes at cfg.MaxBatchRows writes. A batch is one
 // pipeline that PostgreSQL runs as one implicit transaction, one round trip
 // and one commit: one multi-row statement per kind of write when no key
-// occurs twice in it, else one statement per write in queue order. Every
+// occurs twice in it, else one statement per write in arrival order. Every
 // caller still gets its own result and error (see the write methods).
 func OpenWithConfig(ctx context.Context, url string, cfg Config) (*Postgres, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
@@ -91,7 +91,7 @@ func where(c *pgx.ConnConfig) string {
 }
 
 // Close stops taking writes (later ones fail with ErrClosed), commits the
-// writes already queued (within Config.CommitTimeout; past it they fail),
+// writes already submitted (within Config.CommitTimeout; past it they fail),
 // waits for the writer goroutine to end and for queries in progress, and
 // closes every connection. It may be called more than once.
 func (p *Postgres) Close() {
@@ -151,10 +151,10 @@ func (p *Postgres) CountRegistrations(ctx context.Context) (int, error) {
 }
 
 // RecordInteraction adds a row to the ledger. If (Platform, ID) is already
-// there, also from a write queued earlier, it changes nothing and returns
+// there, also from a write submitted earlier, it changes nothing and returns
 // ErrDuplicate, unless that row's outcome is OutcomeAckFailed, which it
 // takes over. It is safe for concurrent use; a ctx that ends first returns
-// ctx's error at once, and a row already queued is still written, so a
+// ctx's error at once, and a row already submitted is still written, so a
 // FinishInteraction called afterwards finds it.
 func (p *Postgres) RecordInteraction(ctx context.Context, in Interaction) error {
 	if err := in.check(); err != nil {
@@ -168,8 +168,8 @@ func (p *Postgres) RecordInteraction(ctx context.Context, in Interaction) error 
 
 // FinishInteraction sets the ledger row's timestamps that are non-zero in in,
 // and its outcome when in.Outcome is not empty; or returns ErrNotFound.
-// Writes apply in the order they were queued: a finish called after its
-// RecordInteraction was queued (even if that call's ctx has ended) finds
+// Writes apply in the order they were submitted: a finish called after its
+// RecordInteraction was submitted (even if that call's ctx has ended) finds
 // the row. It is safe for concurrent use; a ctx that ends first returns
 // ctx's error at once.
 func (p *Postgres) FinishInteraction(ctx context.Context, in Interaction) error {
@@ -243,6 +243,15 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// jsonText is b as the text of a jsonb parameter, or NULL for nil.
+func jsonText(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
 }
 
 func deref(t *time.Time) time.Time {

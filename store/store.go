@@ -21,10 +21,14 @@ var (
 	ErrInvalid = errors.New("invalid record")
 	// ErrClosed is returned by a Postgres store's writes after Close.
 	ErrClosed = errors.New("store closed")
-	// ErrNotQueued wraps the ctx error of a Postgres write whose ctx ended
-	// before the write entered the writer's queue: nothing was written.
-	// Without it, a write whose caller gave up may still commit.
-	ErrNotQueued = errors.New("not queued: nothing was written")
+	// ErrNotWritten wraps the ctx error of a Postgres write whose ctx
+	// ended before the write entered the writer's backlog: nothing was
+	// written. Without it, a write whose caller gave up may still commit.
+	ErrNotWritten = errors.New("nothing was written")
+	// ErrUncertain wraps the error of a Postgres write that may have been
+	// committed: the connection was lost after the commit was sent. The
+	// caller cannot tell; it must not say that nothing was written.
+	ErrUncertain = errors.New("outcome unknown: the write may have been committed")
 )
 
 // Registration is one student in one class: unique per (Platform, Workspace, User).

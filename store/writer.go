@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,31 +26,31 @@ const (
 // defaults; OpenWithConfig documents how the writer uses each field.
 type Config struct {
 	// BatchWindow is how long the writer may hold a batch open to gather
-	// more writes while writes contend (more than one is queued, or the
+	// more writes while writes contend (more than one is waiting, or the
 	// previous batch held more than one): it starts no commit sooner than
 	// BatchWindow after the previous one started, so under load there are
 	// at most 1/BatchWindow commits a second; and when the previous batch
 	// held several writes it waits, up to BatchWindow after that commit
 	// ended, for as many to arrive (a batch's callers tend to write again
-	// together). A lone write, nothing else queued and the previous batch a
+	// together). A lone write, nothing else waiting and the previous batch a
 	// single write, goes out at once: no added latency without contention.
 	// A write never waits more than BatchWindow for its batch to close,
 	// plus the commit in flight. Default DefaultBatchWindow (5 ms: at most
 	// 200 commits a second, 0.2 per interaction at 1,000 interactions a
 	// second);
-	// negative: never wait, commit whatever queued while the previous
+	// negative: never wait, commit whatever arrived while the previous
 	// commit was in flight.
 	BatchWindow time.Duration
 
 	// MaxBatchRows is the most writes in one batch (one transaction); a
 	// batch closes as soon as it has this many. Sixteen times as many may
-	// wait in the queue: past that, callers wait to enter the queue (as
+	// wait in the backlog: past that, callers wait to enter the backlog (as
 	// long as their ctx allows). Default DefaultMaxBatchRows (256).
 	MaxBatchRows int
 
 	// CommitTimeout bounds one batch's round trip (and the one-by-one
 	// retry after a refused row), and Close's flush of the writes still
-	// queued. Default DefaultCommitTimeout (10 s).
+	// waiting. Default DefaultCommitTimeout (10 s).
 	CommitTimeout time.Duration
 
 	// ObserveBatchFunc, if not nil, is called after every batch, committed
@@ -76,34 +77,34 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// writeKind is what a queued write does.
+// writeKind is what a write does.
 type writeKind uint8
 
 const (
-	writeRecord   writeKind = iota // RecordInteraction: ledger insert
-	writeFinish                    // FinishInteraction: ledger update
-	writeUpsert                    // UpsertRegistration
-	writeEnqueue                   // RecordAndEnqueue: ledger insert and its job, in one transaction
-	writeComplete                  // FinishAndComplete: ledger update and the job's completion, in one transaction
+	writeRecord    writeKind = iota // RecordInteraction: ledger insert
+	writeFinish                     // FinishInteraction: ledger update
+	writeUpsert                     // UpsertRegistration
+	writeEnqueue                    // RecordAndEnqueue: ledger insert and its job, in one transaction
+	writeFinishJob                  // FinishJob: ledger update that also clears the job's input and outbox
 )
 
 // transactional reports whether k needs an explicit transaction: its
-// statement and the queue's own (a job's insert or completion, made by the
-// QueueHooks) must commit together.
-func (k writeKind) transactional() bool { return k == writeEnqueue || k == writeComplete }
+// statement and the job queue's own (a job's insert, made by
+// JobHooks.Enqueue) must commit together.
+func (k writeKind) transactional() bool { return k == writeEnqueue }
 
 // ledgerInsert and ledgerUpdate report which ledger statement k runs.
 func (k writeKind) ledgerInsert() bool { return k == writeRecord || k == writeEnqueue }
-func (k writeKind) ledgerUpdate() bool { return k == writeFinish || k == writeComplete }
+func (k writeKind) ledgerUpdate() bool { return k == writeFinish || k == writeFinishJob }
 
-// write is one caller's write, queued for the writer. done has room for
+// write is one caller's write, waiting for the writer. done has room for
 // its one result, so the writer never waits for a caller that gave up.
 type write struct {
 	kind  writeKind
-	in    Interaction  // writeRecord, writeFinish, writeEnqueue, writeComplete
+	in    Interaction  // every kind but writeUpsert
 	reg   Registration // writeUpsert, already normalized
-	job   any          // writeEnqueue: the job handed to QueueHooks.Enqueue
-	jobID int64        // writeComplete: the job handed to QueueHooks.Complete
+	input []byte       // writeEnqueue: the ledger row's job_input
+	job   any          // writeEnqueue: the job handed to JobHooks.Enqueue
 	done  chan writeResult
 }
 
@@ -113,46 +114,47 @@ type writeResult struct {
 }
 
 // writer is the Postgres store's group commit: one goroutine that takes the
-// queued writes of concurrent callers and sends each batch as one pipeline
+// waiting writes of concurrent callers and sends each batch as one pipeline
 // of statements, run by PostgreSQL as one implicit transaction and
 // answered in one round trip. Writes of one key run in the order they were
-// queued (a batch in which a key repeats runs write by write, in queue
+// submitted (a batch in which a key repeats runs write by write, in arrival
 // order; see grouped.go), so a ledger row's insert always runs before a
-// finish queued after it, in the same batch or an earlier one.
+// finish submitted after it, in the same batch or an earlier one.
 type writer struct {
 	pool *pgxpool.Pool
 	cfg  Config
 	base context.Context // the writer's own lifetime: not cancelled by callers
 
-	queue chan *write
+	backlog chan *write
 
 	grouped atomic.Int64 // batches sent as multi-row statements (for tests)
 
-	hooks atomic.Pointer[QueueHooks] // set once by SetQueueHooks, before queue writes
+	hooks atomic.Pointer[JobHooks] // set once by SetJobHooks, before the first writeEnqueue
 
-	// mu guards closed. Callers hold it shared while they enter the queue,
-	// so once Close has taken it, nothing more can be queued and the
+	// mu guards closed. Callers hold it shared while they enter the backlog,
+	// so once Close has taken it, nothing more can enter the backlog and the
 	// writer's flush sees every accepted write.
 	mu      sync.RWMutex
 	closed  bool
-	closing chan struct{} // closed first by Close: wakes callers waiting to enter the queue
-	stop    chan struct{} // closed once no more writes can be queued: flush and exit
+	closing chan struct{} // closed first by Close: wakes callers waiting to enter the backlog
+	stop    chan struct{} // closed once no more writes can enter the backlog: flush and exit
 	exited  chan struct{} // closed by the writer goroutine when it returns
 }
 
-// queueBatches is how many full batches the queue holds. A caller whose
-// ctx ends before its write enters the queue writes nothing (a ledger row
-// the acknowledgement gave up waiting for would be lost), so the queue is
-// deep enough for a burst: its bound is memory (a pointer a write), and
-// its backlog drains at a full batch per commit.
-const queueBatches = 16
+// backlogBatches is how many full batches the writer's backlog (the
+// writes waiting for a batch) holds. A caller whose ctx ends before its
+// write enters the backlog writes nothing (a ledger row the
+// acknowledgement gave up waiting for would be lost), so the backlog is
+// deep enough for a burst: its bound is memory (a pointer a write), and it
+// drains at a full batch per commit.
+const backlogBatches = 16
 
 func newWriter(base context.Context, pool *pgxpool.Pool, cfg Config) *writer {
 	w := &writer{
 		pool:    pool,
 		cfg:     cfg,
 		base:    base,
-		queue:   make(chan *write, queueBatches*cfg.MaxBatchRows),
+		backlog: make(chan *write, backlogBatches*cfg.MaxBatchRows),
 		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
 		exited:  make(chan struct{}),
@@ -161,13 +163,14 @@ func newWriter(base context.Context, pool *pgxpool.Pool, cfg Config) *writer {
 	return w
 }
 
-// submit queues wr and waits for its result. A ctx that is done before wr
-// is queued returns ctx's error and nothing is written. A ctx that ends
-// while wr is queued or being committed returns ctx's error at once, and wr
-// is still carried out: the caller cannot know whether it was.
+// submit adds wr to the backlog and waits for its result. A ctx that is
+// done before wr enters it returns ctx's error and nothing is written. A
+// ctx that ends while wr waits or is being committed returns ctx's error
+// at once, and wr is still carried out: the caller cannot know whether it
+// was.
 func (w *writer) submit(ctx context.Context, wr *write) writeResult {
 	if err := ctx.Err(); err != nil {
-		return writeResult{err: fmt.Errorf("%w: %w", ErrNotQueued, err)}
+		return writeResult{err: fmt.Errorf("%w: %w", ErrNotWritten, err)}
 	}
 	wr.done = make(chan writeResult, 1)
 	w.mu.RLock()
@@ -176,11 +179,11 @@ func (w *writer) submit(ctx context.Context, wr *write) writeResult {
 		return writeResult{err: ErrClosed}
 	}
 	select {
-	case w.queue <- wr:
+	case w.backlog <- wr:
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
-		return writeResult{err: fmt.Errorf("%w: %w", ErrNotQueued, ctx.Err())}
+		return writeResult{err: fmt.Errorf("%w: %w", ErrNotWritten, ctx.Err())}
 	case <-w.closing:
 		w.mu.RUnlock()
 		return writeResult{err: ErrClosed}
@@ -193,7 +196,7 @@ func (w *writer) submit(ctx context.Context, wr *write) writeResult {
 	}
 }
 
-// close stops the queue, commits the writes already in it (within
+// close stops the backlog, commits the writes already in it (within
 // CommitTimeout; past it they fail) and waits for the writer to exit. It
 // must be called once.
 func (w *writer) close() {
@@ -211,7 +214,7 @@ func (w *writer) run() {
 	var last batchTimes
 	for {
 		select {
-		case first := <-w.queue:
+		case first := <-w.backlog:
 			batch = append(batch[:0], first)
 		case <-w.stop:
 			w.flush(batch[:0])
@@ -232,7 +235,7 @@ type batchTimes struct {
 	rows       int
 }
 
-// gather adds queued writes to batch until it may close (see
+// gather adds waiting writes to batch until it may close (see
 // Config.BatchWindow): at MaxBatchRows always; at once for a lone write
 // when the previous batch was a single write too; otherwise once
 // BatchWindow has passed since the previous commit started and, if the
@@ -258,7 +261,7 @@ func (w *writer) gather(batch []*write, last batchTimes) []*write {
 	var timer *time.Timer
 	for len(batch) < w.cfg.MaxBatchRows {
 		select {
-		case wr := <-w.queue:
+		case wr := <-w.backlog:
 			batch = append(batch, wr)
 			continue
 		default:
@@ -274,7 +277,7 @@ func (w *writer) gather(batch []*write, last batchTimes) []*write {
 			timer.Reset(time.Until(until))
 		}
 		select {
-		case wr := <-w.queue:
+		case wr := <-w.backlog:
 			batch = append(batch, wr)
 		case <-timer.C:
 		case <-w.stop:
@@ -284,7 +287,7 @@ func (w *writer) gather(batch []*write, last batchTimes) []*write {
 	return batch
 }
 
-// flush commits what is left in the queue once nothing more can enter it,
+// flush commits what is left in the backlog once nothing more can enter it,
 // all within one CommitTimeout.
 func (w *writer) flush(batch []*write) {
 	ctx, cancel := context.WithTimeout(w.base, w.cfg.CommitTimeout)
@@ -294,7 +297,7 @@ func (w *writer) flush(batch []*write) {
 	drain:
 		for len(batch) < w.cfg.MaxBatchRows {
 			select {
-			case wr := <-w.queue:
+			case wr := <-w.backlog:
 				batch = append(batch, wr)
 			default:
 				break drain
@@ -346,55 +349,82 @@ func (w *writer) commit(parent context.Context, batch []*write) {
 // send runs batch as one transaction and sets each write's result. A
 // batch of ledger and registration writes only is one pipeline, which
 // PostgreSQL runs as one implicit transaction in one round trip. A batch
-// with queue writes (writeEnqueue, writeComplete) is an explicit
-// transaction: the same pipeline, then one call of each queue hook for all
-// of the batch's jobs (jobs whose ledger insert found a duplicate are left
-// out), then the commit: four round trips, still one commit.
+// with RecordAndEnqueue writes is an explicit transaction: the same
+// pipeline, then one call of JobHooks.Enqueue for all of the batch's jobs
+// (jobs whose ledger insert found a duplicate are left out), then the
+// commit: four round trips, still one commit. An error that leaves the
+// commit's outcome unknown (the connection lost once the commit was on
+// its way) wraps ErrUncertain.
 func (w *writer) send(ctx context.Context, batch []*write, results []writeResult) error {
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(batch))}
 	if len(batch) > 1 && groupable(batch) {
 		w.grouped.Add(1)
-		queueGrouped(b, batch, results)
+		addGrouped(b, batch, results)
 	} else {
 		for i, wr := range batch {
-			queue(b, wr, &results[i])
+			addStatement(b, wr, &results[i])
 		}
 	}
 	if !slices.ContainsFunc(batch, func(wr *write) bool { return wr.kind.transactional() }) {
-		return w.pool.SendBatch(ctx, b).Close()
+		// The implicit transaction commits at the pipeline's end.
+		return uncertain(w.pool.SendBatch(ctx, b).Close())
 	}
 	hooks := w.hooks.Load()
 	if hooks == nil {
-		return errors.New("store: a queue write without queue hooks (SetQueueHooks)")
+		return errors.New("store: RecordAndEnqueue without job hooks (SetJobHooks)")
 	}
-	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	var jobs []any
+	for i, wr := range batch {
+		if wr.kind == writeEnqueue && results[i].err == nil {
+			jobs = append(jobs, wr.job)
+		}
+	}
+	if len(jobs) > 0 {
+		if err := hooks.Enqueue(ctx, tx, jobs); err != nil {
+			return fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
+		}
+	}
+	// The connection was sound when the commit was sent (the statements
+	// before it succeeded): any failure but PostgreSQL's own refusal may
+	// have come after the commit landed. pgconn.SafeToRetry cannot tell
+	// here: a connection the server's answer never reached reports
+	// "conn closed", an error it marks safe to retry.
+	if err := tx.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
 			return err
 		}
-		var (
-			jobs []any
-			ids  []int64
-		)
-		for i, wr := range batch {
-			switch {
-			case wr.kind == writeEnqueue && results[i].err == nil:
-				jobs = append(jobs, wr.job)
-			case wr.kind == writeComplete:
-				ids = append(ids, wr.jobID)
-			}
-		}
-		if len(jobs) > 0 {
-			if err := hooks.Enqueue(ctx, tx, jobs); err != nil {
-				return fmt.Errorf("enqueue %d jobs: %w", len(jobs), err)
-			}
-		}
-		if len(ids) > 0 {
-			if err := hooks.Complete(ctx, tx, ids); err != nil {
-				return fmt.Errorf("complete %d jobs: %w", len(ids), err)
-			}
-		}
-		return nil
-	})
+		return fmt.Errorf("%w: %w", ErrUncertain, err)
+	}
+	return nil
+}
+
+// uncertain wraps err in ErrUncertain when it may have come after
+// PostgreSQL committed: it is neither an error PostgreSQL reported (the
+// transaction then rolled back) nor a failure to connect, nor one pgx
+// knows came before anything was sent. A connection lost after the
+// statements were sent may still report "conn closed", which pgx marks
+// safe to retry: that is why SafeToRetry alone is not the test.
+func uncertain(err error) error {
+	var (
+		pe *pgconn.PgError
+		ce *pgconn.ConnectError
+	)
+	switch {
+	case err == nil, errors.As(err, &pe), errors.As(err, &ce), errors.Is(err, ErrUncertain):
+		return err
+	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUncertain, err)
 }
 
 // one runs a single write in its own transaction.
@@ -422,15 +452,15 @@ func (k writeKind) doing() string {
 		return "finishing an interaction"
 	case writeEnqueue:
 		return "queueing a command"
-	case writeComplete:
-		return "completing a queued command"
+	case writeFinishJob:
+		return "finishing a queued command"
 	default:
 		return "saving a registration"
 	}
 }
 
 // The statements of the three writes. Each is one row; a batch sends one
-// per write, in queue order, so two writes of one key in one batch see each
+// per write, in arrival order, so two writes of one key in one batch see each
 // other as they would in two transactions.
 const (
 	// xmax is 0 on a row version this statement inserted, and the updating
@@ -445,13 +475,14 @@ RETURNING (xmax = 0)`
 
 	recordInteractionSQL = `
 INSERT INTO interactions (platform, id, command, mode, workspace, channel, user_id,
-    received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome, job_input)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
 ON CONFLICT (platform, id) DO UPDATE SET
     command = EXCLUDED.command, mode = EXCLUDED.mode, workspace = EXCLUDED.workspace,
     channel = EXCLUDED.channel, user_id = EXCLUDED.user_id, received_at = EXCLUDED.received_at,
     acknowledged_at = EXCLUDED.acknowledged_at, stored_at = EXCLUDED.stored_at,
-    agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome
+    agent_done_at = EXCLUDED.agent_done_at, replied_at = EXCLUDED.replied_at, outcome = EXCLUDED.outcome,
+    job_input = EXCLUDED.job_input, outbox = NULL, posted = NULL
 WHERE interactions.outcome = '` + OutcomeAckFailed + `'`
 
 	finishInteractionSQL = `
@@ -460,13 +491,16 @@ UPDATE interactions SET
     stored_at       = COALESCE($4, stored_at),
     agent_done_at   = COALESCE($5, agent_done_at),
     replied_at      = COALESCE($6, replied_at),
-    outcome         = COALESCE(NULLIF($7, ''), outcome)
+    outcome         = COALESCE(NULLIF($7, ''), outcome),
+    job_input       = CASE WHEN $8 THEN NULL ELSE job_input END,
+    outbox          = CASE WHEN $8 THEN NULL ELSE outbox END,
+    posted          = CASE WHEN $8 THEN NULL ELSE posted END
 WHERE platform = $1 AND id = $2`
 )
 
-// queue adds wr's statement to b; its callback stores wr's result in res
-// (ErrDuplicate and ErrNotFound are results, not batch failures).
-func queue(b *pgx.Batch, wr *write, res *writeResult) {
+// addStatement adds wr's statement to b; its callback stores wr's result
+// in res (ErrDuplicate and ErrNotFound are results, not batch failures).
+func addStatement(b *pgx.Batch, wr *write, res *writeResult) {
 	switch wr.kind {
 	case writeUpsert:
 		r := wr.reg
@@ -476,17 +510,18 @@ func queue(b *pgx.Batch, wr *write, res *writeResult) {
 		in := wr.in
 		b.Queue(recordInteractionSQL, in.Platform, in.ID, in.Command, in.Mode, in.Workspace, in.Channel, in.User,
 			in.ReceivedAt, nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt),
-			nullTime(in.RepliedAt), in.Outcome).
+			nullTime(in.RepliedAt), in.Outcome, jsonText(wr.input)).
 			Exec(func(ct pgconn.CommandTag) error {
 				if ct.RowsAffected() == 0 {
 					res.err = ErrDuplicate
 				}
 				return nil
 			})
-	case writeFinish, writeComplete:
+	case writeFinish, writeFinishJob:
 		in := wr.in
 		b.Queue(finishInteractionSQL, in.Platform, in.ID,
-			nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt), in.Outcome).
+			nullTime(in.AcknowledgedAt), nullTime(in.StoredAt), nullTime(in.AgentDoneAt), nullTime(in.RepliedAt), in.Outcome,
+			wr.kind == writeFinishJob).
 			Exec(func(ct pgconn.CommandTag) error {
 				if ct.RowsAffected() == 0 {
 					res.err = ErrNotFound

@@ -132,9 +132,20 @@ var errReopened = errors.New("discord: a reopened interaction was answered alrea
 // reopened is an interaction's Responder rebuilt in a queue worker.
 type reopened struct {
 	webhook
-	received time.Time // the command's ReceivedAt; zero: unknown
-	command  string    // the command's name, for the DM fallback
+	received time.Time   // the command's ReceivedAt; zero: unknown
+	command  string      // the command's name, for the DM fallback
+	posts    bot.PostLog // where the direct message fallback is recorded; nil: nowhere
 }
+
+// postKindDM is the bot.PostLog kind of the direct message fallback.
+const postKindDM = "discord_dm"
+
+// UsePostLog makes FollowUp record its direct message fallback in l and
+// skip it when l holds one already (bot.PostLogger): a second one would
+// be a second answer.
+func (r *reopened) UsePostLog(l bot.PostLog) { r.posts = l }
+
+var _ bot.PostLogger = (*reopened)(nil)
 
 func (r *reopened) Ack(context.Context, bot.Reply) error     { return errReopened }
 func (r *reopened) Respond(context.Context, bot.Reply) error { return errReopened }
@@ -155,8 +166,13 @@ func (r *reopened) Respond(context.Context, bot.Reply) error { return errReopene
 // refuses the direct message (the student accepts none from the server):
 // nothing else can reach them. Other failures (a timeout, a 5xx) return
 // an error that does not wrap it, so the job may be retried. Errors never
-// show the token.
+// show the token. With a PostLog (UsePostLog), a direct message recorded
+// by an earlier attempt means the student has the answer: FollowUp sends
+// nothing and returns nil.
 func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
+	if r.posts != nil && r.posts.Posted(postKindDM) != "" {
+		return nil
+	}
 	if !r.received.IsZero() && !r.a.cfg.NowFunc().Before(r.received.Add(TokenLife-ExpiryMargin)) {
 		return r.expired(ctx, rep, fmt.Errorf("its token expired %s after the interaction", TokenLife))
 	}
@@ -229,11 +245,31 @@ func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.M
 	if ch == nil || !isSnowflake(ch.ID) {
 		return errors.New("open direct message channel: Discord answered without a channel id")
 	}
-	_, err = r.a.session.ChannelMessageSendComplex(ch.ID, &discordgo.MessageSend{
+	m, err := r.a.session.ChannelMessageSendComplex(ch.ID, &discordgo.MessageSend{
 		Content: content, Embeds: embeds, AllowedMentions: noMentions(),
 	}, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("send direct message: %w", err)
 	}
+	r.recordDM(ctx, m)
 	return nil
+}
+
+// recordDM records the direct message's id in the PostLog, with its own
+// time budget. A failure is logged: the answer was delivered, and the
+// worst a later attempt can do is deliver it again.
+func (r *reopened) recordDM(ctx context.Context, m *discordgo.Message) {
+	if r.posts == nil {
+		return
+	}
+	id := "sent" // Discord gave no message: the post still happened
+	if m != nil && m.ID != "" {
+		id = m.ChannelID + "/" + m.ID
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.RecordPostTimeout)
+	defer cancel()
+	if err := r.posts.RecordPost(rctx, postKindDM, id); err != nil {
+		r.a.log.LogAttrs(ctx, slog.LevelWarn, "discord: recording the direct message fallback failed",
+			slog.String("interaction", r.interaction), slog.Any("err", err))
+	}
 }

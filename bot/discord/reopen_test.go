@@ -2,6 +2,7 @@ package discord_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -441,5 +442,53 @@ func TestDiscordReopenRefusesBadAddresses(t *testing.T) {
 	}
 	if n := len(w.discord.Requests()); n != 0 {
 		t.Fatalf("the stand-in got %d requests", n)
+	}
+}
+
+// memPostLog is a bot.PostLog in memory, as the queue keeps one per command.
+type memPostLog struct {
+	mu    sync.Mutex
+	posts map[string]string
+}
+
+func (l *memPostLog) Posted(kind string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.posts[kind]
+}
+
+func (l *memPostLog) RecordPost(_ context.Context, kind, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.posts == nil {
+		l.posts = map[string]string{}
+	}
+	l.posts[kind] = id
+	return nil
+}
+
+// The direct message fallback is recorded as it is sent, and a later
+// attempt of the same command, finding it, sends nothing more.
+func TestDiscordReopenedDirectMessageIsSentOnce(t *testing.T) {
+	w := setupWorker(t, "test-bot-token")
+	const id = "1200000000000000109"
+	log := &memPostLog{}
+	for attempt := 1; attempt <= 2; attempt++ {
+		r := w.reopen(id)
+		pl, ok := r.(bot.PostLogger)
+		if !ok {
+			t.Fatal("a reopened Discord responder takes no PostLog")
+		}
+		pl.UsePostLog(log)
+		w.clock.set(w.received.Add(discord.TokenLife))
+		if err := r.FollowUp(t.Context(), bot.Reply{Text: "Welcome!"}); err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		if n := len(w.discord.DirectMessages(student)); n != 1 {
+			t.Fatalf("after attempt %d: %d direct messages, want 1", attempt, n)
+		}
+	}
+	if log.Posted("discord_dm") == "" {
+		t.Error("the direct message was not recorded")
 	}
 }

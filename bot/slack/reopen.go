@@ -103,8 +103,20 @@ var errReopened = errors.New("slack: a reopened command was answered already; on
 // reopened is a command's Responder rebuilt in a queue worker.
 type reopened struct {
 	delivery
-	received time.Time // the command's ReceivedAt; zero: unknown
+	received time.Time   // the command's ReceivedAt; zero: unknown
+	posts    bot.PostLog // where the chat.postEphemeral fallback is recorded; nil: nowhere
 }
+
+// postKindEphemeral is the bot.PostLog kind of the chat.postEphemeral
+// fallback.
+const postKindEphemeral = "slack_ephemeral"
+
+// UsePostLog makes FollowUp record its chat.postEphemeral fallback in l
+// and skip it when l holds one already (bot.PostLogger): an ephemeral
+// message cannot be edited, and a second one would be a second answer.
+func (r *reopened) UsePostLog(l bot.PostLog) { r.posts = l }
+
+var _ bot.PostLogger = (*reopened)(nil)
 
 func (r *reopened) Ack(context.Context, bot.Reply) error     { return errReopened }
 func (r *reopened) Respond(context.Context, bot.Reply) error { return errReopened }
@@ -124,8 +136,13 @@ func (r *reopened) Respond(context.Context, bot.Reply) error { return errReopene
 // chat.postEphemeral (not_in_channel, channel_not_found, …): nothing else
 // can reach the student. Other failures (a timeout, a 5xx) return an error
 // that does not wrap it, so the job may be retried. Errors never show the
-// response_url.
+// response_url. With a PostLog (UsePostLog), a fallback recorded by an
+// earlier attempt means the student has the answer: FollowUp posts
+// nothing and returns nil.
 func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
+	if r.posts != nil && r.posts.Posted(postKindEphemeral) != "" {
+		return nil
+	}
 	text := Escape(chunk.Split(rep.Text, MaxFollowUpLen, 1, escapedLen)[0])
 	switch {
 	case r.responseURL == "":
@@ -206,8 +223,9 @@ func (r *reopened) expired(ctx context.Context, text string, why error) error {
 	}
 	r.a.log.LogAttrs(ctx, slog.LevelWarn, "slack: response_url no longer usable; sending through chat.postEphemeral",
 		slog.String("interaction", r.id), slog.Any("reason", why))
-	err := r.postEphemeral(ctx, text)
+	ts, err := r.a.api.PostEphemeralContext(ctx, r.channel, r.user, slackgo.MsgOptionText(text, false))
 	if err == nil {
+		r.recordFallback(ctx, ts)
 		return nil
 	}
 	var refused slackgo.SlackErrorResponse
@@ -215,4 +233,22 @@ func (r *reopened) expired(ctx context.Context, text string, why error) error {
 		return fmt.Errorf("slack: follow-up of %s: %w (%w); chat.postEphemeral refused: %w", r.id, bot.ErrExpired, why, err)
 	}
 	return fmt.Errorf("slack: follow-up of %s: response_url unusable (%w); chat.postEphemeral: %w", r.id, why, err)
+}
+
+// recordFallback records the chat.postEphemeral message ts in the PostLog,
+// with its own time budget. A failure is logged: the answer was delivered,
+// and the worst a later attempt can do is deliver it again.
+func (r *reopened) recordFallback(ctx context.Context, ts string) {
+	if r.posts == nil {
+		return
+	}
+	if ts == "" {
+		ts = "sent" // Slack gave no message ts: the post still happened
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.RecordPostTimeout)
+	defer cancel()
+	if err := r.posts.RecordPost(rctx, postKindEphemeral, ts); err != nil {
+		r.a.log.LogAttrs(ctx, slog.LevelWarn, "slack: recording the chat.postEphemeral fallback failed",
+			slog.String("interaction", r.id), slog.Any("err", err))
+	}
 }

@@ -1,6 +1,7 @@
 package slack_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -357,4 +358,52 @@ func TestSlackReopenedEphemeralRefused(t *testing.T) {
 		t.Fatalf("%d posts to the expired response_url", n)
 	}
 	w.noSecrets(trigger, err)
+}
+
+// memPostLog is a bot.PostLog in memory, as the queue keeps one per command.
+type memPostLog struct {
+	mu    sync.Mutex
+	posts map[string]string
+}
+
+func (l *memPostLog) Posted(kind string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.posts[kind]
+}
+
+func (l *memPostLog) RecordPost(_ context.Context, kind, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.posts == nil {
+		l.posts = map[string]string{}
+	}
+	l.posts[kind] = id
+	return nil
+}
+
+// The chat.postEphemeral fallback is recorded as it is made, and a later
+// attempt of the same command, finding it, posts nothing more.
+func TestSlackReopenedFallbackIsPostedOnce(t *testing.T) {
+	w := setupWorker(t, botToken)
+	trigger := "7700000000001.9.fallback"
+	w.slack.FailResponseURLWith(trigger, http.StatusNotFound, "expired_url")
+	log := &memPostLog{}
+	for attempt := 1; attempt <= 2; attempt++ {
+		r := w.reopen(trigger)
+		pl, ok := r.(bot.PostLogger)
+		if !ok {
+			t.Fatal("a reopened Slack responder takes no PostLog")
+		}
+		pl.UsePostLog(log)
+		if err := r.FollowUp(t.Context(), bot.Reply{Text: "Welcome!", Ephemeral: true}); err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		if n := len(w.slack.APICalls("chat.postEphemeral")); n != 1 {
+			t.Fatalf("after attempt %d: %d chat.postEphemeral calls, want 1", attempt, n)
+		}
+	}
+	if log.Posted("slack_ephemeral") == "" {
+		t.Error("the fallback was not recorded")
+	}
 }

@@ -157,10 +157,16 @@ func TestLoadtestQueueModeAnswersEachCommandOnce(t *testing.T) {
 	migrate(t)
 	// A job an earlier, interrupted load test left unfinished: its sink is
 	// gone, so the run deletes it before the bot's workers can take it.
+	// The job carries ids; its ledger row holds the reply address.
 	var stale int64
-	pgtest.QueryRow(t, testDatabaseURL, `INSERT INTO river_job (args, kind, max_attempts, queue, state, scheduled_at)
-		VALUES ('{"command":{"name":"register"},"address":{"tok":"lt7-abc-aW50ZXJhY3Rpb246bG9hZHRlc3Q"}}', 'classbot_command', 10, 'classbot', 'available', now() + interval '1 hour')
-		RETURNING id`, nil, &stale)
+	pgtest.QueryRow(t, testDatabaseURL, `WITH row AS (
+		INSERT INTO interactions (platform, id, command, mode, received_at, job_input)
+		VALUES ('discord', 'stale-1', 'register', 'queue', now(),
+			'{"command":{"Name":"register"},"address":{"tok":"lt7-abc-aW50ZXJhY3Rpb246bG9hZHRlc3Q"}}')
+		RETURNING platform, id)
+		INSERT INTO river_job (args, kind, max_attempts, queue, state, scheduled_at)
+		SELECT jsonb_build_object('platform', platform, 'id', id), 'classbot_command', 10, 'classbot', 'available', now() + interval '1 hour'
+		FROM row RETURNING id`, nil, &stale)
 	rep, stderr := runLoadtest(t, map[string]string{"DATABASE_URL": testDatabaseURL},
 		"--mode", "async,queue", "--platform", "mix", "--classes", "4", "--students", "30", "--rate", "50", "--duration", "1s",
 		"--model-latency", "50ms", "--drain", "20s", "--json")

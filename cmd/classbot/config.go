@@ -53,7 +53,7 @@ type Config struct {
 
 	InteractionsRetention time.Duration // INTERACTIONS_RETENTION: how long ledger rows are kept. Default 720h (30 days).
 
-	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default queue.DefaultWorkers.
+	QueueWorkers    int           // QUEUE_WORKERS: queue mode's jobs running at once in this process; 0: none (a web-only replica). Default twice LLM_MAX_CONCURRENCY (queue.WorkersFor).
 	QueueJobTimeout time.Duration // QUEUE_JOB_TIMEOUT: one attempt of one queued job. Default queue.DefaultJobTimeout.
 
 	CourseInstructions string // COURSE_INSTRUCTIONS, or the contents of COURSE_FILE.
@@ -139,7 +139,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if w := env("QUEUE_WORKERS", ""); w == "0" {
 		c.QueueWorkers = 0 // a web-only replica: other processes run the jobs
-	} else if c.QueueWorkers, err = positiveInt(w, defaultQueueWorkers); err != nil {
+	} else if c.QueueWorkers, err = positiveInt(w, queue.WorkersFor(c.LLMMaxConcurrency)); err != nil {
 		errs = append(errs, fmt.Errorf("QUEUE_WORKERS %w (or 0 for none)", err))
 	}
 	if c.QueueJobTimeout, err = positiveDuration(env("QUEUE_JOB_TIMEOUT", ""), defaultQueueJobTimeout); err != nil {

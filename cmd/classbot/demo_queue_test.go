@@ -46,8 +46,8 @@ func TestDemoQueueMode(t *testing.T) {
 	var state, outcome, mode string
 	err = conn.QueryRow(ctx, `
 SELECT j.state::text, i.outcome, i.mode FROM river_job j
-JOIN interactions i ON i.id = j.args->'command'->>'InteractionID'
-WHERE j.args->'command'->'Text' #>> '{}' LIKE 'Ada Queue %'`).Scan(&state, &outcome, &mode)
+JOIN interactions i ON i.platform = j.args->>'platform' AND i.id = j.args->>'id'
+WHERE i.platform = 'console' ORDER BY j.id DESC LIMIT 1`).Scan(&state, &outcome, &mode)
 	if err != nil {
 		t.Fatalf("the demo's job: %v", err)
 	}

@@ -45,6 +45,7 @@ type metrics struct {
 	jobTries    prometheus.Histogram
 	jobRescued  prometheus.Counter
 	jobExpired  prometheus.Counter
+	jobSnoozed  *prometheus.CounterVec
 }
 
 // ackBuckets resolve the 3-second deadline, from 1 ms to 10 s.
@@ -115,10 +116,13 @@ func newMetrics(inFlight func() int) *metrics {
 		jobExpired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "classbot_queue_expired_total", Help: "Queued commands whose answer came after the platform's window with no bot token to carry it (outcome expired).",
 		}),
+		jobSnoozed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "classbot_queue_snoozed_total", Help: "Jobs this process put back without using an attempt, by reason (no_platform: it cannot answer through the job's platform; stopping: a shutdown interrupted it).",
+		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.commands, m.ackLatency, m.storeLatency, m.agentLatency, m.endToEnd,
 		m.deadlineMisses, m.modelRetries, m.refused, m.registrations, m.registered, m.batchRows, m.commitLatency, m.purged,
-		m.jobAttempts, m.jobWait, m.jobRun, m.jobTries, m.jobRescued, m.jobExpired,
+		m.jobAttempts, m.jobWait, m.jobRun, m.jobTries, m.jobRescued, m.jobExpired, m.jobSnoozed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "classbot_in_flight", Help: "Commands in progress (every mode), from arrival to the answer's delivery.",
 		}, func() float64 { return float64(inFlight()) }),
@@ -172,6 +176,10 @@ func (m *metrics) observeBatch(rows int, commit time.Duration) {
 
 // observeJob records one attempt of a queued job (queue.Config.ObserveFunc).
 func (m *metrics) observeJob(r queue.Report) {
+	if r.Snoozed != "" {
+		m.jobSnoozed.WithLabelValues(r.Snoozed).Inc()
+		return
+	}
 	m.jobWait.Observe(r.Wait.Seconds())
 	m.jobRun.Observe(r.Run.Seconds())
 	if r.Rescued {

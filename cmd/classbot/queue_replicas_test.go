@@ -84,7 +84,7 @@ func TestQueueDiscordHTTPInteractions(t *testing.T) {
 			t.Fatalf("/register = %d %s, want a type 5 deferral, ephemeral", status, body)
 		}
 		var jobs int
-		pgtest.QueryRow(t, dbURL, `SELECT count(*) FROM river_job WHERE args->'command'->>'InteractionID' = $1`, []any{in.id}, &jobs)
+		pgtest.QueryRow(t, dbURL, `SELECT count(*) FROM river_job WHERE args->>'id' = $1`, []any{in.id}, &jobs)
 		if jobs != 1 {
 			t.Fatalf("deferred with %d jobs committed, want 1", jobs)
 		}

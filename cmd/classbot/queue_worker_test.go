@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"maps"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -57,4 +59,95 @@ func TestQueueWebReplicaAndWorkerProcess(t *testing.T) {
 	if err := run(t.Context(), []string{"classbot", "worker"}, func(k string) string { return workerEnv[k] }, strings.NewReader(""), &out, &errOut); err == nil {
 		t.Error("a worker with QUEUE_WORKERS=0 started")
 	}
+}
+
+// A worker with no platform says so at start and in /readyz, counts the
+// jobs it puts back, and spends none of their attempts: a full worker
+// beside it answers every command once, at its first attempt.
+func TestQueueWorkerWithoutPlatformBesideAFullOne(t *testing.T) {
+	dbURL := queueDB(t)
+	sl := slacktest.New()
+	t.Cleanup(sl.Close)
+	model := newCountingModel(t, 10*time.Millisecond)
+	env := queueEnv(dbURL, sl, model.URL)
+	web := maps.Clone(env)
+	web["QUEUE_WORKERS"] = "0"
+	w := startServe(t, web)
+	students := studentsOf("/register", 10, "bare")
+	sendSlackAll(sl, students, 4, func(int) string { return w.URL })
+	requireAcked(t, students)
+
+	bare := map[string]string{"HANDLER_MODE": "queue", "DATABASE_URL": env["DATABASE_URL"], "LLM_BASE_URL": env["LLM_BASE_URL"],
+		"METRICS_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "5s"}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errOut lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"classbot", "worker"}, func(k string) string { return bare[k] }, strings.NewReader(""), &out, &errOut)
+	}()
+	var addr string
+	deadline := time.Now().Add(30 * time.Second)
+	for addr == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the platform-less worker never started\n%s\n%s", out.String(), tail(errOut.String(), 20))
+		}
+		if _, after, ok := strings.Cut(out.String(), "classbot metrics on http://"); ok {
+			addr, _, _ = strings.Cut(after, "/metrics")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "no platform is configured") {
+		t.Errorf("the worker did not say it has no platform:\n%s", out.String())
+	}
+	if body := httpBody(t, "http://"+addr+"/readyz"); !strings.Contains(body, "queue: no platform is configured") {
+		t.Errorf("/readyz: %q", body)
+	}
+	for !strings.Contains(httpBody(t, "http://"+addr+"/metrics"), `classbot_queue_snoozed_total{reason="no_platform"}`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no snoozed job counted")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	full := maps.Clone(env)
+	full["METRICS_ADDR"] = "127.0.0.1:0"
+	fctx, fcancel := context.WithCancel(t.Context())
+	defer fcancel()
+	fdone := make(chan error, 1)
+	var fout, ferr lockedBuffer
+	go func() {
+		fdone <- run(fctx, []string{"classbot", "worker"}, func(k string) string { return full[k] }, strings.NewReader(""), &fout, &ferr)
+	}()
+	// Each job snoozed by the platform-less worker comes back within a
+	// few seconds, to either worker.
+	if _, _, left := waitAnswered(sl, students, 90*time.Second); left > 0 {
+		t.Fatalf("%d commands unanswered\n%s\n%s\n%v\n%s", left, fout.String(), tail(ferr.String(), 20), queryInts(t, dbURL, `SELECT attempt FROM river_job`), tail(errOut.String(), 10))
+	}
+	checkAnsweredOnce(t, sl, students)
+	waitLedgerOK(t, dbURL, students, 15*time.Second)
+	if n := queryInt(t, dbURL, `SELECT coalesce(max(attempt), 0) FROM river_job`); n != 1 {
+		t.Errorf("a job took %d attempts, want 1", n)
+	}
+	cancel()
+	fcancel()
+	for _, d := range []chan error{done, fdone} {
+		if err := <-d; err != nil {
+			t.Errorf("worker stopped with %v", err)
+		}
+	}
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

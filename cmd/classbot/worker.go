@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,10 +22,15 @@ func (a *app) startQueue(ctx context.Context, platforms []platform) error {
 	}
 	reopen := reopeners(platforms)
 	if len(reopen) == 0 && a.cfg.QueueWorkers > 0 {
-		a.log.Warn("queue workers run but no platform is configured to answer through; jobs wait for a process that has one")
+		a.log.Warn(noPlatformText)
 	}
 	return a.queue.Start(ctx, a.disp, reopen)
 }
+
+// noPlatformText is what a worker with no platform says at start and in
+// /readyz.
+const noPlatformText = "no platform is configured (no Slack or Discord secrets): this process answers no jobs; " +
+	"it puts each back, attempts untouched, for a process that has the job's platform"
 
 // stopQueue stops the workers: the jobs still running after ctx are
 // cancelled and tried again later, here or on another replica.
@@ -39,7 +46,7 @@ func (a *app) stopQueue(ctx context.Context) error {
 
 func runWorker(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "worker", "[--workers N] [--metrics-addr HOST:PORT]")
-	workers := fs.Int("workers", 0, "jobs run at once (default: QUEUE_WORKERS, else 1000)")
+	workers := fs.Int("workers", 0, "jobs run at once (default: QUEUE_WORKERS, else twice LLM_MAX_CONCURRENCY)")
 	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics (default: METRICS_ADDR, else 127.0.0.1:9090)")
 	if err := parseFlags(fs, e, args); err != nil {
 		return err
@@ -84,7 +91,7 @@ func work(ctx context.Context, cfg Config, e env) error {
 	if err != nil {
 		return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 	}
-	msrv := metricsServer(a)
+	msrv := workerServer(a, platforms)
 	if err := a.startQueue(ctx, platforms); err != nil {
 		mln.Close()
 		return err
@@ -94,7 +101,10 @@ func work(ctx context.Context, cfg Config, e env) error {
 		names = append(names, name)
 	}
 	fmt.Fprintf(e.stdout, "classbot worker running (%s answers=%v)\n", a.describe(), names)
-	fmt.Fprintf(e.stdout, "classbot metrics on http://%s/metrics\n", mln.Addr())
+	if len(names) == 0 {
+		fmt.Fprintf(e.stdout, "classbot worker: %s\n", noPlatformText)
+	}
+	fmt.Fprintf(e.stdout, "classbot metrics on http://%s/metrics (and /readyz)\n", mln.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveUntilShutdown(msrv, mln, "metrics server") })
@@ -114,4 +124,21 @@ func work(ctx context.Context, cfg Config, e env) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// workerServer is a worker's one listener (METRICS_ADDR): /metrics and the
+// profiler, as serve has them, and /healthz and /readyz, whose detail says
+// when the worker has no platform to answer through.
+func workerServer(a *app, platforms []platform) *http.Server {
+	srv := metricsServer(a)
+	status := platforms
+	if len(reopeners(platforms)) == 0 {
+		status = append(slices.Clone(platforms), platform{name: "queue", status: func() string { return noPlatformText }})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.Handle("GET /readyz", handleReadyz(a, status))
+	mux.Handle("/", srv.Handler)
+	srv.Handler = mux
+	return srv
 }

@@ -218,14 +218,17 @@ func readJobs(ctx context.Context, dbURL string, afterID int64) (queueSnapshot, 
 }
 
 // staleJobsSQL deletes the unfinished jobs of earlier load-test runs: those
-// whose reply address is a load-test sink (a Slack response_url on a
-// loopback address, or a Discord token the generator made; see
-// discordToken). No real platform gives either.
-const staleJobsSQL = `DELETE FROM river_job
-WHERE kind = 'classbot_command'
-  AND state IN ('available', 'scheduled', 'retryable', 'running', 'pending')
-  AND (args->'address'->>'url' LIKE 'http://127.0.0.1:%/slack/commands/%'
-       OR args->'address'->>'tok' LIKE 'lt%-` + tokenMark + `')`
+// whose reply address (kept in their ledger row's job_input: a job carries
+// ids only) is a load-test sink (a Slack response_url on a loopback
+// address, or a Discord token the generator made; see discordToken). No
+// real platform gives either.
+const staleJobsSQL = `DELETE FROM river_job j
+USING interactions i
+WHERE j.kind = 'classbot_command'
+  AND j.state IN ('available', 'scheduled', 'retryable', 'running', 'pending')
+  AND i.platform = j.args->>'platform' AND i.id = j.args->>'id'
+  AND (i.job_input->'address'->>'url' LIKE 'http://127.0.0.1:%/slack/commands/%'
+       OR i.job_input->'address'->>'tok' LIKE 'lt%-` + tokenMark + `')`
 
 // clearStaleJobs runs staleJobsSQL and returns how many jobs it deleted. A
 // database without River's tables has none.
@@ -238,7 +241,11 @@ func clearStaleJobs(ctx context.Context, dbURL string) (int64, error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass('river_job') IS NOT NULL").Scan(&exists); err != nil || !exists {
+	// A database migrated before ledger rows kept the jobs' input has no
+	// load-test job this can recognise.
+	const ready = `SELECT to_regclass('river_job') IS NOT NULL AND EXISTS (
+SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'interactions' AND column_name = 'job_input')`
+	if err := conn.QueryRow(ctx, ready).Scan(&exists); err != nil || !exists {
 		return 0, err
 	}
 	ct, err := conn.Exec(ctx, staleJobsSQL)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,12 @@ type Options struct {
 	// ListenAddr is where the proxy listens. Default 127.0.0.1:0 (a free
 	// port on the loopback interface).
 	ListenAddr string
+	// CutAfterFunc, if set, is called with each chunk a client sends;
+	// when it returns true the chunk is forwarded, and the connection is
+	// closed as soon as the target answers, before the answer reaches the
+	// client: the target has acted on the chunk (a COMMIT, say) and the
+	// client cannot know it. It is called from many goroutines at once.
+	CutAfterFunc func(chunk []byte) bool
 }
 
 // queueLen bounds the chunks waiting in one direction of one connection: a
@@ -260,6 +267,7 @@ type link struct {
 	mu       sync.Mutex
 	upstream net.Conn // nil until dialed
 	closed   bool
+	cutting  atomic.Bool // CutAfterFunc matched: close at the target's next answer
 }
 
 // close closes both connections and ends the link's waits. Safe to call
@@ -368,6 +376,13 @@ func (p *Proxy) pipe(l *link, src, dst net.Conn) {
 		}
 		if !p.wait(l) {
 			ok = false
+			continue
+		}
+		if src == l.client && p.opts.CutAfterFunc != nil && p.opts.CutAfterFunc(c.b) {
+			l.cutting.Store(true)
+		} else if src != l.client && l.cutting.Load() {
+			ok = false
+			l.close()
 			continue
 		}
 		if _, err := dst.Write(c.b); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -288,4 +289,21 @@ func TestProxyUnreachableTargetClosesClient(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// CutAfterFunc forwards the matching chunk, then closes the connection at
+// the target's answer, which the client never sees.
+func TestProxyCutAfterForwardsThenDropsTheAnswer(t *testing.T) {
+	p := setup(t, pgproxy.Options{CutAfterFunc: func(b []byte) bool { return strings.Contains(string(b), "commit") }})
+	c := dial(t, p.Addr())
+	if _, err := roundTrip(c, "begin", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(c, "commit", 2*time.Second); err == nil || isTimeout(err) {
+		t.Fatalf("the answer to the matching chunk: %v, want the connection closed", err)
+	}
+	// Other connections are not affected.
+	if _, err := roundTrip(dial(t, p.Addr()), "again", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// JobHooks are how a job queue (package queue, on River) takes part in the
+// store's group commit: the store calls Enqueue inside the transaction of a
+// batch that holds RecordAndEnqueue writes, once per batch, so the jobs of
+// a burst of commands are inserted in one statement and one commit with
+// their ledger rows. The store itself knows nothing of the job queue.
+type JobHooks struct {
+	// Enqueue inserts jobs (the values given to RecordAndEnqueue, in the
+	// order they were written, duplicates left out) in tx.
+	Enqueue func(ctx context.Context, tx pgx.Tx, jobs []any) error
+}
+
+// SetJobHooks installs the job queue's hooks. Call it once, before the
+// first RecordAndEnqueue.
+func (p *Postgres) SetJobHooks(h JobHooks) {
+	if h.Enqueue == nil {
+		panic("store: SetJobHooks needs the Enqueue hook")
+	}
+	p.w.hooks.Store(&h)
+	p.enq.hooks.Store(&h)
+}
+
+// RecordAndEnqueue adds the ledger row in, with input (what the job needs:
+// kept in the row's job_input, never in the job) and, in the same
+// transaction, the job (through JobHooks.Enqueue): when it returns nil
+// both are committed, and a crash at any moment leaves both or neither. If
+// the ledger already holds (Platform, ID) it writes nothing, no job
+// either, and returns ErrDuplicate (a row whose outcome is
+// OutcomeAckFailed is taken over, as RecordInteraction does). The write
+// joins a group commit of its own (the acknowledgement lane: it never
+// waits behind the store's other writes): the commands of a burst share a
+// few transactions. A ctx that ends first returns ctx's error at once:
+// wrapping ErrNotWritten if nothing was written, else the write may still
+// commit. An error wrapping ErrUncertain means the same: the connection
+// was lost while the commit was on its way.
+func (p *Postgres) RecordAndEnqueue(ctx context.Context, in Interaction, input []byte, job any) error {
+	if err := in.check(); err != nil {
+		return err
+	}
+	if job == nil || input == nil {
+		return errors.New("store: RecordAndEnqueue without a job or its input")
+	}
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = time.Now()
+	}
+	return p.enq.submit(ctx, &write{kind: writeEnqueue, in: in, input: input, job: job}).err
+}
+
+// JobRow is what a queued command's job reads of its ledger row.
+type JobRow struct {
+	Input     []byte            // what RecordAndEnqueue stored; nil once the command has ended
+	Outbox    []byte            // the answer SaveOutbox recorded; nil before it did and once the command has ended
+	Posted    map[string]string // what RecordPost recorded: message ids by kind
+	RepliedAt time.Time         // zero until the command's answer was recorded as delivered
+	Outcome   string
+}
+
+// ReadJob returns the job's part of the ledger row (Platform, ID), or
+// ErrNotFound (the row was purged). Any other error means the row could
+// not be read: not that the command was not answered.
+func (p *Postgres) ReadJob(ctx context.Context, platform, id string) (JobRow, error) {
+	const q = `SELECT job_input, outbox, posted, replied_at, outcome FROM interactions WHERE platform = $1 AND id = $2`
+	var (
+		r    JobRow
+		repl *time.Time
+	)
+	err := p.pool.QueryRow(ctx, q, platform, id).Scan(&r.Input, &r.Outbox, &r.Posted, &repl, &r.Outcome)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return JobRow{}, ErrNotFound
+	}
+	if err != nil {
+		return JobRow{}, pgErr("reading a queued command", err)
+	}
+	r.RepliedAt = deref(repl)
+	return r, nil
+}
+
+// SaveOutbox records answer in the ledger row (Platform, ID) before it is
+// posted, unless the row has an answer already (the first one recorded
+// wins: it is the one a retry posts). It returns ErrNotFound if the row
+// is gone or the command has ended. It commits on its own, apart from the
+// group commit: the post waits for it.
+func (p *Postgres) SaveOutbox(ctx context.Context, platform, id string, answer []byte) error {
+	const q = `UPDATE interactions SET outbox = COALESCE(outbox, $3) WHERE platform = $1 AND id = $2 AND job_input IS NOT NULL`
+	tag, err := p.pool.Exec(ctx, q, platform, id, answer)
+	if err != nil {
+		return pgErr("recording an answer", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RecordPost records that the queued command (Platform, ID) posted the
+// message msgID under kind (a fallback's message: see bot.PostLog), so that
+// a later attempt does not post it again. It returns ErrNotFound if the
+// row is gone or the command has ended. It commits on its own.
+func (p *Postgres) RecordPost(ctx context.Context, platform, id, kind, msgID string) error {
+	const q = `UPDATE interactions SET posted = coalesce(posted, '{}'::jsonb) || jsonb_build_object($3::text, $4::text)
+WHERE platform = $1 AND id = $2 AND job_input IS NOT NULL`
+	tag, err := p.pool.Exec(ctx, q, platform, id, kind, msgID)
+	if err != nil {
+		return pgErr("recording a post", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// FinishJob updates the ledger row like FinishInteraction and clears what
+// the job kept there (job_input, outbox, posted): the command has ended, and
+// nothing of the student's stays for it. It returns ErrNotFound if the row
+// is gone (purged).
+func (p *Postgres) FinishJob(ctx context.Context, in Interaction) error {
+	return p.w.submit(ctx, &write{kind: writeFinishJob, in: in}).err
+}
