@@ -7,11 +7,14 @@ import (
 	"time"
 )
 
-// CourseHit is one section found by SearchCourse and how well it matched
-// (higher is better; the scale depends on the store).
+// CourseHit is one section found by SearchCourse and how well it matched:
+// Score orders hits (higher is better; the scale depends on the question),
+// Confidence in [0, 1] says how much of the question's rare vocabulary the
+// section holds (at least MinConfidence for any hit returned).
 type CourseHit struct {
 	Section
-	Score float64
+	Score      float64
+	Confidence float64
 }
 
 // CourseIndexReport says what IndexCourse changed.

@@ -1,0 +1,91 @@
+-- +goose Up
+-- Term statistics for ranking course sections (BM25F, computed in Go over
+-- the full-text search's candidates): each field's length, how many
+-- sections contain each lexeme, and the vocabulary's trigrams for
+-- correcting typos. Triggers keep them in step with course_sections, so
+-- every way sections are written (COPY, DELETE, the cascade from
+-- course_files, TRUNCATE) updates them in the same transaction.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- Field lengths in distinct lexemes (title: the heading path; body: the text).
+ALTER TABLE course_sections
+    ADD COLUMN title_len integer GENERATED ALWAYS AS (length(to_tsvector('english', title))) STORED,
+    ADD COLUMN body_len  integer GENERATED ALWAYS AS (length(to_tsvector('english', body))) STORED;
+
+-- The course's vocabulary: every lexeme of its sections and in how many
+-- sections it occurs.
+CREATE TABLE course_terms (
+    lexeme text    PRIMARY KEY,
+    df     integer NOT NULL CHECK (df > 0)
+);
+CREATE INDEX course_terms_trgm ON course_terms USING GIN (lexeme gin_trgm_ops);
+
+-- One row: the number of sections and the sums of their field lengths.
+CREATE TABLE course_stats (
+    one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+    sections  bigint  NOT NULL,
+    title_len bigint  NOT NULL,
+    body_len  bigint  NOT NULL
+);
+
+INSERT INTO course_terms (lexeme, df)
+SELECT u.lexeme, count(*) FROM course_sections s, unnest(s.tsv) u GROUP BY u.lexeme;
+INSERT INTO course_stats (sections, title_len, body_len)
+SELECT count(*), coalesce(sum(title_len), 0), coalesce(sum(body_len), 0) FROM course_sections;
+
+-- +goose StatementBegin
+CREATE FUNCTION course_terms_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO course_terms (lexeme, df)
+    SELECT u.lexeme, count(*) FROM added s, unnest(s.tsv) u GROUP BY u.lexeme ORDER BY u.lexeme
+    ON CONFLICT (lexeme) DO UPDATE SET df = course_terms.df + EXCLUDED.df;
+    UPDATE course_stats c SET sections = c.sections + a.n, title_len = c.title_len + a.t, body_len = c.body_len + a.b
+    FROM (SELECT count(*) AS n, coalesce(sum(title_len), 0) AS t, coalesce(sum(body_len), 0) AS b FROM added) a;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION course_terms_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH gone AS (
+        SELECT u.lexeme, count(*) AS n FROM removed s, unnest(s.tsv) u GROUP BY u.lexeme
+    ), left_ AS (
+        UPDATE course_terms t SET df = t.df - g.n FROM gone g
+        WHERE t.lexeme = g.lexeme AND t.df > g.n
+        RETURNING t.lexeme
+    )
+    DELETE FROM course_terms t USING gone g
+    WHERE t.lexeme = g.lexeme AND t.df <= g.n;
+    UPDATE course_stats c SET sections = c.sections - a.n, title_len = c.title_len - a.t, body_len = c.body_len - a.b
+    FROM (SELECT count(*) AS n, coalesce(sum(title_len), 0) AS t, coalesce(sum(body_len), 0) AS b FROM removed) a;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION course_terms_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM course_terms;
+    UPDATE course_stats SET sections = 0, title_len = 0, body_len = 0;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+CREATE TRIGGER course_sections_added AFTER INSERT ON course_sections
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION course_terms_added();
+CREATE TRIGGER course_sections_removed AFTER DELETE ON course_sections
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION course_terms_removed();
+CREATE TRIGGER course_sections_truncated AFTER TRUNCATE ON course_sections
+    FOR EACH STATEMENT EXECUTE FUNCTION course_terms_truncated();
+
+-- +goose Down
+DROP TRIGGER course_sections_truncated ON course_sections;
+DROP TRIGGER course_sections_removed ON course_sections;
+DROP TRIGGER course_sections_added ON course_sections;
+DROP FUNCTION course_terms_truncated();
+DROP FUNCTION course_terms_removed();
+DROP FUNCTION course_terms_added();
+DROP TABLE course_stats;
+DROP TABLE course_terms;
+ALTER TABLE course_sections DROP COLUMN body_len, DROP COLUMN title_len;
