@@ -92,8 +92,8 @@ func (p *Postgres) ExplainSearchCourse(ctx context.Context, query string, limit 
 	if !ok {
 		return "", nil
 	}
-	rows, err := p.pool.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+searchCourseQuery,
-		plan.tsquery, plan.lexemes, rankCandidates, SynonymsFile)
+	rows, err := p.pool.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+plan.sql,
+		plan.tsquery, rankCandidates, SynonymsFile)
 	if err != nil {
 		return "", pgErr("explaining the course search", err)
 	}

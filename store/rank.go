@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/kljensen/snowball/english"
 )
@@ -106,25 +107,108 @@ type rankDoc struct {
 	tf   map[string][3]float64
 }
 
-// docFromText builds a rankDoc from a section's text (the in-memory
-// store's way; PostgreSQL reads the same from the tsvector).
-func docFromText(s Section, want map[string]bool) rankDoc {
+// docFromText builds a rankDoc from a section's text: every lexeme's
+// counts and the fields' lengths, or (want not nil) only the counts of
+// want's lexemes. The in-memory store computes its statistics this way,
+// and both stores count a candidate's query lexemes this way.
+func docFromText(s Section, want *lexemeSet) rankDoc {
 	d := rankDoc{Section: s, tf: map[string][3]float64{}}
 	for f, text := range [3]string{s.title(), s.Text, s.fileWords()} {
-		distinct := map[string]bool{}
-		for _, l := range lexemes(text) {
-			distinct[l] = true
-			if want == nil || want[l] {
+		eachWord(text, want, func(w string) {
+			if pgEnglishStop[w] {
+				return
+			}
+			l := stem(w)
+			if want == nil || want.lexemes[l] {
 				c := d.tf[l]
 				c[f]++
 				d.tf[l] = c
 			}
-		}
-		if f < 2 {
-			d.lens[f] = float64(len(distinct))
+		})
+		if want == nil && f < 2 {
+			// The field's length: its distinct lexemes, as PostgreSQL's
+			// store keeps it.
+			for _, c := range d.tf {
+				if c[f] > 0 {
+					d.lens[f]++
+				}
+			}
 		}
 	}
 	return d
+}
+
+// lexemeSet is the lexemes a query looks for, with their first letters:
+// a word whose first letters match none can't stem to one of them (the
+// english stemmer changes endings), so it needn't be stemmed.
+type lexemeSet struct {
+	lexemes  map[string]bool
+	prefixes map[string]bool
+}
+
+const stemPrefix = 3
+
+func newLexemeSet(ls []string) *lexemeSet {
+	s := &lexemeSet{lexemes: map[string]bool{}, prefixes: map[string]bool{}}
+	for _, l := range ls {
+		s.lexemes[l] = true
+		s.prefixes[prefixOf(l)] = true
+	}
+	return s
+}
+
+func prefixOf(w string) string {
+	n := 0
+	for i := range w {
+		if n == stemPrefix {
+			return w[:i]
+		}
+		n++
+	}
+	return w
+}
+
+// eachWord calls fn with each of text's words, lower-cased, as
+// splitWords returns them; with want, only the words that may stem to one
+// of its lexemes.
+func eachWord(text string, want *lexemeSet, fn func(w string)) {
+	var buf []byte
+	start := -1
+	flush := func(end int) {
+		w := text[start:end]
+		start = -1
+		if want != nil {
+			var p [stemPrefix * utf8.UTFMax]byte
+			n, k := 0, 0
+			for _, r := range w {
+				if k == stemPrefix {
+					break
+				}
+				n += utf8.EncodeRune(p[n:], unicode.ToLower(r))
+				k++
+			}
+			if k == stemPrefix && !want.prefixes[string(p[:n])] {
+				return
+			}
+		}
+		buf = buf[:0]
+		for _, r := range w {
+			buf = utf8.AppendRune(buf, unicode.ToLower(r))
+		}
+		fn(string(buf))
+	}
+	for i, r := range text {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			flush(i)
+		}
+	}
+	if start >= 0 {
+		flush(len(text))
+	}
 }
 
 // rankStats are a course's term statistics.

@@ -18,7 +18,9 @@ CREATE TABLE course_terms (
     lexeme text    PRIMARY KEY,
     df     integer NOT NULL CHECK (df > 0)
 );
-CREATE INDEX course_terms_trgm ON course_terms USING GIN (lexeme gin_trgm_ops);
+-- On lower(lexeme) (lexemes are lower-case already), so that looking a
+-- lexeme up by equality keeps to the primary key.
+CREATE INDEX course_terms_trgm ON course_terms USING GIN (lower(lexeme) gin_trgm_ops);
 
 -- One row: the number of sections and the sums of their field lengths.
 CREATE TABLE course_stats (
