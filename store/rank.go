@@ -31,9 +31,12 @@ const (
 	minCorrectChars = 5 // shorter words are not corrected
 )
 
-// unknownWeight scales the weight of a question's word the notes never use
-// (nor any synonym or correction of it) in the confidence.
-var unknownWeight = 0.5
+// unknownWeight is the weight in the confidence of a question's word the
+// notes never use (nor any synonym or correction of it), as a share of the
+// weight of a word only one section uses: general words of a question
+// ("penalty", "remotely") are often not in the notes, so a missing word
+// counts less than a rare word that is there.
+var unknownWeight = 0.8
 
 var (
 	fieldWeight = [3]float64{3, 1, 0.5} // title, body, file
@@ -339,7 +342,7 @@ func splits(w string) [][2]string {
 // buildQuery turns terms into groups with their alternatives: the word,
 // its synonyms, corrections of a word not in the notes, and the parts of a
 // joined word. Each group weighs as much as its rarest known way of being
-// found; a word the notes never use weighs the most.
+// found; a word the notes never use weighs unknownWeight.
 func buildQuery(terms []queryTerm, syns *synonyms, lk rankLookup) rankQuery {
 	st := lk.stats
 	known := func(ls []string) bool {
@@ -397,7 +400,7 @@ func buildQuery(terms []queryTerm, syns *synonyms, lk rankLookup) rankQuery {
 			g.idf = max(g.idf, v)
 		}
 		if g.idf < 0 {
-			g.idf = unknownWeight * idf(st.sections, 0)
+			g.idf = unknownWeight * idf(st.sections, 1)
 		}
 		q.groups = append(q.groups, g)
 	}
