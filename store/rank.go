@@ -43,12 +43,6 @@ var (
 	fieldB      = [2]float64{0.5, 0.75} // length normalisation of title and body
 )
 
-const (
-	fTitle = iota
-	fBody
-	fFile
-)
-
 // pgEnglishStop is PostgreSQL's english stop word list (english.stop):
 // the stores drop the same words.
 var pgEnglishStop = setOf(`i me my myself we our ours ourselves you your yours yourself yourselves he him his
