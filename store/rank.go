@@ -475,16 +475,7 @@ func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit
 		}
 		hits = append(hits, CourseHit{Section: docs[i].Section, Score: s, Confidence: c})
 	}
-	sort.Slice(hits, func(i, j int) bool {
-		a, b := hits[i], hits[j]
-		if a.Score != b.Score {
-			return a.Score > b.Score
-		}
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Seq < b.Seq
-	})
+	sortHits(hits)
 	if len(hits) > limit {
 		hits = hits[:limit]
 	}

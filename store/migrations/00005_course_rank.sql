@@ -30,6 +30,20 @@ CREATE TABLE course_stats (
     body_len  bigint  NOT NULL
 );
 
+-- Optional embeddings (hybrid search): one vector per section content and
+-- embedding model, so a section is embedded again only when its heading
+-- path or text changes. pgvector is not available everywhere: vectors are
+-- float4[] and compared in Go.
+ALTER TABLE course_sections
+    ADD COLUMN content_hash text GENERATED ALWAYS AS (md5(title || E'\n' || body)) STORED;
+CREATE INDEX course_sections_content_hash ON course_sections (content_hash);
+CREATE TABLE course_embeddings (
+    model        text     NOT NULL CHECK (model <> '' AND length(model) <= 200),
+    content_hash text     NOT NULL,
+    vec          float4[] NOT NULL,
+    PRIMARY KEY (model, content_hash)
+);
+
 INSERT INTO course_terms (lexeme, df)
 SELECT u.lexeme, count(*) FROM course_sections s, unnest(s.tsv) u GROUP BY u.lexeme;
 INSERT INTO course_stats (sections, title_len, body_len)
@@ -88,6 +102,7 @@ DROP TRIGGER course_sections_added ON course_sections;
 DROP FUNCTION course_terms_truncated();
 DROP FUNCTION course_terms_removed();
 DROP FUNCTION course_terms_added();
+DROP TABLE course_embeddings;
 DROP TABLE course_stats;
 DROP TABLE course_terms;
-ALTER TABLE course_sections DROP COLUMN body_len, DROP COLUMN title_len;
+ALTER TABLE course_sections DROP COLUMN content_hash, DROP COLUMN body_len, DROP COLUMN title_len;
