@@ -569,8 +569,5 @@ func rankSections(sections []Section, query string, limit int) []CourseHit {
 		}
 		return out
 	}})
-	lastQuery = q
 	return rankDocs(q, docs, st, limit)
 }
-
-var lastQuery rankQuery
