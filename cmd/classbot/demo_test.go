@@ -135,7 +135,7 @@ func TestMigrateSubcommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "schema version 2") {
+	if !strings.Contains(out.String(), "schema version 5") {
 		t.Errorf("migrate printed %q", out.String())
 	}
 	err = run(t.Context(), []string{"classbot", "migrate"}, envOf(nil), strings.NewReader(""), &out, &errOut)
