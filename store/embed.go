@@ -85,8 +85,8 @@ AND NOT EXISTS (SELECT 1 FROM course_sections s WHERE s.content_hash = e.content
 // is ranked by cosine similarity in Go, and the lexical and vector
 // rankings are fused by reciprocal rank fusion. A section found lexically
 // keeps its lexical confidence; one found only by its vector has its
-// cosine similarity as confidence and, like every hit, is returned only at
-// MinConfidence or more. Safe for concurrent use.
+// cosine similarity as confidence, under the same threshold as the
+// lexical search's. Safe for concurrent use.
 func (p *Postgres) SearchCourseHybrid(ctx context.Context, e Embedder, model, query string, limit int) ([]CourseHit, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -130,8 +130,9 @@ WHERE s.path <> $2`, model, SynonymsFile)
 
 // fuse merges a lexical and a vector ranking, each best first, by
 // reciprocal rank fusion. A hit's confidence is its lexical one when the
-// lexical ranking has it, else its vector one; hits under MinConfidence
-// are left out.
+// lexical ranking has it, else its vector one; as in rankDocs, nothing is
+// returned unless a hit reaches MinConfidence, and hits under
+// companionShare of it are left out.
 func fuse(lexical, vector []CourseHit, limit int) []CourseHit {
 	type key struct {
 		file string
@@ -159,10 +160,15 @@ func fuse(lexical, vector []CourseHit, limit int) []CourseHit {
 	add(lexical, true)
 	add(vector, false)
 	var hits []CourseHit
+	best := 0.0
 	for _, h := range out {
-		if h.Confidence >= minConfidence {
+		if h.Confidence >= minConfidence*companionShare {
 			hits = append(hits, *h)
+			best = max(best, h.Confidence)
 		}
+	}
+	if best < minConfidence {
+		return nil
 	}
 	sortHits(hits)
 	if len(hits) > limit {

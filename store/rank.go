@@ -18,6 +18,12 @@ const MinConfidence = 0.5
 // minConfidence is MinConfidence; tests of the ranking lower it.
 var minConfidence = MinConfidence
 
+// companionShare is the share of MinConfidence a hit needs beside a more
+// confident one: once the question is answered (the best hit holds enough
+// of its rare words), the sections ranked next are returned too, down to
+// this, often the other parts of a long section or its neighbours.
+const companionShare = 0.5
+
 // Ranking parameters (BM25F): a section's fields are its heading path
 // (title), its text (body) and its file name's words (file).
 const (
@@ -464,16 +470,22 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 	return score, confidence
 }
 
-// rankDocs scores docs for q, drops those under MinConfidence and returns
-// the best limit, best first (ties: by file, then by position).
+// rankDocs scores docs for q and returns the best limit, best first (ties:
+// by file, then by position): nothing when no section reaches
+// MinConfidence, else the sections of at least companionShare of it.
 func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit {
 	var hits []CourseHit
+	best := 0.0
 	for i := range docs {
 		s, c := q.score(&docs[i], st)
-		if s == 0 || c < minConfidence {
+		if s == 0 || c < minConfidence*companionShare {
 			continue
 		}
+		best = max(best, c)
 		hits = append(hits, CourseHit{Section: docs[i].Section, Score: s, Confidence: c})
+	}
+	if best < minConfidence {
+		return nil
 	}
 	sortHits(hits)
 	if len(hits) > limit {
