@@ -155,7 +155,7 @@ func (b *Bot) setupCourse(opts Options, about string) {
 func Passages(hits []store.CourseHit) []agent.Passage {
 	out := make([]agent.Passage, len(hits))
 	for i, h := range hits {
-		out[i] = agent.Passage{Citation: h.Citation(), Text: h.Text, Score: h.Score}
+		out[i] = agent.Passage{Citation: h.Citation(), Text: h.Text, Score: h.Score, Confidence: h.Confidence}
 	}
 	return out
 }

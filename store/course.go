@@ -7,11 +7,15 @@ import (
 	"time"
 )
 
-// CourseHit is one section found by SearchCourse and how well it matched
-// (higher is better; the scale depends on the store).
+// CourseHit is one section found by SearchCourse and how well it matched:
+// Score orders hits (higher is better; the scale depends on the question),
+// Confidence in [0, 1] says how much of the question's rare vocabulary the
+// section holds (the first hit has at least MinConfidence; the others at
+// least half of it).
 type CourseHit struct {
 	Section
-	Score float64
+	Score      float64
+	Confidence float64
 }
 
 // CourseIndexReport says what IndexCourse changed.

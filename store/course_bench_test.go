@@ -17,6 +17,13 @@ import (
 // default course, 500 sections in all, refreshes the planner's statistics
 // and returns the course's id.
 func course500(tb testing.TB, pg *store.Postgres) int64 {
+	return courseN(tb, pg, 500, 10)
+}
+
+// courseN indexes the example course plus generated files of perFile
+// sections each into pg's default course, total sections in all, and
+// returns the course's id.
+func courseN(tb testing.TB, pg *store.Postgres, total, perFile int) int64 {
 	tb.Helper()
 	ctx := context.Background()
 	course := emptyCourses(tb, pg)
@@ -37,10 +44,10 @@ func course500(tb testing.TB, pg *store.Postgres) int64 {
 	for i := range 2000 {
 		vocab = append(vocab, fmt.Sprintf("term%04d", i))
 	}
-	for fi := 0; n < 500; fi++ {
+	for fi := 0; n < total; fi++ {
 		var b strings.Builder
 		fmt.Fprintf(&b, "# Lecture %d\n", fi)
-		for si := 0; si < 10 && n < 500; si++ {
+		for si := 0; si < perFile && n < total; si++ {
 			fmt.Fprintf(&b, "## Part %d: %s and %s\n", si, vocab[r.IntN(len(vocab))], vocab[r.IntN(len(vocab))])
 			for range 60 + r.IntN(60) { // under MaxSectionChars: one section each
 				b.WriteString(vocab[r.IntN(len(vocab))] + " ")
@@ -48,17 +55,17 @@ func course500(tb testing.TB, pg *store.Postgres) int64 {
 			b.WriteString("\n")
 			n++
 		}
-		path := fmt.Sprintf("lectures/lecture-%02d.md", fi)
+		path := fmt.Sprintf("lectures/lecture-%04d.md", fi)
 		files = append(files, store.CourseFile{Path: path, Hash: path, Sections: store.SplitSections(path, b.String())})
 	}
 	rep, err := store.IndexCourse(ctx, pg, course, files, false)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if rep.Sections != 500 {
-		tb.Fatalf("indexed %d sections, want 500", rep.Sections)
+	if rep.Sections != total {
+		tb.Fatalf("indexed %d sections, want %d", rep.Sections, total)
 	}
-	if _, err := pg.Pool().Exec(ctx, "ANALYZE course_sections"); err != nil {
+	if _, err := pg.Pool().Exec(ctx, "ANALYZE course_sections, course_terms"); err != nil {
 		tb.Fatal(err)
 	}
 	return course
@@ -106,6 +113,24 @@ func BenchmarkPostgresAskDBTime(b *testing.B) {
 func BenchmarkPostgresSearchCourse500(b *testing.B) {
 	pg := openPostgresTB(b)
 	course := course500(b, pg)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if _, err := pg.SearchCourse(ctx, course, benchQuestions[i%len(benchQuestions)], 3); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkPostgresSearchCourse60k is one search_course call over a course
+// of 60,000 sections (a large school's worth of notes in one course).
+func BenchmarkPostgresSearchCourse60k(b *testing.B) {
+	pg := openPostgresTB(b)
+	course := courseN(b, pg, 60000, 100)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

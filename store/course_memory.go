@@ -3,12 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
-	"strings"
 	"time"
-	"unicode"
 )
 
 // memCourses is Memory's courses, guarded by Memory.mu.
@@ -272,20 +269,15 @@ func (m *Memory) SetCourseIndexed(ctx context.Context, course int64) error {
 	return nil
 }
 
-// SearchCourse returns up to limit sections that contain any of query's
-// words, best first. The ranking is deliberately simple (PostgreSQL's
-// full-text search is the real one): each query word found counts 2.5
-// times in the section's headings, once in its text and half in its file
-// name (PostgreSQL's weights A, B and C), the sum is divided by 1 + the log of the section's length, and a
-// section with every word gets 1 more, as Postgres's ranking does. Words
-// are lower-cased, stop words dropped and a plural "s" removed.
-// It never returns another course's sections.
+// SearchCourse returns up to limit sections of course that answer query,
+// best first, ranked as PostgreSQL's store ranks them (rankSections);
+// sections under MinConfidence are left out. It never returns another
+// course's sections.
 func (m *Memory) SearchCourse(ctx context.Context, course int64, query string, limit int) ([]CourseHit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	terms := uniqueTerms(query)
-	if limit <= 0 || len(terms) == 0 {
+	if limit <= 0 {
 		return nil, nil
 	}
 	m.mu.Lock()
@@ -296,95 +288,7 @@ func (m *Memory) SearchCourse(ctx context.Context, course int64, query string, l
 		}
 	}
 	m.mu.Unlock()
-
-	var hits []CourseHit
-	for _, s := range sections {
-		title, body, file := countTerms(s.title()), countTerms(s.Text), countTerms(s.fileWords())
-		words := 0
-		for _, n := range body {
-			words += n
-		}
-		score, found := 0.0, 0
-		for _, t := range terms {
-			n := 2.5*float64(title[t]) + float64(body[t]) + 0.5*float64(file[t])
-			if n > 0 {
-				found++
-				score += n
-			}
-		}
-		if found == 0 {
-			continue
-		}
-		score /= 1 + math.Log(float64(1+words))
-		if found == len(terms) {
-			score++
-		}
-		hits = append(hits, CourseHit{Section: s, Score: score})
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		a, b := hits[i], hits[j]
-		if a.Score != b.Score {
-			return a.Score > b.Score
-		}
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Seq < b.Seq
-	})
-	if len(hits) > limit {
-		hits = hits[:limit]
-	}
-	return hits, nil
-}
-
-// stopWords are left out of the in-memory ranking (a few of PostgreSQL's
-// english ones: the words of a question that say nothing about the course).
-var stopWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields(`a an and are as at be by can could do does for from how i if in is it
-		its me my of on or our so that the their there these this to was we what when where which who why
-		will with would you your`) {
-		stopWords[w] = true
-	}
-}
-
-// terms splits text into lower-cased words of letters and digits, without
-// stop words, with a plural "s" removed.
-func terms(text string) []string {
-	var out []string
-	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	}) {
-		if stopWords[w] {
-			continue
-		}
-		if len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") {
-			w = strings.TrimSuffix(w, "s")
-		}
-		out = append(out, w)
-	}
-	return out
-}
-
-func uniqueTerms(text string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range terms(text) {
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-func countTerms(text string) map[string]int {
-	c := map[string]int{}
-	for _, t := range terms(text) {
-		c[t]++
-	}
-	return c
+	return rankSections(sections, query, limit), nil
 }
 
 // AddAskTurn remembers one answered /ask.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -237,55 +238,37 @@ func (p *Postgres) SetCourseIndexed(ctx context.Context, course int64) error {
 	return nil
 }
 
-// searchCourseQuery matches a section when it contains any of the query's
-// words (websearch_to_tsquery's AND turned into OR: a student's question
-// has words the notes don't), ranks by ts_rank_cd's cover density (heading
-// words weigh more than the text, the file name's words less; normalisation
-// 1 divides by the log of the section's length), and puts sections that
-// contain every word first. The tsqueries are written out where they are
-// used, not computed once in a CTE, so the planner sees them: it then
-// estimates how many sections match from the column's statistics and
-// serves the match with the GIN index on tsv (docs/course.md shows the plan).
-const searchCourseQuery = `
-SELECT path, seq, heading, body,
-       ts_rank_cd(tsv, replace(websearch_to_tsquery('english', $1)::text, '&', '|')::tsquery, 1)
-         + CASE WHEN tsv @@ websearch_to_tsquery('english', $1) THEN 1 ELSE 0 END AS score
-FROM course_sections
-WHERE course_id = $3 AND tsv @@ replace(websearch_to_tsquery('english', $1)::text, '&', '|')::tsquery
-ORDER BY score DESC, path, seq
-LIMIT $2`
-
-// SearchCourse returns up to limit sections of course that match query,
-// best first, with PostgreSQL's full-text search (english stemming and stop
-// words). It never returns another course's sections. A query with no
-// searchable words finds nothing. Safe for concurrent use.
+// SearchCourse returns up to limit sections of course that answer query,
+// best first: PostgreSQL's full-text search finds the sections holding any
+// of the question's words, their synonyms or the corrections of its typos,
+// and they are ranked in Go with BM25F over the course's own term
+// statistics (rank.go); sections under MinConfidence are left out, so a
+// question the notes don't answer finds nothing. It never returns another
+// course's sections. Safe for concurrent use.
 func (p *Postgres) SearchCourse(ctx context.Context, course int64, query string, limit int) ([]CourseHit, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := p.pool.Query(ctx, searchCourseQuery, query, limit, course)
-	if err != nil {
-		return nil, pgErr("searching the course notes", err)
-	}
-	var hits []CourseHit
-	var h CourseHit
-	var seq int32
-	_, err = pgx.ForEachRow(rows, []any{&h.File, &seq, &h.Heading, &h.Text, &h.Score}, func() error {
-		h.Seq = int(seq)
-		hits = append(hits, h)
-		return nil
-	})
+	hits, err := p.searchRanked(ctx, course, query, limit)
 	if err != nil {
 		return nil, pgErr("searching the course notes", err)
 	}
 	return hits, nil
 }
 
-// ExplainSearchCourse returns PostgreSQL's plan for SearchCourse's query
-// (EXPLAIN ANALYZE), for the docs and for checking that the GIN index
-// serves it.
+// ExplainSearchCourse returns PostgreSQL's plan for SearchCourse's
+// candidate query (EXPLAIN ANALYZE), for the docs and for checking that
+// the GIN index serves it; "" when the question has no word to search.
 func (p *Postgres) ExplainSearchCourse(ctx context.Context, course int64, query string, limit int) (string, error) {
-	rows, err := p.pool.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+searchCourseQuery, query, limit, course)
+	plan, ok, err := p.planSearch(ctx, course, query)
+	if err != nil {
+		return "", pgErr("explaining the course search", err)
+	}
+	if !ok {
+		return "", nil
+	}
+	rows, err := p.pool.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "+plan.sql,
+		plan.tsquery, rankCandidates, SynonymsFile, course)
 	if err != nil {
 		return "", pgErr("explaining the course search", err)
 	}
@@ -293,11 +276,7 @@ func (p *Postgres) ExplainSearchCourse(ctx context.Context, course int64, query 
 	if err != nil {
 		return "", pgErr("explaining the course search", err)
 	}
-	out := ""
-	for _, l := range lines {
-		out += l + "\n"
-	}
-	return out, nil
+	return strings.Join(lines, "\n") + "\n", nil
 }
 
 // AddAskTurn remembers one answered /ask. It bypasses the group-commit

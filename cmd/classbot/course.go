@@ -10,11 +10,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -235,7 +238,9 @@ const courseUsage = `Usage: classbot course <command> [flags] [arguments]
                                      what /ask's search_course tool gets, with scores
   remove NAME                        delete a course, its notes and its classes' bindings
   eval [--dir DIR] [--eval FILE]     retrieval hit@1 and hit@3 on an evaluation set (default: the
-                                     example course and its eval.jsonl), in a scratch course; with a
+                                     example course and its eval.jsonl), and how many questions found
+                                     no section, in scratch courses; a line's "course" names its notes'
+                                     folder next to FILE, so one set can span several courses; with a
                                      real model configured, also how often the answer cites the right
                                      section or declines
 
@@ -614,6 +619,14 @@ func formatSearch(ps []agent.Passage) string {
 type evalCase struct {
 	Question string `json:"question"`
 	Expect   string `json:"expect"` // the citation that must be retrieved; empty: the notes don't answer it
+	// Course is the folder of the notes, relative to the evaluation
+	// file's folder; empty: --dir, COURSE_DIR or the example course.
+	Course string `json:"course"`
+	// Snippet, when set, is words of the answer: a section that contains
+	// them (or one of AlsoSnippets) is a hit, whatever its citation.
+	Snippet      string   `json:"snippet"`
+	Also         []string `json:"also"` // other citations as good as Expect
+	AlsoSnippets []string `json:"also_snippets"`
 }
 
 func readEval(r io.Reader) ([]evalCase, error) {
@@ -633,11 +646,71 @@ func readEval(r io.Reader) ([]evalCase, error) {
 	return out, sc.Err()
 }
 
+// hits reports whether h answers c: it contains c's snippet (compared
+// without case, spacing and Markdown or HTML markup), or, for a case
+// without a snippet, its citation is c's.
+func (c evalCase) hits(h store.CourseHit) bool {
+	if c.Snippet == "" {
+		return h.Citation() == c.Expect || slices.Contains(c.Also, h.Citation())
+	}
+	text, plain := normEval(h.Text), normEval(stripMarkup(h.Text))
+	for _, sn := range append([]string{c.Snippet}, c.AlsoSnippets...) {
+		if strings.Contains(text, normEval(sn)) || strings.Contains(plain, normEval(stripMarkup(sn))) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	evalLink     = regexp.MustCompile(`!?\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])`)
+	evalTag      = regexp.MustCompile(`<[^>]+>`)
+	evalTemplate = regexp.MustCompile(`(?s)\{%.*?%\}|\{\{.*?\}\}|\{:[^}]*\}`)
+	evalMarks    = regexp.MustCompile("[*_`#|>~]+")
+	evalBullet   = regexp.MustCompile(`(?m)^\s*[-+]\s+`)
+)
+
+func normEval(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(html.UnescapeString(s)), " "))
+}
+
+func stripMarkup(s string) string {
+	s = evalTemplate.ReplaceAllString(s, " ")
+	s = evalLink.ReplaceAllString(s, "$1")
+	s = evalTag.ReplaceAllString(s, " ")
+	s = evalMarks.ReplaceAllString(s, " ")
+	return evalBullet.ReplaceAllString(s, " ")
+}
+
 // evalResult is what course eval measured.
 type evalResult struct {
 	answerable, hit1, hit3 int
+	wronglyEmpty           int // answerable questions that found no section
 	silent, silentEmpty    int // questions the notes don't answer; of them, how many found no section
 	asked, cited, declined int // with a real model
+	slowest                time.Duration
+	searches               int
+}
+
+func (r *evalResult) add(o evalResult) {
+	r.answerable += o.answerable
+	r.hit1 += o.hit1
+	r.hit3 += o.hit3
+	r.wronglyEmpty += o.wronglyEmpty
+	r.silent += o.silent
+	r.silentEmpty += o.silentEmpty
+	r.asked += o.asked
+	r.cited += o.cited
+	r.declined += o.declined
+	r.slowest = max(r.slowest, o.slowest)
+	r.searches += o.searches
+}
+
+// retrieval is result's retrieval line.
+func (r evalResult) retrieval() string {
+	return fmt.Sprintf("hit@1 %d/%d = %s, hit@3 %d/%d = %s; questions the notes don't answer: %d, of which %d found no section (%s); answerable questions that found no section: %d/%d = %s",
+		r.hit1, r.answerable, pct(r.hit1, r.answerable), r.hit3, r.answerable, pct(r.hit3, r.answerable),
+		r.silent, r.silentEmpty, pct(r.silentEmpty, r.silent), r.wronglyEmpty, r.answerable, pct(r.wronglyEmpty, r.answerable))
 }
 
 func pct(n, of int) string {
@@ -650,7 +723,8 @@ func pct(n, of int) string {
 func runCourseEval(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "course eval", "[--dir DIR] [--eval FILE] [-v]")
 	dir := fs.String("dir", "", "folder of course notes (default: COURSE_DIR, else the example course)")
-	evalFile := fs.String("eval", "", "evaluation set, JSON lines (default: eval.jsonl in the notes folder, or the example course's)")
+	evalFile := fs.String("eval", "", "evaluation set, JSON lines (default: eval.jsonl in the notes folder, or the example course's); "+
+		"a line's \"course\" names its notes' folder, next to the file")
 	verbose := fs.Bool("v", false, "print every question")
 	pos, err := parseCourseFlags(fs, e, args)
 	if err != nil {
@@ -669,18 +743,6 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 		}
 		cfg.CourseDir = *dir
 	}
-	// The notes go into a scratch course: no live course is touched.
-	a, err := newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, skipCourseIndex: true, courseNotes: true})
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	notes, source := notesOf(cfg.CourseDir)
-	course, remove, err := a.scratchCourse(ctx, notes, source)
-	if err != nil {
-		return err
-	}
-	defer remove()
 	var evalData []byte
 	switch {
 	case *evalFile != "":
@@ -697,19 +759,73 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	withModel := !a.runner.Offline()
-	var res evalResult
-	var dbTimes []time.Duration
+	// The questions of each course, in the order the courses first appear.
+	var courses []string
+	byCourse := map[string][]evalCase{}
 	for _, c := range cases {
-		start := time.Now()
-		hits, err := a.store.SearchCourse(ctx, course.ID, c.Question, bot.DefaultSearchResults)
-		dbTimes = append(dbTimes, time.Since(start))
+		if _, ok := byCourse[c.Course]; !ok {
+			courses = append(courses, c.Course)
+		}
+		byCourse[c.Course] = append(byCourse[c.Course], c)
+	}
+	a, err := newApp(ctx, cfg, e, appOptions{logLevel: slog.LevelWarn, skipCourseIndex: true, courseNotes: true})
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	var total evalResult
+	for _, name := range courses {
+		cdir := cfg.CourseDir
+		if name != "" {
+			cdir = filepath.Join(filepath.Dir(*evalFile), name)
+		}
+		res, source, err := evalCourse(ctx, e, a, cdir, byCourse[name], *verbose)
 		if err != nil {
 			return err
 		}
+		total.add(res)
+		if len(courses) > 1 {
+			fmt.Fprintf(e.stdout, "%s: %s (store=%s)\n", name, res.retrieval(), a.storeKind)
+		} else {
+			fmt.Fprintf(e.stdout, "\ncourse eval: %d questions on %s (store=%s)\n", len(cases), source, a.storeKind)
+		}
+	}
+	if len(courses) > 1 {
+		fmt.Fprintf(e.stdout, "\ncourse eval: %d questions on %d courses\n", len(cases), len(courses))
+	}
+	fmt.Fprintf(e.stdout, "retrieval: %s\n", total.retrieval())
+	fmt.Fprintf(e.stdout, "search time: slowest %s of %d searches (from this process, round trip included)\n", ms(total.slowest), total.searches)
+	if !a.runner.Offline() {
+		fmt.Fprintf(e.stdout, "model %s: cites the right section %d/%d = %s; declines what the notes don't answer %d/%d = %s\n",
+			a.runner.Model(), total.cited, total.answerable, pct(total.cited, total.answerable), total.declined, total.silent, pct(total.declined, total.silent))
+	} else {
+		fmt.Fprintln(e.stdout, "model: offline (set LLM_API_KEY or LLM_BASE_URL to also measure citations and declines)")
+	}
+	return nil
+}
+
+// evalCourse indexes the notes in dir (empty: the example course) into a
+// scratch course, so no live course is touched, runs cases on them and
+// removes the scratch course.
+func evalCourse(ctx context.Context, e env, a *app, dir string, cases []evalCase, verbose bool) (res evalResult, source string, err error) {
+	notes, source := notesOf(dir)
+	course, remove, err := a.scratchCourse(ctx, notes, source)
+	if err != nil {
+		return res, source, err
+	}
+	defer remove()
+	withModel := !a.runner.Offline()
+	for _, c := range cases {
+		start := time.Now()
+		hits, err := a.store.SearchCourse(ctx, course.ID, c.Question, bot.DefaultSearchResults)
+		res.slowest = max(res.slowest, time.Since(start))
+		res.searches++
+		if err != nil {
+			return res, source, err
+		}
 		rank := 0
 		for i, h := range hits {
-			if h.Citation() == c.Expect {
+			if c.Expect != "" && c.hits(h) {
 				rank = i + 1
 				break
 			}
@@ -728,6 +844,9 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 			}
 			if rank >= 1 && rank <= 3 {
 				res.hit3++
+			}
+			if len(hits) == 0 {
+				res.wronglyEmpty++
 			}
 			mark = fmt.Sprintf("rank %d", rank)
 			if rank == 0 {
@@ -750,31 +869,15 @@ func runCourseEval(ctx context.Context, e env, args []string) error {
 				mark += "; answer: " + strings.Join(strings.Fields(answer), " ")
 			}
 		}
-		if *verbose || (c.Expect != "" && rank != 1) {
+		if verbose || (c.Expect != "" && rank != 1) {
 			got := "-"
 			if len(hits) > 0 {
-				got = hits[0].Citation()
+				got = fmt.Sprintf("%s (confidence %.2f)", hits[0].Citation(), hits[0].Confidence)
 			}
-			fmt.Fprintf(e.stdout, "%-8s %q\n         want %q, first %q\n", mark, c.Question, c.Expect, got)
+			fmt.Fprintf(e.stdout, "%-8s %q\n         want %q, first %s\n", mark, c.Question, c.Expect, got)
 		}
 	}
-	fmt.Fprintf(e.stdout, "\ncourse eval: %d questions on %s (store=%s)\n", len(cases), a.course.source, a.storeKind)
-	fmt.Fprintf(e.stdout, "retrieval: hit@1 %d/%d = %s, hit@3 %d/%d = %s; questions the notes don't answer: %d, of which %d found no section\n",
-		res.hit1, res.answerable, pct(res.hit1, res.answerable), res.hit3, res.answerable, pct(res.hit3, res.answerable),
-		res.silent, res.silentEmpty)
-	slowest := time.Duration(0)
-	for _, d := range dbTimes {
-		slowest = max(slowest, d)
-	}
-	fmt.Fprintf(e.stdout, "search time: slowest %s of %d searches (from this process, round trip included)\n", ms(slowest), len(dbTimes))
-	if withModel {
-		answerable := res.answerable
-		fmt.Fprintf(e.stdout, "model %s: cites the right section %d/%d = %s; declines what the notes don't answer %d/%d = %s\n",
-			a.runner.Model(), res.cited, answerable, pct(res.cited, answerable), res.declined, res.silent, pct(res.declined, res.silent))
-	} else {
-		fmt.Fprintln(e.stdout, "model: offline (set LLM_API_KEY or LLM_BASE_URL to also measure citations and declines)")
-	}
-	return nil
+	return res, source, nil
 }
 
 // declines reports whether an answer says the notes don't cover the

@@ -1,0 +1,237 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/classbot/classbot/store"
+)
+
+// indexNotes indexes files (path, content pairs) into s.
+func indexNotes(t *testing.T, s courseContract, files ...string) {
+	t.Helper()
+	var cf []store.CourseFile
+	for i := 0; i+1 < len(files); i += 2 {
+		cf = append(cf, courseFile(files[i], files[i+1]))
+	}
+	if _, err := store.IndexCourse(t.Context(), s, defaultCourse(t, s), cf, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// filler is course text that mentions none of the tests' words.
+func filler(i int) string {
+	return fmt.Sprintf("## Week %d\nWe read chapter %d and discuss the reading in small groups. Slides are posted after class.\n", i, i)
+}
+
+func wantFirst(t *testing.T, s courseContract, q, want string) []store.CourseHit {
+	t.Helper()
+	hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), q, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) == 0 || hits[0].Citation() != want {
+		t.Errorf("%q: got %v, want %q first", q, citations(hits), want)
+	}
+	return hits
+}
+
+// A rare word of the question decides over a word every section uses,
+// however often that common word occurs.
+func TestSearchRareWordOutweighsCommonOne(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		var b strings.Builder
+		b.WriteString("# Tools\n")
+		for i := range 8 {
+			fmt.Fprintf(&b, "## Use of tool %d\nUse it as shown; use the flags we use in class and use it often.\n", i)
+		}
+		b.WriteString("## Setup\nInstall the VSCode editor before the first lab.\n")
+		indexNotes(t, s, "tools.md", b.String())
+		wantFirst(t, s, "which editor should we use", "tools.md › Setup")
+	})
+}
+
+// The same word weighs more in a section's heading than in its text.
+func TestSearchHeadingAboveBody(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		indexNotes(t, s,
+			"a.md", "# Notes\n## Recursion\nA function that calls itself until a base case stops it.\n",
+			"b.md", "# More notes\n## Functions\nA function may call another; recursion comes next week.\n",
+			"c.md", "# Weeks\n"+filler(1)+filler(2)+filler(3))
+		wantFirst(t, s, "recursion", "a.md › Recursion")
+	})
+}
+
+// A misspelt word is corrected to the course's own vocabulary, and two
+// words typed as one are found apart.
+func TestSearchCorrectsTyposAndJoinedWords(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		indexNotes(t, s,
+			"policies.md", "# Policies\n## Assignments\nAssignments are submitted on Gradescope by Friday.\n"+
+				"## Office hours\nOffice hours are on Tuesdays in room 204.\n"+filler(1)+filler(2)+filler(3))
+		wantFirst(t, s, "where do i submit assigments", "policies.md › Assignments")
+		wantFirst(t, s, "when are officehours", "policies.md › Office hours")
+	})
+}
+
+// Classroom synonyms and short forms are built in, and the forms the
+// english stemmer doesn't join ("taught" and "teaches").
+func TestSearchBuiltinSynonyms(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		indexNotes(t, s,
+			"course.md", "# Course\n## Exam\nThe exam is on 12 December in the main hall.\n"+
+				"## Homework\nHomework is due every Monday at noon.\n"+
+				"## Staff\nDr. Lee teaches the course.\n"+
+				"## Repositories\nYour project repository must stay private.\n"+
+				filler(1)+filler(2)+filler(3)+filler(4))
+		for _, tc := range []struct{ q, want string }{
+			{"when is the midterm", "course.md › Exam"},
+			{"when is hw due", "course.md › Homework"},
+			{"who taught this", "course.md › Staff"},
+			{"privacy of the repo", "course.md › Repositories"},
+		} {
+			hits := wantFirst(t, s, tc.q, tc.want)
+			if len(hits) > 0 && hits[0].Confidence >= 1 {
+				t.Errorf("%q: confidence %v, want less than a match of the word itself", tc.q, hits[0].Confidence)
+			}
+		}
+	})
+}
+
+// A teacher's synonyms.txt adds groups of its own; the file itself is
+// never a hit.
+func TestSearchSynonymsFile(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		notes := []string{
+			"labs.md", "# Labs\n## Practicals\nPracticals take place in the basement lab on Thursdays.\n" + filler(1) + filler(2) + filler(3),
+		}
+		indexNotes(t, s, notes...)
+		if hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "when is the workshop", 3); err != nil || len(hits) != 0 {
+			t.Fatalf("before the synonyms file: %v %v, want nothing", citations(hits), err)
+		}
+		indexNotes(t, s, append(notes, store.SynonymsFile, "# our words\npracticals, workshop, hands-on session\n")...)
+		hits := wantFirst(t, s, "when is the workshop", "labs.md › Practicals")
+		for _, h := range hits {
+			if h.File == store.SynonymsFile {
+				t.Errorf("the synonyms file is a hit: %v", citations(hits))
+			}
+		}
+		if hits, _ := s.SearchCourse(t.Context(), defaultCourse(t, s), "hands-on session", 3); slices.ContainsFunc(hits, func(h store.CourseHit) bool { return h.File == store.SynonymsFile }) {
+			t.Errorf("the synonyms file is a hit: %v", citations(hits))
+		}
+	})
+}
+
+// A question the notes don't answer finds nothing, even when it shares
+// common words with them; a hit carries its confidence.
+func TestSearchConfidenceThreshold(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		indexNotes(t, s,
+			"syllabus.md", "# Syllabus\n## Late work\nLate work loses 10% per day in this class.\n"+
+				"## Exam\nThe exam is in the main hall of the campus.\n"+filler(1)+filler(2)+filler(3))
+		for _, q := range []string{
+			"is there parking on campus for the class",
+			"what is the wifi password",
+			"photosynthesis chlorophyll",
+		} {
+			if hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), q, 3); err != nil || len(hits) != 0 {
+				t.Errorf("%q: got %v %v, want nothing", q, citations(hits), err)
+			}
+		}
+		hits := wantFirst(t, s, "how much do i lose for late work", "syllabus.md › Late work")
+		for i, h := range hits {
+			if low := store.MinConfidence / (1 + float64(min(i, 1))); h.Confidence < low || h.Confidence > 1 {
+				t.Errorf("%s: confidence %v out of [%v, 1]", h.Citation(), h.Confidence, low)
+			}
+		}
+	})
+}
+
+// The statistics the ranking reads stay equal to the sections' own as
+// files are indexed, changed, removed and the table truncated.
+func TestCourseTermStatisticsFollowTheSections(t *testing.T) {
+	pg := openPostgres(t)
+	ctx := t.Context()
+	course := emptyCourses(t, pg)
+	other, err := pg.PutCourse(ctx, "other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.IndexCourse(ctx, pg, other.ID, exampleCourse[1:], false); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string) {
+		t.Helper()
+		var diff int
+		err := pg.Pool().QueryRow(ctx, `
+SELECT count(*) FROM (
+    (SELECT course_id, lexeme, df FROM course_terms
+     EXCEPT SELECT s.course_id, u.lexeme, count(*)::int FROM course_sections s, unnest(s.tsv) u GROUP BY s.course_id, u.lexeme)
+    UNION ALL
+    (SELECT s.course_id, u.lexeme, count(*)::int FROM course_sections s, unnest(s.tsv) u GROUP BY s.course_id, u.lexeme
+     EXCEPT SELECT course_id, lexeme, df FROM course_terms)) d`).Scan(&diff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok bool
+		err = pg.Pool().QueryRow(ctx, `
+SELECT NOT EXISTS (
+    (SELECT course_id, sections, title_len, body_len FROM course_stats WHERE sections > 0
+     EXCEPT SELECT course_id, count(*), sum(title_len), sum(body_len) FROM course_sections GROUP BY course_id)
+    UNION ALL
+    (SELECT course_id, count(*), sum(title_len), sum(body_len) FROM course_sections GROUP BY course_id
+     EXCEPT SELECT course_id, sections, title_len, body_len FROM course_stats))`).Scan(&ok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != 0 || !ok {
+			t.Errorf("%s: %d lexemes differ, section counts equal: %v", step, diff, ok)
+		}
+	}
+	check("another course only")
+	if _, err := store.IndexCourse(ctx, pg, course, exampleCourse, false); err != nil {
+		t.Fatal(err)
+	}
+	check("indexed")
+	changed := []store.CourseFile{exampleCourse[0], courseFile("schedule.md", "# Schedule\n## Assignment 2\nAssignment 2 moved to 13 March.\n")}
+	if _, err := store.IndexCourse(ctx, pg, course, changed, false); err != nil {
+		t.Fatal(err)
+	}
+	check("changed and removed")
+	if err := pg.RemoveCourse(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	check("another course removed")
+	if _, err := pg.Pool().Exec(ctx, "TRUNCATE course_files, course_sections"); err != nil {
+		t.Fatal(err)
+	}
+	check("truncated")
+}
+
+// The stemmer the questions go through is PostgreSQL's english one, and
+// the typo measure is pg_trgm's similarity.
+func TestRankingAgreesWithPostgres(t *testing.T) {
+	pg := openPostgres(t)
+	ctx := context.Background()
+	for _, w := range []string{"assignments", "privacy", "private", "taught", "running", "generously", "quizzes", "office", "hours", "homework", "dying", "lecturer", "memory", "2", "hw1"} {
+		var want string
+		if err := pg.Pool().QueryRow(ctx, `SELECT coalesce((ts_lexize('english_stem', $1))[1], '')`, w).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := store.Stem(w); got != want {
+			t.Errorf("stem %q = %q, PostgreSQL %q", w, got, want)
+		}
+	}
+	for _, p := range [][2]string{{"assig", "assign"}, {"privaci", "privat"}, {"offic", "officehour"}, {"late", "later"}, {"ab", "xy"}} {
+		var want float64
+		if err := pg.Pool().QueryRow(ctx, `SELECT similarity($1, $2)`, p[0], p[1]).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := store.TrigramSimilarity(p[0], p[1]); fmt.Sprintf("%.4f", got) != fmt.Sprintf("%.4f", want) {
+			t.Errorf("similarity(%q, %q) = %v, pg_trgm %v", p[0], p[1], got, want)
+		}
+	}
+}
