@@ -38,6 +38,7 @@ type app struct {
 	store     appStore
 	storeKind string // "postgres" or "memory"
 	runner    *agent.Runner
+	embedder  *agent.Embedder // LLM_EMBEDDING_MODEL's; nil: lexical search only (course.go)
 	bot       *bot.Bot
 	disp      *bot.Dispatcher
 	metrics   *metrics
@@ -113,6 +114,13 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		agentLog = newLogger(e.stderr, max(opts.logLevel, slog.LevelError))
 	}
 	a.runner = agent.NewRunner(agentConfig(cfg, agentLog, opts.offlineLatency, a.metrics.modelRetries.Inc))
+	if cfg.LLMEmbeddingModel != "" {
+		if a.storeKind == "postgres" {
+			a.embedder = agent.NewEmbedder(agentConfig(cfg, agentLog, 0, a.metrics.modelRetries.Inc), cfg.LLMEmbeddingModel)
+		} else {
+			log.Warn("LLM_EMBEDDING_MODEL is set but vectors are kept in PostgreSQL: set DATABASE_URL; searching the notes by their words only")
+		}
+	}
 
 	var s bot.Store = a.store
 	if opts.wrapStore != nil {

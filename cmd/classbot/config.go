@@ -28,6 +28,11 @@ type Config struct {
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
 	LLMAPIKey  string // LLM_API_KEY, alias GEMINI_API_KEY. Neither key nor base URL: the offline model.
 	LLMModel   string // LLM_MODEL. Default gemini-2.5-flash for Gemini's endpoint, gpt-4o-mini otherwise.
+	// LLMEmbeddingModel is LLM_EMBEDDING_MODEL: with it, course sections and
+	// questions are embedded through the provider's /v1/embeddings and
+	// /ask's search is hybrid (lexical and vector rankings fused). Default
+	// empty: lexical search only.
+	LLMEmbeddingModel string
 
 	HTTPAddr    string // HTTP_ADDR: webhooks and health. Default ":8080".
 	MetricsAddr string // METRICS_ADDR: GET /metrics, apart from the public webhooks. Default "127.0.0.1:9090".
@@ -98,6 +103,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LLMBaseURL:         env("LLM_BASE_URL", env("GEMINI_BASE_URL", "")),
 		LLMAPIKey:          env("LLM_API_KEY", env("GEMINI_API_KEY", "")),
 		LLMModel:           env("LLM_MODEL", ""),
+		LLMEmbeddingModel:  env("LLM_EMBEDDING_MODEL", ""),
 		HTTPAddr:           env("HTTP_ADDR", defaultHTTPAddr),
 		MetricsAddr:        env("METRICS_ADDR", defaultMetricsAddr),
 		SlackBotToken:      env("SLACK_BOT_TOKEN", ""),
@@ -122,6 +128,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.LLMMaxConcurrency, err = positiveInt(env("LLM_MAX_CONCURRENCY", ""), defaultLLMMaxConcurrency); err != nil {
 		errs = append(errs, fmt.Errorf("LLM_MAX_CONCURRENCY %w", err))
+	}
+	if c.LLMEmbeddingModel != "" && c.LLMBaseURL == "" && c.LLMAPIKey == "" {
+		errs = append(errs, errors.New("LLM_EMBEDDING_MODEL needs a model provider: set LLM_BASE_URL or LLM_API_KEY, or unset LLM_EMBEDDING_MODEL"))
 	}
 	if c.LLMMaxTokens, err = positiveInt(env("LLM_MAX_TOKENS", ""), defaultLLMMaxTokens); err != nil {
 		errs = append(errs, fmt.Errorf("LLM_MAX_TOKENS %w", err))

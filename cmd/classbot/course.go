@@ -113,7 +113,7 @@ func (a *app) courseBotOptions(ctx context.Context, skipIndex, withNotes bool) (
 		notes = has
 	}
 	if notes {
-		opts.Notes = a.store
+		opts.Notes = a.notes()
 	}
 	return opts, nil
 }
@@ -166,6 +166,7 @@ func (a *app) indexCourse(ctx context.Context, name, dir string, fsys fs.FS, sou
 	}
 	a.log.Info("course notes indexed", "course", name, "dir", source, "files", a.course.report.Files,
 		"sections", a.course.report.Sections, "reindexed", a.course.report.Indexed, "removed", a.course.report.Removed)
+	a.embedCourses(ctx)
 	return c, nil
 }
 
@@ -585,7 +586,7 @@ func runCourseSearch(ctx context.Context, e env, args []string) error {
 		return courseErr(*name, err)
 	}
 	start := time.Now()
-	hits, err := a.store.SearchCourse(ctx, c.ID, q, *limit)
+	hits, err := a.notes().SearchCourse(ctx, c.ID, q, *limit)
 	if err != nil {
 		return err
 	}
@@ -817,7 +818,7 @@ func evalCourse(ctx context.Context, e env, a *app, dir string, cases []evalCase
 	withModel := !a.runner.Offline()
 	for _, c := range cases {
 		start := time.Now()
-		hits, err := a.store.SearchCourse(ctx, course.ID, c.Question, bot.DefaultSearchResults)
+		hits, err := a.notes().SearchCourse(ctx, course.ID, c.Question, bot.DefaultSearchResults)
 		res.slowest = max(res.slowest, time.Since(start))
 		res.searches++
 		if err != nil {
@@ -894,4 +895,53 @@ func (a *app) printIndexReport(w io.Writer, c store.Course) {
 	for _, s := range a.course.skipped {
 		fmt.Fprintf(w, "skipped %s\n", s)
 	}
+}
+
+// notes is what /ask, course search and course eval search: the store,
+// or with LLM_EMBEDDING_MODEL the store's hybrid search.
+func (a *app) notes() bot.CourseNotes {
+	pg, ok := a.store.(*store.Postgres)
+	if a.embedder == nil || !ok {
+		return a.store
+	}
+	return hybridNotes{Postgres: pg, embedder: a.embedder, log: a.log}
+}
+
+// embedCourses embeds the sections that have no vector for the embedding
+// model yet (new or changed ones). A failure is logged: those sections
+// are still found by their words, and the next index embeds them.
+func (a *app) embedCourses(ctx context.Context) {
+	pg, ok := a.store.(*store.Postgres)
+	if a.embedder == nil || !ok {
+		return
+	}
+	ectx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	n, err := pg.EmbedCourse(ectx, a.embedder, a.embedder.Model())
+	if err != nil {
+		a.log.Warn("course notes: embedding sections failed; they are searched by their words until the next index",
+			"model", a.embedder.Model(), "embedded", n, "err", err)
+		return
+	}
+	a.log.Info("course notes embedded", "model", a.embedder.Model(), "sections", n)
+}
+
+// hybridNotes searches with embeddings (store.Postgres.SearchCourseHybrid).
+// When the provider can't embed the question, it answers with the lexical
+// search alone rather than not at all.
+type hybridNotes struct {
+	*store.Postgres
+	embedder *agent.Embedder
+	log      *slog.Logger
+}
+
+func (h hybridNotes) SearchCourse(ctx context.Context, course int64, query string, limit int) ([]store.CourseHit, error) {
+	hits, err := h.SearchCourseHybrid(ctx, h.embedder, h.embedder.Model(), course, query, limit)
+	var pe *agent.ProviderError
+	if err == nil || ctx.Err() != nil || !(errors.Is(err, agent.ErrUnavailable) || errors.As(err, &pe)) {
+		return hits, err
+	}
+	h.log.LogAttrs(ctx, slog.LevelWarn, "course search: the hybrid search failed; searching by words only",
+		slog.String("model", h.embedder.Model()), slog.Any("err", err))
+	return h.Postgres.SearchCourse(ctx, course, query, limit)
 }
