@@ -276,7 +276,7 @@ func TestModelWarningOnlyForCommandsThatRunTheAgent(t *testing.T) {
 		want bool // the warning is printed
 	}{
 		{[]string{"course", "index", "--dir", notes}, false},
-		{[]string{"course", "search", "--dir", notes, "exam"}, false},
+		{[]string{"course", "search", "exam"}, false},
 		{[]string{"version"}, false},
 		{[]string{"ask", "--agent-delay", "0s", "When is the exam?"}, true},
 		{[]string{"demo", "ask", "When is the exam?"}, true},
