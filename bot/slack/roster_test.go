@@ -104,7 +104,7 @@ func TestSlackRosterUploadsToTheTeachersDM(t *testing.T) {
 func TestSlackRosterInlineFallback(t *testing.T) {
 	for _, tc := range []struct {
 		name, token, note string
-		scope           bool
+		scope             bool
 	}{
 		{"no files:write", botToken, "needs the files:write and im:write scopes", true},
 		{"no bot token", "", "", false},
