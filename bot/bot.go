@@ -76,6 +76,10 @@ type Options struct {
 	// Courses, if set, lets /course show and bind a class's course.
 	// Default nil: /course says no course notes are set up.
 	Courses CourseAdmin
+	// ReindexFunc, if set, re-indexes a course's notes from its stored
+	// folder for a teacher's /course reindex, and returns what changed.
+	// Default nil: /course reindex says how to do it on the server.
+	ReindexFunc func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
 }
 
 // Bot holds the command handlers and what they need. It is safe for
@@ -98,6 +102,7 @@ type Bot struct {
 	teachers map[string]bool // user ids from Options.Teachers
 	roster   Roster
 	admin    CourseAdmin
+	reindex  func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
 }
 
 // New returns a Bot that keeps students in s and asks a for words.

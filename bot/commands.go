@@ -72,9 +72,10 @@ var Commands = []Spec{
 	{
 		Name:        "course",
 		Description: "Which course notes /ask answers from here (teachers: switch them)",
-		Usage:       "/course  (teachers: /course use NAME)",
+		Usage:       "/course  (teachers: /course use NAME, /course reindex)",
 		Options: []Option{
 			{Name: "use", Description: "Teachers: the course this channel should answer from", MaxLength: store.MaxCourseNameBytes},
+			{Name: "reindex", Description: "Teachers: type yes to re-read this course's notes from its folder now", MaxLength: 10},
 		},
 		Ack:       "Looking up the course…",
 		Ephemeral: true,

@@ -27,22 +27,35 @@ type CourseAdmin interface {
 const (
 	courseUnavailableText = "This class has no course notes set up: /ask answers from what the teacher told classbot about the course."
 	courseFailedText      = "Sorry, I couldn't look up this class's course just now. Please try again in a minute."
-	courseUsageText       = "Type `/course` to see which course this channel's /ask answers from; teachers: `/course use NAME` to switch it to another course."
+	courseUsageText       = "Type `/course` to see which course this channel's /ask answers from; teachers: `/course use NAME` to switch it to another course, `/course reindex` to re-read its notes."
 )
 
 func prepareCourse(b *Bot, c Command) (job, error) {
 	use, hasUse := option(c, "use")
-	if !hasUse {
+	v, reindex := option(c, "reindex")
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "no", "false", "0":
+		reindex = false
+	}
+	if !hasUse && !reindex {
 		words := strings.Fields(c.Text)
 		switch {
 		case len(words) == 0:
 		case strings.EqualFold(words[0], "use") && len(words) == 2:
 			use, hasUse = words[1], true
+		case strings.EqualFold(words[0], "reindex") && len(words) == 1:
+			reindex = true
 		default:
 			return nil, &UserError{Msg: courseUsageText}
 		}
 	}
 	use = strings.TrimSpace(use)
+	if reindex {
+		hasUse = false
+		if err := b.teacherOnly(c); err != nil {
+			return nil, err
+		}
+	}
 	if hasUse {
 		if err := b.teacherOnly(c); err != nil {
 			return nil, err
@@ -61,9 +74,12 @@ func prepareCourse(b *Bot, c Command) (job, error) {
 		sctx, cancel := context.WithTimeout(ctx, b.storeTimeout)
 		defer cancel()
 		var r Reply
-		if hasUse {
+		switch {
+		case reindex:
+			r = b.courseReindex(ctx, sctx, cl, tr)
+		case hasUse:
 			r = b.courseUse(sctx, cl, use, tr)
-		} else {
+		default:
 			r = b.courseShow(sctx, cl, teacher, tr)
 		}
 		tr.Stored = time.Now()
@@ -104,7 +120,11 @@ func (b *Bot) courseShow(ctx context.Context, cl store.Class, teacher bool, tr *
 	fmt.Fprintf(&t, "/ask in this channel answers from the course %q: %d %s, %d %s, %s.",
 		co.Name, co.Files, plural(co.Files, "file", "files"), co.Sections, plural(co.Sections, "section", "sections"), indexed)
 	if teacher {
-		fmt.Fprintf(&t, "\n\nTo re-index it after changing the notes, run on the server: classbot course index %s", co.Name)
+		if b.reindex != nil && co.Dir != "" {
+			fmt.Fprintf(&t, "\n\nAfter changing the notes in its folder, /course reindex re-reads them (or run on the server: classbot course index %s).", co.Name)
+		} else {
+			fmt.Fprintf(&t, "\n\nTo re-index it after changing the notes, run on the server: classbot course index %s --dir FOLDER", co.Name)
+		}
 		fmt.Fprintf(&t, "\nTo switch this channel to another course: /course use NAME (courses: %s).", strings.Join(names, ", "))
 	}
 	tr.Outcome = OutcomeOK
@@ -133,4 +153,29 @@ func (b *Bot) courseUse(ctx context.Context, cl store.Class, name string, tr *Tr
 	}
 	tr.Outcome = OutcomeOK
 	return Reply{Text: fmt.Sprintf("Done: /ask in this channel now answers from the course %q.", name), Ephemeral: true}
+}
+
+// courseReindex re-reads the notes of cl's course from its stored folder
+// (ctx bounds the indexing, sctx the lookup).
+func (b *Bot) courseReindex(ctx, sctx context.Context, cl store.Class, tr *Trace) Reply {
+	co, err := b.admin.CourseFor(sctx, cl)
+	if errors.Is(err, store.ErrNotFound) {
+		tr.Outcome = OutcomeOK
+		return Reply{Text: courseUnavailableText, Ephemeral: true}
+	}
+	if err != nil {
+		tr.fail(OutcomeStoreError, fmt.Errorf("course of the class: %w", err))
+		return Reply{Text: courseFailedText, Ephemeral: true}
+	}
+	if b.reindex == nil || co.Dir == "" {
+		tr.Outcome = OutcomeOK
+		return Reply{Text: fmt.Sprintf("I don't know where the notes of %q are. On the server, run: classbot course index %s --dir FOLDER", co.Name, co.Name), Ephemeral: true}
+	}
+	rep, err := b.reindex(ctx, co)
+	if err != nil {
+		tr.fail(OutcomeError, fmt.Errorf("reindex course %s: %w", co.Name, err))
+		return Reply{Text: fmt.Sprintf("Sorry, I couldn't re-index %q from its folder just now; nothing was lost. On the server, `classbot course index %s` says what went wrong.", co.Name, co.Name), Ephemeral: true}
+	}
+	tr.Outcome = OutcomeOK
+	return Reply{Text: fmt.Sprintf("Re-indexed %q: %s.", co.Name, rep), Ephemeral: true}
 }

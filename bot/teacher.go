@@ -17,7 +17,7 @@ func (b *Bot) setupTeachers(opts Options) {
 			b.teachers[id] = true
 		}
 	}
-	b.roster, b.admin = opts.Roster, opts.Courses
+	b.roster, b.admin, b.reindex = opts.Roster, opts.Courses, opts.ReindexFunc
 }
 
 // IsTeacher reports whether c was typed by a teacher: a user listed in

@@ -239,3 +239,48 @@ func TestCourseUse(t *testing.T) {
 		t.Errorf("slack /course use answered %q", r.Text)
 	}
 }
+
+func TestCourseReindex(t *testing.T) {
+	m := store.NewMemory()
+	co, err := m.PutCourse(t.Context(), "go101", "/srv/notes/go101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.BindCourse(t.Context(), "go101", store.Class{Platform: bot.PlatformSlack, Workspace: "T1"}); err != nil {
+		t.Fatal(err)
+	}
+	var calls []store.Course
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	b := bot.New(m, &fakeAgent{}, bot.Options{Logger: log, Teachers: []string{"UTEACH"}, Courses: m,
+		ReindexFunc: func(_ context.Context, c store.Course) (store.CourseIndexReport, error) {
+			calls = append(calls, c)
+			return store.CourseIndexReport{Files: 3, Sections: 9, Indexed: 1, Unchanged: 2}, nil
+		}})
+	d := bot.NewDispatcher(t.Context(), b, bot.Config{Mode: bot.ModeSync, Logger: log})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 5*time.Second)
+		defer cancel()
+		_ = d.Shutdown(ctx)
+	})
+	student := bot.Command{Platform: bot.PlatformSlack, Workspace: "T1", Channel: "C1", User: "USTUDENT", Name: "course", Text: "reindex"}
+	if r := run(t, d, student); !strings.Contains(r.Text, "only the class's teachers") || len(calls) != 0 {
+		t.Fatalf("student's /course reindex: %q, %d calls", r.Text, len(calls))
+	}
+	teacher := student
+	teacher.User = "UTEACH"
+	if r := run(t, d, teacher); !strings.Contains(r.Text, `Re-indexed "go101": 3 files, 9 sections: 1 indexed, 2 unchanged`) {
+		t.Fatalf("teacher's /course reindex: %q", r.Text)
+	}
+	if len(calls) != 1 || calls[0].ID != co.ID || calls[0].Dir != "/srv/notes/go101" {
+		t.Fatalf("ReindexFunc got %+v", calls)
+	}
+	discord := bot.Command{Platform: bot.PlatformDiscord, Workspace: "9", Channel: "C1", User: "222222222222222222", Admin: true,
+		Name: "course", Options: map[string]string{"reindex": "no"}}
+	if r := run(t, d, discord); strings.Contains(r.Text, "Re-indexed") || len(calls) != 1 {
+		t.Fatalf("reindex: no re-indexed: %q", r.Text)
+	}
+	show := bot.Command{Platform: bot.PlatformSlack, Workspace: "T1", Channel: "C1", User: "UTEACH", Name: "course"}
+	if r := run(t, d, show); !strings.Contains(r.Text, "/course reindex re-reads them") {
+		t.Fatalf("teacher's /course does not offer reindex: %q", r.Text)
+	}
+}

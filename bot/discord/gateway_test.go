@@ -331,9 +331,9 @@ func TestDiscordRegisterCommands(t *testing.T) {
 					got[c.Name] = append(got[c.Name], o.Name)
 				}
 			}
-			want := map[string][]string{"register": {"name", "email"}, "ask": {"question"}, "course": {"use"}}
+			want := map[string][]string{"register": {"name", "email"}, "ask": {"question"}, "course": {"use", "reindex"}}
 			if len(cmds) != len(bot.Commands) || strings.Join(got["register"], ",") != "name,email" || strings.Join(got["ask"], ",") != "question" ||
-				strings.Join(got["course"], ",") != "use" {
+				strings.Join(got["course"], ",") != "use,reindex" {
 				t.Fatalf("commands and options %v, want %v", got, want)
 			}
 		})

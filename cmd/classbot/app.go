@@ -126,6 +126,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	}
 	botOpts.CourseInstructions, botOpts.Logger = cfg.CourseInstructions, log
 	botOpts.Teachers, botOpts.Roster, botOpts.Courses = cfg.TeacherUserIDs, a.store, a.store
+	botOpts.ReindexFunc = a.reindexCourse
 	a.bot = bot.New(s, a.runner, botOpts)
 	var enq bot.Enqueuer
 	if a.queue != nil {

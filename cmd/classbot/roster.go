@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
@@ -105,4 +106,26 @@ func runRosterExport(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("roster export: %w", err)
 	}
 	return w.Flush()
+}
+
+// reindexCourse re-reads course c's notes from its stored folder and
+// brings its index up to date (only the files that changed): /course
+// reindex. It reads nothing when c has no folder.
+func (a *app) reindexCourse(ctx context.Context, c store.Course) (store.CourseIndexReport, error) {
+	if c.Dir == "" {
+		return store.CourseIndexReport{}, errors.New("the course has no folder")
+	}
+	files, skipped, err := store.ReadCourse(os.DirFS(c.Dir), store.ReadCourseOptions{MaxFileBytes: a.cfg.CourseMaxFileBytes})
+	if err != nil {
+		return store.CourseIndexReport{}, fmt.Errorf("reading the notes of course %s: %w", c.Name, err)
+	}
+	for _, s := range skipped {
+		a.log.Info(fmt.Sprintf("course notes: skipping %q: %s", s.Path, s.Reason), "course", c.Name)
+	}
+	rep, err := store.IndexCourse(ctx, a.store, c.ID, files, false)
+	if err != nil {
+		return rep, fmt.Errorf("indexing the notes of course %s: %w", c.Name, err)
+	}
+	a.log.Info("course notes re-indexed for /course reindex", "course", c.Name, "files", rep.Files, "sections", rep.Sections, "reindexed", rep.Indexed, "removed", rep.Removed)
+	return rep, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,49 @@ func TestServeSlackRoster(t *testing.T) {
 				t.Fatalf("answer %q", v[len(v)-1].Text)
 			}
 		})
+	}
+}
+
+// A teacher's /course reindex re-reads the bound course's folder through
+// the real program: a changed file is re-indexed, and the answer says so.
+func TestServeSlackCourseReindex(t *testing.T) {
+	u, _ := rosterDB(t)
+	dir := t.TempDir()
+	write := func(text string) {
+		if err := os.WriteFile(filepath.Join(dir, "syllabus.md"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# Syllabus\n## Grading\nThe exam is 60%.\n")
+	env := map[string]string{"DATABASE_URL": u}
+	if _, err := runClassbot(t, env, "course", "add", "go101", "--dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runClassbot(t, env, "course", "bind", "go101", "slack", "T0A1B2C3D"); err != nil {
+		t.Fatal(err)
+	}
+	write("# Syllabus\n## Grading\nThe exam is 50%.\n## Late work\nTen percent a day.\n")
+	s := startSlackServe(t, map[string]string{"HANDLER_MODE": "sync", "DATABASE_URL": u, "TEACHER_USER_IDS": "UTEACHER01"})
+	send := func(trigger, user, text string) string {
+		b, err := slacktest.Command(slackPayload, map[string]string{"trigger_id": trigger, "user_id": user,
+			"command": "/course", "text": text, "response_url": s.slack.ResponseURL(trigger)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, resp := s.post(t, slackSecret, time.Now(), b)
+		if status != http.StatusOK {
+			t.Fatalf("/course %s = %d %s", text, status, resp)
+		}
+		return decodeSlack(t, resp).Text
+	}
+	if got := send("reindex-student", "U0STUDENT9", "reindex"); !strings.Contains(got, "only the class") {
+		t.Fatalf("student: %q", got)
+	}
+	if got := send("reindex-teacher", "UTEACHER01", "reindex"); !strings.Contains(got, "Re-indexed &quot;go101&quot;: 1 files, 2 sections: 1 indexed") &&
+		!strings.Contains(got, `Re-indexed "go101": 1 files, 2 sections: 1 indexed`) {
+		t.Fatalf("teacher: %q", got)
+	}
+	if got := send("course-student", "U0STUDENT9", ""); !strings.Contains(got, `"go101": 1 file, 2 sections, indexed`) {
+		t.Fatalf("student's /course: %q", got)
 	}
 }
