@@ -65,6 +65,21 @@ type Options struct {
 	MemoryTurns int
 	// MemoryTTL is how long a turn is remembered. Default 24 hours.
 	MemoryTTL time.Duration
+
+	// Teachers are the platform user ids allowed teacher-only commands
+	// (TEACHER_USER_IDS); on Discord, members with Manage Server are
+	// teachers too (Command.Admin). Default none.
+	Teachers []string
+	// Roster, if set, lets teachers list the students (/roster). Default
+	// nil: /roster says it is not available.
+	Roster Roster
+	// Courses, if set, lets /course show and bind a class's course.
+	// Default nil: /course says no course notes are set up.
+	Courses CourseAdmin
+	// ReindexFunc, if set, re-indexes a course's notes from its stored
+	// folder for a teacher's /course reindex, and returns what changed.
+	// Default nil: /course reindex says how to do it on the server.
+	ReindexFunc func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
 }
 
 // Bot holds the command handlers and what they need. It is safe for
@@ -83,6 +98,11 @@ type Bot struct {
 	memory        AskMemory
 	memoryTurns   int
 	memoryTTL     time.Duration
+
+	teachers map[string]bool // user ids from Options.Teachers
+	roster   Roster
+	admin    CourseAdmin
+	reindex  func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
 }
 
 // New returns a Bot that keeps students in s and asks a for words.
@@ -124,5 +144,6 @@ func New(s Store, a Agent, opts Options) *Bot {
 		},
 	}
 	b.setupCourse(opts, about)
+	b.setupTeachers(opts)
 	return b
 }

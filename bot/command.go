@@ -22,7 +22,12 @@ type Command struct {
 	Name          string            // command name without the slash: "register", "ask"
 	Text          string            // free text after the command (Slack, console)
 	Options       map[string]string // named options (Discord); when set they win over Text
-	ReceivedAt    time.Time         // when the adapter read it; zero means "now"
+	// Admin is the platform's own word that User manages this workspace or
+	// server (Discord: the member's permissions include Manage Server).
+	// Adapters set it only from the platform's signed payload, never from
+	// options or text.
+	Admin      bool
+	ReceivedAt time.Time // when the adapter read it; zero means "now"
 }
 
 // Reply is what classbot says back. Text is plain text: every adapter escapes
@@ -30,6 +35,19 @@ type Command struct {
 type Reply struct {
 	Text      string
 	Ephemeral bool // only the student who typed the command sees it
+	// File, if set, is delivered with the answer (Discord: an attachment;
+	// Slack: a file in the user's direct message), or its Inline text is
+	// added to the answer where the platform cannot take it.
+	File *File
+}
+
+// File is a document attached to a Reply.
+type File struct {
+	Name string // file name, such as "roster.csv"
+	Data []byte
+	// Inline is what the answer shows instead when the file cannot be
+	// delivered (Slack without the files:write scope).
+	Inline string
 }
 
 // Responder delivers replies for one Command on its platform. The Dispatcher

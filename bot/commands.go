@@ -24,6 +24,9 @@ type Spec struct {
 	Ack string
 	// Ephemeral replies are seen only by the student (registration shows the email).
 	Ephemeral bool
+	// Teacher commands are refused to students (checked on the server);
+	// Discord also hides them from members without Manage Server.
+	Teacher bool
 	// prepare validates the command and returns the job that does the work,
 	// or a *UserError for the student. It does no I/O.
 	prepare func(b *Bot, c Command) (job, error)
@@ -65,6 +68,27 @@ var Commands = []Spec{
 		},
 		Ack:     "Thinking…",
 		prepare: prepareAsk,
+	},
+	{
+		Name:        "course",
+		Description: "Which course notes /ask answers from here (teachers: switch them)",
+		Usage:       "/course  (teachers: /course use NAME, /course reindex)",
+		Options: []Option{
+			{Name: "use", Description: "Teachers: the course this channel should answer from", MaxLength: store.MaxCourseNameBytes},
+			{Name: "reindex", Description: "Teachers: type yes to re-read this course's notes from its folder now", MaxLength: 10},
+		},
+		Ack:       "Looking up the course…",
+		Ephemeral: true,
+		prepare:   prepareCourse,
+	},
+	{
+		Name:        "roster",
+		Description: "Teachers: who registered, by channel, and the whole list as CSV",
+		Usage:       "/roster",
+		Ack:         "Reading the roster…",
+		Ephemeral:   true,
+		Teacher:     true,
+		prepare:     prepareRoster,
 	},
 }
 

@@ -73,6 +73,7 @@ type QueuedCommand struct {
 type QueuedAnswer struct {
 	Text      string    `json:"text"`
 	Ephemeral bool      `json:"ephemeral,omitempty"`
+	File      *File     `json:"file,omitempty"`
 	Outcome   string    `json:"outcome"`
 	Stored    time.Time `json:"stored,omitzero"`
 	AgentDone time.Time `json:"agent_done,omitzero"`
@@ -280,7 +281,7 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 		pl.UsePostLog(run.Posts)
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
-	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral})
+	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral, File: answer.File})
 	cancel()
 	switch {
 	case err == nil:
@@ -331,7 +332,7 @@ func (d *Dispatcher) workQueued(ctx context.Context, run QueuedRun, tr *Trace) (
 	default:
 		return QueuedAnswer{}, d.retry(ctx, tr, "work", errors.New("ended "+tr.Outcome))
 	}
-	answer := QueuedAnswer{Text: reply.Text, Ephemeral: reply.Ephemeral, Outcome: tr.Outcome, Stored: tr.Stored, AgentDone: tr.AgentDone}
+	answer := QueuedAnswer{Text: reply.Text, Ephemeral: reply.Ephemeral, File: reply.File, Outcome: tr.Outcome, Stored: tr.Stored, AgentDone: tr.AgentDone}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
 	defer cancel()
 	switch err := run.SaveAnswer(sctx, answer); {

@@ -257,6 +257,12 @@ func Commands() []*discordgo.ApplicationCommand {
 			Description: s.Description,
 			Type:        discordgo.ChatApplicationCommand,
 		}
+		if s.Teacher {
+			// Hidden from members without Manage Server; the bot still
+			// checks every call (bot.Bot.IsTeacher).
+			perm := int64(discordgo.PermissionManageGuild)
+			cmd.DefaultMemberPermissions = &perm
+		}
 		for _, o := range s.Options {
 			opt := &discordgo.ApplicationCommandOption{
 				Type:        discordgo.ApplicationCommandOptionString,

@@ -115,6 +115,9 @@ type options struct {
 	open     bool // the agent answers at once
 	// handler wraps the adapter's Handler in the test server, when set.
 	handler func(http.Handler) http.Handler
+	// teachers turns on the roster and courses over the fixture's store,
+	// with these teachers.
+	teachers []string
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -129,7 +132,11 @@ func setup(t *testing.T, o options) *fixture {
 	}
 	t.Cleanup(f.discord.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
+	bo := bot.Options{Logger: log}
+	if o.teachers != nil {
+		bo.Teachers, bo.Roster, bo.Courses = o.teachers, f.store, f.store
+	}
+	b := bot.New(f.store, f.agent, bo)
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
 	t.Cleanup(f.shutdown)
 	f.adapter, err = discord.New(discord.Config{

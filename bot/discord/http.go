@@ -242,6 +242,9 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 		Channel:       in.ChannelID,
 		User:          userID(in),
 		ReceivedAt:    received,
+		// Signed by Discord (HTTP) or from its gateway: the member's
+		// permissions in this channel, never an option.
+		Admin: in.Member != nil && in.Member.Permissions&discordgo.PermissionManageGuild != 0,
 	}
 	if c.Workspace == "" {
 		c.Workspace = "dm"

@@ -178,7 +178,7 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 	}
 	content, parts := OneMessage(rep.Text)
 	embeds := embedsOf(parts)
-	err := r.edit(ctx, content, &embeds)
+	err := r.edit(ctx, content, &embeds, filesOf(rep)...)
 	switch {
 	case err == nil:
 		return nil
@@ -224,7 +224,7 @@ func (r *reopened) expired(ctx context.Context, rep bot.Reply, why error) error 
 		text = "Your answer to /" + r.command + ":\n" + text
 	}
 	content, parts := OneMessage(text)
-	err := r.dm(ctx, content, embedsOf(parts))
+	err := r.dm(ctx, content, embedsOf(parts), filesOf(rep))
 	switch {
 	case err == nil:
 		return nil
@@ -237,7 +237,7 @@ func (r *reopened) expired(ctx context.Context, rep bot.Reply, why error) error 
 
 // dm opens (or finds) the direct message channel with the student and
 // sends the answer there, allowed_mentions empty.
-func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.MessageEmbed) error {
+func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.MessageEmbed, files []*bot.File) error {
 	ch, err := r.a.session.UserChannelCreate(r.user, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("open direct message channel: %w", err)
@@ -246,7 +246,7 @@ func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.M
 		return errors.New("open direct message channel: Discord answered without a channel id")
 	}
 	m, err := r.a.session.ChannelMessageSendComplex(ch.ID, &discordgo.MessageSend{
-		Content: content, Embeds: embeds, AllowedMentions: noMentions(),
+		Content: content, Embeds: embeds, AllowedMentions: noMentions(), Files: discordFiles(files),
 	}, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("send direct message: %w", err)

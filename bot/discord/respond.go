@@ -1,12 +1,14 @@
 package discord
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 
 	"github.com/bwmarrin/discordgo"
@@ -80,19 +82,62 @@ type webhook struct {
 }
 
 // edit replaces the original (deferred) response's content and, when
-// embeds is not nil, its embeds (an empty list clears them).
-func (w webhook) edit(ctx context.Context, content string, embeds *[]*discordgo.MessageEmbed) error {
+// embeds is not nil, its embeds (an empty list clears them). With files
+// it is a multipart request whose attachments are exactly files: running
+// it again replaces them rather than adding more.
+func (w webhook) edit(ctx context.Context, content string, embeds *[]*discordgo.MessageEmbed, files ...*bot.File) error {
 	uri := discordgo.EndpointInteractionResponseActions(w.appID, w.token)
+	data := &discordgo.WebhookEdit{Content: &content, Embeds: embeds, AllowedMentions: noMentions()}
 	// discordgo's InteractionResponseEdit puts every edit of every
 	// interaction in one rate-limit bucket, which serialises them; Discord
 	// limits webhooks per token, so the bucket here is the URL.
-	_, err := w.a.session.RequestWithBucketID(http.MethodPatch, uri,
-		&discordgo.WebhookEdit{Content: &content, Embeds: embeds, AllowedMentions: noMentions()}, uri,
-		discordgo.WithContext(ctx))
+	var err error
+	if len(files) == 0 {
+		_, err = w.a.session.RequestWithBucketID(http.MethodPatch, uri, data, uri, discordgo.WithContext(ctx))
+	} else {
+		atts := make([]*discordgo.MessageAttachment, len(files))
+		for i, f := range files {
+			atts[i] = &discordgo.MessageAttachment{ID: strconv.Itoa(i), Filename: f.Name}
+		}
+		data.Attachments = &atts
+		var (
+			ct   string
+			body []byte
+		)
+		ct, body, err = discordgo.MultipartBodyWithJSON(data, discordFiles(files))
+		if err == nil {
+			_, err = w.a.session.RequestRaw(http.MethodPatch, uri, ct, body, uri, 0, discordgo.WithContext(ctx))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("edit original response: %w", redact.Secret(err, w.token, "[token]"))
 	}
 	return nil
+}
+
+// discordFiles turns a reply's files into discordgo's, each with a fresh
+// reader (a retried request reads them again).
+func discordFiles(files []*bot.File) []*discordgo.File {
+	out := make([]*discordgo.File, 0, len(files))
+	for _, f := range files {
+		out = append(out, &discordgo.File{Name: f.Name, ContentType: contentType(f.Name), Reader: bytes.NewReader(f.Data)})
+	}
+	return out
+}
+
+func contentType(name string) string {
+	if strings.HasSuffix(name, ".csv") {
+		return "text/csv"
+	}
+	return "application/octet-stream"
+}
+
+// filesOf returns r's file as a list: none, or one.
+func filesOf(r bot.Reply) []*bot.File {
+	if r.File == nil {
+		return nil
+	}
+	return []*bot.File{r.File}
 }
 
 // followUps sends parts as follow-up messages, in order.
@@ -113,7 +158,7 @@ func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) err
 // sends the rest as follow-ups.
 func (w webhook) FollowUp(ctx context.Context, r bot.Reply) error {
 	parts := Split(r.Text)
-	if err := w.edit(ctx, parts[0], nil); err != nil {
+	if err := w.edit(ctx, parts[0], nil, filesOf(r)...); err != nil {
 		return err
 	}
 	return w.followUps(ctx, r, parts[1:])
@@ -165,7 +210,17 @@ func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
 // ctx, which must outlive the HTTP request: Discord often closes the
 // connection as soon as it has read the response (the Dispatcher passes a
 // context detached from the request and bounded by its ReplyTimeout).
+//
+// An answer with a file is deferred in the HTTP response, then delivered
+// by an edit carrying the attachment (an HTTP response cannot be
+// multipart).
 func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
+	if r.File != nil {
+		if err := h.write(deferred(r)); err != nil {
+			return err
+		}
+		return h.FollowUp(ctx, r)
+	}
 	parts := Split(r.Text)
 	if err := h.write(message(r, parts[0])); err != nil {
 		return err
@@ -193,10 +248,13 @@ func (g *gatewayResponder) Ack(ctx context.Context, r bot.Reply) error {
 	return g.callback(ctx, deferred(r))
 }
 
-// Respond answers with a type 4 callback and follow-ups for long text.
+// Respond answers with a type 4 callback (multipart when r has a file)
+// and follow-ups for long text.
 func (g *gatewayResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Split(r.Text)
-	if err := g.callback(ctx, message(r, parts[0])); err != nil {
+	resp := message(r, parts[0])
+	resp.Data.Files = discordFiles(filesOf(r))
+	if err := g.callback(ctx, resp); err != nil {
 		return err
 	}
 	return g.followUps(ctx, r, parts[1:])

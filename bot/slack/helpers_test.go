@@ -180,6 +180,9 @@ type options struct {
 	maxInFlight int
 	// handler wraps the adapter's Handler in the test server, if set.
 	handler func(http.Handler) http.Handler
+	// teachers turns on the roster and courses over the fixture's store,
+	// with these teachers.
+	teachers []string
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -192,7 +195,11 @@ func setup(t *testing.T, o options) *fixture {
 	if o.prefixes != nil {
 		prefixes = o.prefixes(f.slack.URL)
 	}
-	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
+	bo := bot.Options{Logger: log}
+	if o.teachers != nil {
+		bo.Teachers, bo.Roster, bo.Courses = o.teachers, f.store, f.store
+	}
+	b := bot.New(f.store, f.agent, bo)
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight})
 	t.Cleanup(func() { f.shutdown() })
 	var err error

@@ -143,7 +143,7 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 	if r.posts != nil && r.posts.Posted(postKindEphemeral) != "" {
 		return nil
 	}
-	text := Escape(chunk.Split(rep.Text, MaxFollowUpLen, 1, escapedLen)[0])
+	text := Escape(chunk.Split(r.withFile(ctx, rep, r.posts), MaxFollowUpLen, 1, escapedLen)[0])
 	switch {
 	case r.responseURL == "":
 		return r.expired(ctx, text, errors.New("the command has no response_url"))

@@ -112,8 +112,10 @@ func (a *Adapter) delivery(sc slackgo.SlashCommand) delivery {
 // FollowUp posts the answer to the response_url, cut into Messages; if a
 // post fails and a bot token is configured, it and the rest go through
 // chat.postEphemeral instead.
+//
+// A reply's file goes to the user's direct message first (see withFile).
 func (d delivery) FollowUp(ctx context.Context, r bot.Reply) error {
-	return d.send(ctx, r, Messages(r.Text))
+	return d.send(ctx, r, Messages(d.withFile(ctx, r, nil)))
 }
 
 // send delivers parts (already escaped) in order.
@@ -217,7 +219,7 @@ func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
 // the request, since Slack may close the connection as soon as it has read
 // the response.
 func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
-	parts := Messages(r.Text)
+	parts := Messages(h.withFile(ctx, r, nil))
 	b, err := json.Marshal(message{ResponseType: responseType(r), Text: parts[0]})
 	if err != nil {
 		return err

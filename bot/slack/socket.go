@@ -202,7 +202,7 @@ func (s *socketResponder) Ack(ctx context.Context, r bot.Reply) error {
 // rest of a long answer follows through the response_url, with ctx (the
 // Dispatcher's, detached from the event loop).
 func (s *socketResponder) Respond(ctx context.Context, r bot.Reply) error {
-	parts := Messages(r.Text)
+	parts := Messages(s.withFile(ctx, r, nil))
 	if err := s.sendAck(ctx, message{ResponseType: responseType(r), Text: parts[0]}); err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ type appStore interface {
 	PurgeInteractions(ctx context.Context, olderThan time.Time) (int64, error)
 	Close()
 	courseStore // course notes and /ask memory (course.go)
+	bot.Roster  // /roster and roster export (roster.go)
 }
 
 var (
@@ -132,6 +133,8 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		return nil, err
 	}
 	botOpts.CourseInstructions, botOpts.Logger = cfg.CourseInstructions, log
+	botOpts.Teachers, botOpts.Roster, botOpts.Courses = cfg.TeacherUserIDs, a.store, a.store
+	botOpts.ReindexFunc = a.reindexCourse
 	a.bot = bot.New(s, a.runner, botOpts)
 	var enq bot.Enqueuer
 	if a.queue != nil {

@@ -71,6 +71,8 @@ type Config struct {
 
 	// Course notes files over this are skipped (config.go).
 	CourseMaxFileBytes int64 // COURSE_MAX_FILE_BYTES: bytes, or "10MB", "512KB". Default 10MB.
+
+	TeacherUserIDs []string // TEACHER_USER_IDS: comma-separated Slack or Discord user ids allowed teacher commands (roster.go). Default none.
 }
 
 // Defaults, documented in README.md and .env.example.
@@ -168,6 +170,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	errs = append(errs, loadCourseConfig(&c, env)...)
+	errs = append(errs, loadTeacherConfig(&c, env)...)
 	return c, errors.Join(append(errs, c.validate())...)
 }
 

@@ -64,6 +64,7 @@ func subcommands() []subcommand {
 		{"migrate", "apply the database migrations to DATABASE_URL", runMigrate},
 		{"course", "courses and their notes for /ask: course add|bind|unbind|index|list|search|remove|eval", runCourse},
 		{"discord", "Discord tools: discord register-commands", runDiscord},
+		{"roster", "roster export: the registered students as CSV on stdout", runRoster},
 		{"loadtest", "moved: from the source tree, go run ./cmd/classbot-loadtest", runLoadtest},
 		{"version", "print the version", runVersion},
 	}

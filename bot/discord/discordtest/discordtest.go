@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -26,13 +28,52 @@ import (
 )
 
 // Request is one REST call as the stand-in received it. Path has the
-// /api/vN prefix removed ("webhooks/APP/TOKEN/messages/@original").
+// /api/vN prefix removed ("webhooks/APP/TOKEN/messages/@original"). A
+// multipart request (a message with attachments) has its payload_json
+// part as Body and its files in Files.
 type Request struct {
 	Method string
 	Path   string
 	Query  string
 	Header http.Header
 	Body   []byte
+	Files  []File
+}
+
+// File is one attachment of a multipart request.
+type File struct {
+	Field       string // the form field, "files[0]"
+	Name        string // its filename
+	ContentType string
+	Data        []byte
+}
+
+// readMultipart splits a multipart/form-data body into its payload_json
+// and its files; ok is false when the request is not multipart.
+func readMultipart(r *http.Request, body []byte) (payload []byte, files []File, ok bool, err error) {
+	mt, params, perr := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if perr != nil || mt != "multipart/form-data" {
+		return nil, nil, false, nil
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return payload, files, true, nil
+		}
+		if err != nil {
+			return nil, nil, true, err
+		}
+		data, err := io.ReadAll(p)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		if p.FormName() == "payload_json" {
+			payload = data
+			continue
+		}
+		files = append(files, File{Field: p.FormName(), Name: p.FileName(), ContentType: p.Header.Get("Content-Type"), Data: data})
+	}
 }
 
 // JSON decodes the body into v.
@@ -292,7 +333,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveGateway(w, r)
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 26<<20)) // Discord's largest attachment limit, and a margin
+	payload, files, multi, merr := readMultipart(r, body)
+	if merr != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": 50035})
+		return
+	}
+	if multi {
+		body = payload
+	}
 	path := strings.TrimPrefix(r.URL.Path, "/")
 	if rest, ok := strings.CutPrefix(path, "api/"); ok {
 		if i := strings.IndexByte(rest, '/'); i > 0 && rest[0] == 'v' {
@@ -313,7 +362,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Files: files})
 	s.notify()
 	deadStatus := 0
 	if parts[0] == "webhooks" && len(parts) >= 3 {

@@ -1,5 +1,7 @@
 // Package slacktest is a local stand-in for Slack: the Web API methods
-// classbot calls (apps.connections.open, chat.postEphemeral, auth.test), the
+// classbot calls (apps.connections.open, chat.postEphemeral, auth.test,
+// conversations.open and the file upload: files.getUploadURLExternal, the
+// upload URL, files.completeUploadExternal), the
 // Socket Mode websocket (hello, envelopes, pings, and the acknowledgements
 // that come back), and the response_url of slash commands, which records
 // what is posted to it. The real slack-go client talks to it; tests read
@@ -16,6 +18,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -100,6 +104,149 @@ type Server struct {
 	envelope    int
 	closed      bool
 	wg          sync.WaitGroup
+
+	missing  map[string]bool    // bot token scopes the app lacks (RemoveScope)
+	uploads  map[string]*upload // file id -> an upload not yet completed
+	shared   []File             // completed uploads, in order
+	nextFile int
+}
+
+// File is a file uploaded through files.getUploadURLExternal, the upload
+// URL and files.completeUploadExternal, as it was shared.
+type File struct {
+	ID       string
+	Name     string // the filename given to files.getUploadURLExternal
+	Title    string
+	Channel  string // channel_id of files.completeUploadExternal
+	Comment  string // its initial_comment
+	Data     []byte // what was posted to the upload URL
+	Declared int    // the length given to files.getUploadURLExternal
+}
+
+type upload struct {
+	name   string
+	length int
+	data   []byte
+	posted bool
+}
+
+// RemoveScope makes the bot token lack scope (such as "files:write" or
+// "im:write"): the Web API methods that need it answer "missing_scope".
+func (s *Server) RemoveScope(scope string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.missing[scope] = true
+}
+
+// Files returns the files shared so far (uploads completed with
+// files.completeUploadExternal).
+func (s *Server) Files() []File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]File(nil), s.shared...)
+}
+
+// IMChannel is the id conversations.open gives the direct message with user.
+func IMChannel(user string) string { return "D" + user }
+
+// scopeOf is the bot token scope each Web API method of the file upload needs.
+var scopeOf = map[string]string{
+	"api/conversations.open":           "im:write",
+	"api/files.getUploadURLExternal":   "files:write",
+	"api/files.completeUploadExternal": "files:write",
+}
+
+// serveFiles answers conversations.open, the upload's three steps, and
+// reports whether c was one of them.
+func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, c Call, token string) bool {
+	id, isUpload := strings.CutPrefix(c.Path, "upload/")
+	if _, ok := scopeOf[c.Path]; !ok && !isUpload {
+		return false
+	}
+	if !strings.HasPrefix(token, "xoxb-") {
+		if isUpload {
+			http.Error(w, "invalid_auth", http.StatusForbidden)
+		} else {
+			writeJSON(w, map[string]any{"ok": false, "error": "not_authed"})
+		}
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notify()
+	if scope := scopeOf[c.Path]; scope != "" && s.missing[scope] {
+		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope", "needed": scope, "provided": "commands,chat:write"})
+		return true
+	}
+	switch {
+	case isUpload:
+		u := s.uploads[id]
+		if u == nil || r.Method != http.MethodPost {
+			http.Error(w, "not_found", http.StatusNotFound)
+			return true
+		}
+		mt, params, err := mime.ParseMediaType(c.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/form-data" {
+			http.Error(w, "bad_request", http.StatusBadRequest)
+			return true
+		}
+		mr := multipart.NewReader(bytes.NewReader(c.Body), params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			if p.FormName() == "file" {
+				u.data, _ = io.ReadAll(p)
+				u.posted = true
+			}
+		}
+		if !u.posted {
+			http.Error(w, "no_file", http.StatusBadRequest)
+			return true
+		}
+		_, _ = io.WriteString(w, "OK - "+strconv.Itoa(len(u.data)))
+	case c.Path == "api/conversations.open":
+		users := c.Form.Get("users")
+		if users == "" || strings.Contains(users, ",") {
+			writeJSON(w, map[string]any{"ok": false, "error": "users_list_not_supplied"})
+			return true
+		}
+		writeJSON(w, map[string]any{"ok": true, "channel": map[string]any{"id": IMChannel(users), "is_im": true, "user": users}})
+	case c.Path == "api/files.getUploadURLExternal":
+		n, err := strconv.Atoi(c.Form.Get("length"))
+		if c.Form.Get("filename") == "" || err != nil || n <= 0 {
+			writeJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+			return true
+		}
+		s.nextFile++
+		fid := "F" + strconv.Itoa(1000+s.nextFile)
+		s.uploads[fid] = &upload{name: c.Form.Get("filename"), length: n}
+		writeJSON(w, map[string]any{"ok": true, "upload_url": s.URL + "/upload/" + fid, "file_id": fid})
+	case c.Path == "api/files.completeUploadExternal":
+		var files []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		}
+		if json.Unmarshal([]byte(c.Form.Get("files")), &files) != nil || len(files) == 0 {
+			writeJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+			return true
+		}
+		var out []map[string]any
+		for _, f := range files {
+			u := s.uploads[f.ID]
+			if u == nil || !u.posted {
+				writeJSON(w, map[string]any{"ok": false, "error": "file_not_found"})
+				return true
+			}
+			delete(s.uploads, f.ID)
+			s.shared = append(s.shared, File{ID: f.ID, Name: u.name, Title: f.Title, Channel: c.Form.Get("channel_id"),
+				Comment: c.Form.Get("initial_comment"), Data: u.data, Declared: u.length})
+			out = append(out, map[string]any{"id": f.ID, "title": f.Title})
+		}
+		writeJSON(w, map[string]any{"ok": true, "files": out})
+	}
+	return true
 }
 
 type wsConn struct {
@@ -126,6 +273,8 @@ func New() *Server {
 		posts:        map[string]int{},
 		delivered:    map[string]int{},
 		visible:      map[string][]Message{},
+		missing:      map[string]bool{},
+		uploads:      map[string]*upload{},
 		// slack-go sends Origin: https://api.slack.com; accept any.
 		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 	}
@@ -372,7 +521,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveSocket(w, r)
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 	c := Call{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, "/"), Header: r.Header.Clone(), Body: body}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		c.Form, _ = url.ParseQuery(string(body))
@@ -413,6 +562,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if s.serveFiles(w, r, c, token) {
+		return
 	}
 	switch {
 	case isResponseURL:
