@@ -65,6 +65,11 @@ type Options struct {
 	MemoryTurns int
 	// MemoryTTL is how long a turn is remembered. Default 24 hours.
 	MemoryTTL time.Duration
+
+	// Privacy answers /whoami and /forget. Default: the Store, if it
+	// implements Privacy (store.Postgres and store.Memory do); else those
+	// commands say they are not available.
+	Privacy Privacy
 }
 
 // Bot holds the command handlers and what they need. It is safe for
@@ -83,6 +88,8 @@ type Bot struct {
 	memory        AskMemory
 	memoryTurns   int
 	memoryTTL     time.Duration
+
+	privacy Privacy
 }
 
 // New returns a Bot that keeps students in s and asks a for words.
@@ -124,5 +131,6 @@ func New(s Store, a Agent, opts Options) *Bot {
 		},
 	}
 	b.setupCourse(opts, about)
+	b.setupPrivacy(s, opts)
 	return b
 }

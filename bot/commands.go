@@ -35,7 +35,16 @@ type Option struct {
 	Description string
 	Required    bool
 	MaxLength   int
+	Type        OptionType
 }
+
+// OptionType is the kind of value an option takes; the zero value is text.
+type OptionType uint8
+
+const (
+	OptionString OptionType = iota // text, as typed
+	OptionBool                     // a yes/no choice: "true" or "false" in Command.Options
+)
 
 // job is the work of one prepared command. concurrent says whether its store
 // and agent calls may overlap (async) or must run one after the other (sync).
@@ -66,6 +75,8 @@ var Commands = []Spec{
 		Ack:     "Thinking…",
 		prepare: prepareAsk,
 	},
+	whoamiSpec,
+	forgetSpec,
 }
 
 // lookup returns the Spec named name, or nil.
@@ -144,7 +155,7 @@ func prepareRegister(b *Bot, c Command) (job, error) {
 	}
 	reg := store.Registration{
 		Platform: c.Platform, Workspace: c.Workspace, User: c.User, Channel: c.Channel,
-		Name: name, Email: email,
+		Name: name, Email: email, Via: c.InteractionID,
 	}
 	return func(ctx context.Context, concurrent bool, tr *Trace) Reply {
 		return b.register(ctx, concurrent, reg, tr)
@@ -194,6 +205,10 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 		doAgent(ctx)
 	}
 
+	if errors.Is(storeErr, store.ErrForgotten) {
+		tr.fail(OutcomeForgotten, fmt.Errorf("register student: %w", storeErr))
+		return Reply{Text: forgottenMeanwhileText, Ephemeral: true}
+	}
 	if storeErr != nil {
 		tr.fail(OutcomeStoreError, fmt.Errorf("register student: %w", storeErr))
 		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) || errors.Is(storeErr, store.ErrUncertain) {
@@ -227,7 +242,7 @@ func prepareAsk(b *Bot, c Command) (job, error) {
 	}
 	key := store.AskKey{Platform: c.Platform, Workspace: c.Workspace, Channel: c.Channel, User: c.User}
 	return func(ctx context.Context, _ bool, tr *Trace) Reply {
-		return b.ask(ctx, key, q, tr)
+		return b.ask(ctx, key, c.InteractionID, q, tr)
 	}, nil
 }
 
@@ -236,7 +251,7 @@ func prepareAsk(b *Bot, c Command) (job, error) {
 // (Options.Notes). The new turn is remembered before the answer is
 // returned for delivery. Memory and search failures do not fail the
 // question; tr.Store is the time spent in the database.
-func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Reply {
+func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trace) Reply {
 	var dbTime time.Duration
 	recallStart := time.Now()
 	turns := b.recall(ctx, key)
@@ -258,8 +273,8 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Re
 	saveStart := time.Now()
 	if tr.queued {
 		// Queue mode stores the turn once the answer is recorded.
-		tr.remember = func(ctx context.Context) bool { return b.remember(ctx, key, q, answer) }
-	} else if b.remember(ctx, key, q, answer) {
+		tr.remember = func(ctx context.Context) bool { return b.remember(ctx, key, via, q, answer) }
+	} else if b.remember(ctx, key, via, q, answer) {
 		tr.Stored = time.Now()
 	}
 	dbTime += time.Since(saveStart)
