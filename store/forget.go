@@ -213,29 +213,31 @@ func (m *Memory) Forget(ctx context.Context, s Student) (ForgetReport, error) {
 	return rep, nil
 }
 
-// stillTheirs reports whether the ledger row (platform, via) is user's, or
-// via is empty (a write tied to no command). The caller holds m.mu.
+// stillTheirs reports whether the ledger row (platform, via) is user's,
+// or there is none (via is empty: a write tied to no command; or the
+// command's ledger insert failed). The caller holds m.mu.
 func (m *Memory) stillTheirs(platform, via, user string) bool {
-	if via == "" {
-		return true
-	}
 	in, ok := m.interactions[ledgerKey{platform, via}]
-	return ok && in.User == user
+	return !ok || in.User == user
 }
 
 // viaStillTheirs is the check that a registration's command (Via, $7) is
-// still the student's ($1 platform, $3 user), in upsertRegistrationSQL. It
-// locks the ledger row until the write commits, so Forget, which updates
-// that row first, orders itself wholly before or after the write.
-const viaStillTheirs = `SELECT 1 FROM interactions i WHERE i.platform = $1::text AND i.id = $7::text AND i.user_id = $3::text FOR SHARE`
+// still the student's ($1 platform, $3 user), in upsertRegistrationViaSQL:
+// its ledger row, if there is one, still holds their user id. It locks
+// that row until the write commits, so Forget, which updates the row
+// first, orders itself wholly before or after the write. A command with
+// no ledger row (its insert failed) is not refused.
+const viaStillTheirs = `SELECT 1 WHERE COALESCE(
+    (SELECT i.user_id FROM interactions i WHERE i.platform = $1::text AND i.id = $7::text FOR SHARE), $3::text) = $3::text`
 
 // viaStillTheirsGrouped is viaStillTheirs over the unnest rows u.
-const viaStillTheirsGrouped = `SELECT 1 FROM interactions i WHERE i.platform = u.platform AND i.id = u.via AND i.user_id = u.user_id FOR SHARE`
+const viaStillTheirsGrouped = `SELECT 1 WHERE COALESCE(
+    (SELECT i.user_id FROM interactions i WHERE i.platform = u.platform AND i.id = u.via FOR SHARE), u.user_id) = u.user_id`
 
 // askTurnSQL inserts a remembered turn if its command (Via, $8) is still
-// the student's (see viaStillTheirs).
+// the student's ($4; see viaStillTheirs).
 const askTurnSQL = `
 INSERT INTO ask_memory (platform, workspace, channel, user_id, question, answer, created_at)
 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz
-WHERE $8::text = '' OR EXISTS (
-    SELECT 1 FROM interactions i WHERE i.platform = $1::text AND i.id = $8::text AND i.user_id = $4::text FOR SHARE)`
+WHERE $8::text = '' OR COALESCE(
+    (SELECT i.user_id FROM interactions i WHERE i.platform = $1::text AND i.id = $8::text FOR SHARE), $4::text) = $4::text`

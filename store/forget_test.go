@@ -154,7 +154,7 @@ func TestForgetRefusesALaterWriteOfAnEarlierCommand(t *testing.T) {
 func TestForgetRacingWritesLeaveNothing(t *testing.T) {
 	pg := openPostgres(t)
 	ctx := t.Context()
-	for round := range 40 {
+	for round := range 150 {
 		user := fmt.Sprintf("U_RACE_%d", round)
 		via := fmt.Sprintf("race-%d", round)
 		if err := pg.RecordInteraction(ctx, store.Interaction{Platform: "slack", ID: via, Command: "register",
