@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/classbot/classbot/internal/pgtest"
 	"github.com/classbot/classbot/store"
 )
 
@@ -209,50 +210,14 @@ func TestStudentDataIsTheStudentsOnly(t *testing.T) {
 	}
 }
 
-// Traces returns, for every table of the database (classbot's and River's),
-// the rows whose text holds any of needles (case-insensitive).
+// Traces fails t on an error of pgtest.Traces and returns what it found.
 func Traces(t *testing.T, pool *pgxpool.Pool, needles ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	rows, err := pool.Query(ctx, `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables
-WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)
+	found, err := pgtest.Traces(ctx, pool, needles...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var tables []string
-	for rows.Next() {
-		var tb string
-		if err := rows.Scan(&tb); err != nil {
-			t.Fatal(err)
-		}
-		tables = append(tables, tb)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	var found []string
-	for _, tb := range tables {
-		for _, n := range needles {
-			var hits []string
-			r, err := pool.Query(ctx, `SELECT t::text FROM `+tb+` t WHERE strpos(lower(t::text), lower($1)) > 0`, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for r.Next() {
-				var h string
-				if err := r.Scan(&h); err != nil {
-					t.Fatal(err)
-				}
-				hits = append(hits, h)
-			}
-			if err := r.Err(); err != nil {
-				t.Fatal(err)
-			}
-			for _, h := range hits {
-				found = append(found, fmt.Sprintf("%s: %q in %s", tb, n, h))
-			}
-		}
 	}
 	return found
 }
