@@ -309,6 +309,9 @@ func badOptionReply(err error) bot.Reply {
 	what := "each option"
 	var be *badOptionError
 	if errors.As(err, &be) && knownOption(be.option) {
+		if be.want == discordgo.ApplicationCommandOptionBoolean {
+			return bot.Reply{Text: "Please choose True or False for " + be.option + " and try again.", Ephemeral: true}
+		}
 		what = "your " + be.option
 	}
 	return bot.Reply{Text: "Please type " + what + " as plain text and try again.", Ephemeral: true}

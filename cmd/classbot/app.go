@@ -124,6 +124,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		return nil, err
 	}
 	botOpts.CourseInstructions, botOpts.Logger = cfg.CourseInstructions, log
+	botOpts.Privacy, _ = a.store.(bot.Privacy) // both stores: /whoami and /forget, past the demo's wrapper
 	a.bot = bot.New(s, a.runner, botOpts)
 	var enq bot.Enqueuer
 	if a.queue != nil {

@@ -368,7 +368,7 @@ func TestDiscordRegisterCommandsSubcommand(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := fmt.Sprint(cmds)
-			if got != "[{register [{name 3 true} {email 3 true}]} {ask [{question 3 true}]}]" {
+			if got != "[{register [{name 3 true} {email 3 true}]} {ask [{question 3 true}]} {whoami []} {forget [{confirm 5 false}]}]" {
 				t.Fatalf("registered %s", got)
 			}
 			if strings.Contains(out.String()+errOut.String(), discordBotToken) {
