@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,7 @@ type class struct {
 	inbox *inbox
 	model *gatedModel
 	once  sync.Once
+	url   string // the database, for pg_dump
 }
 
 func newClass(t *testing.T, mode bot.Mode, workers int) *class {
@@ -129,7 +131,7 @@ func newClass(t *testing.T, mode bot.Mode, workers int) *class {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := &class{pg: pg, inbox: newInbox(), model: &gatedModel{started: make(chan struct{}, 1), gate: make(chan struct{})}}
+	c := &class{pg: pg, url: u, inbox: newInbox(), model: &gatedModel{started: make(chan struct{}, 1), gate: make(chan struct{})}}
 	bt := bot.New(pg, c.model, bot.Options{Memory: pg, Logger: log})
 	cfg := bot.Config{Mode: mode, Logger: log}
 	if mode == bot.ModeQueue {
@@ -222,6 +224,34 @@ func (c *class) traces(t *testing.T, needles ...string) []string {
 	return found
 }
 
+// dumped returns which of needles a pg_dump of the class's database
+// holds (ignoring case), or skips that check where pg_dump is not
+// installed (traces has searched every table already).
+func (c *class) dumped(t *testing.T, needles ...string) (found []string, checked bool) {
+	t.Helper()
+	bin, err := exec.LookPath("pg_dump")
+	if err != nil {
+		t.Log("pg_dump not installed: the dump is not checked")
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--data-only", c.url).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	dump := strings.ToLower(string(out))
+	if !strings.Contains(dump, "copy public.interactions") {
+		t.Fatalf("pg_dump's output has no ledger: %.200s", dump)
+	}
+	for _, n := range needles {
+		if strings.Contains(dump, strings.ToLower(n)) {
+			found = append(found, n)
+		}
+	}
+	return found, true
+}
+
 // After /forget confirm, a search of every table of the database (the
 // registrations, the ledger with its job input and outbox, /ask's memory,
 // River's jobs with their arguments and errors) finds nothing of the
@@ -299,6 +329,12 @@ func TestForgetLeavesNothingOfTheStudent(t *testing.T) {
 
 			if found := c.traces(t, adaID, adaName, adaEmail, adaQuestion, adaPending); len(found) > 0 {
 				t.Errorf("left behind:\n%s", strings.Join(found, "\n"))
+			}
+			if found, _ := c.dumped(t, adaID, adaName, adaEmail, adaQuestion, adaPending); len(found) > 0 {
+				t.Errorf("pg_dump holds %q", found)
+			}
+			if found, checked := c.dumped(t, bobEmail); checked && len(found) == 0 {
+				t.Errorf("pg_dump lacks the other student's email: is it dumping the right database?")
 			}
 			bob := c.data(t, bobID)
 			if bob.Registration == nil || bob.Registration.Email != bobEmail || bob.AskTurns != 1 || bob.Interactions != 2 {
