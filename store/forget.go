@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ForgottenUser is the user id a forgotten student's ledger rows keep: a
@@ -106,8 +107,41 @@ func (p *Postgres) Forget(ctx context.Context, s Student) (ForgetReport, error) 
 			return ForgetReport{}, fmt.Errorf("store: waiting for earlier writes: %w", res.err)
 		}
 	}
+	for {
+		rep, err := p.forget(ctx, s)
+		if err == nil || !lockConflict(err) || ctx.Err() != nil {
+			if err != nil {
+				return ForgetReport{}, pgErr("forgetting a student", err)
+			}
+			return rep, nil
+		}
+		// It gave way to a write holding one of the student's rows and
+		// waiting for another that Forget held: that write has it now.
+	}
+}
+
+// forgetLockTimeout bounds Forget's wait for one row lock. It is below
+// PostgreSQL's deadlock_timeout (1 s by default), so that when a batch of
+// the writer holds one of the student's ledger rows (a guarded write) and
+// waits for another that Forget has locked, Forget gives way before a
+// deadlock is declared, and the batch, which carries other students'
+// writes, is never the one aborted.
+const forgetLockTimeout = "300ms"
+
+// lockConflict reports whether err is PostgreSQL giving up a lock wait:
+// lock_timeout (55P03) or a deadlock (40P01).
+func lockConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "55P03" || pe.Code == "40P01")
+}
+
+// forget is one attempt of Forget's transaction.
+func (p *Postgres) forget(ctx context.Context, s Student) (ForgetReport, error) {
 	var rep ForgetReport
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+forgetLockTimeout+"'"); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `
 UPDATE interactions SET user_id = '`+ForgottenUser+`', job_input = NULL, outbox = NULL, posted = NULL
 WHERE platform = $1 AND workspace = $2 AND user_id = $3
@@ -139,10 +173,7 @@ RETURNING id`, s.Platform, s.Workspace, s.User)
 		}
 		return nil
 	})
-	if err != nil {
-		return ForgetReport{}, pgErr("forgetting a student", err)
-	}
-	return rep, nil
+	return rep, err
 }
 
 // StudentData returns what the store holds about s, with at most limit

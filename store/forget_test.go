@@ -221,3 +221,61 @@ func Traces(t *testing.T, pool *pgxpool.Pool, needles ...string) []string {
 	}
 	return found
 }
+
+// A write that holds one of the student's ledger rows and then needs
+// another that Forget has locked (a writer batch with a guarded
+// registration and a ledger finish) is not aborted as a deadlock, and
+// Forget still succeeds: it gives way and tries again.
+func TestForgetGivesWayToAWriteHoldingTheStudentsRows(t *testing.T) {
+	pg := openPostgres(t)
+	ctx := t.Context()
+	for _, id := range []string{"gw-first", "gw-second"} {
+		if err := pg.RecordInteraction(ctx, store.Interaction{Platform: "slack", ID: id, Command: "ask", Mode: "async",
+			Workspace: "T1", User: "U_GW"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := pg.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM interactions WHERE platform = 'slack' AND id = 'gw-second' FOR SHARE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rep store.ForgetReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := pg.Forget(ctx, store.Student{Platform: "slack", Workspace: "T1", User: "U_GW"})
+		done <- result{rep, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Forget never waited for the held row")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the server, with a deadline
+	}
+	// The other half of the cycle: the row Forget locked first.
+	if _, err := tx.Exec(ctx, `UPDATE interactions SET outcome = 'ok' WHERE platform = 'slack' AND id = 'gw-first'`); err != nil {
+		t.Fatalf("the write was aborted: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.rep.Interactions != 2 {
+		t.Fatalf("Forget: %+v, %v", r.rep, r.err)
+	}
+}
