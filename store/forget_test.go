@@ -279,3 +279,48 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 		t.Fatalf("Forget: %+v, %v", r.rep, r.err)
 	}
 }
+
+// In one grouped batch, each guarded registration gets its own result:
+// created while its command's ledger row is the student's, ErrForgotten
+// once the student was forgotten, and unguarded ones as before.
+func TestGuardedRegistrationsInOneBatch(t *testing.T) {
+	pg := openPostgres(t)
+	ctx := t.Context()
+	for id, u := range map[string]string{"reg-1": "U_KEEP", "reg-2": "U_GONE"} {
+		if err := pg.RecordInteraction(ctx, store.Interaction{Platform: "slack", ID: id, Command: "register",
+			Mode: "async", Workspace: "T1", User: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pg.Forget(ctx, store.Student{Platform: "slack", Workspace: "T1", User: "U_GONE"}); err != nil {
+		t.Fatal(err)
+	}
+	before := store.GroupedBatches(pg)
+	release := plugWriter(t, pg)
+	upsert := func(user, via string) func() upsertResult {
+		return func() upsertResult {
+			c, err := pg.UpsertRegistration(ctx, store.Registration{Platform: "slack", Workspace: "T1", User: user,
+				Name: "Student " + user, Email: strings.ToLower(user) + "@school.example", Via: via})
+			return upsertResult{c, err}
+		}
+	}
+	keep := queued(t, pg, 1, upsert("U_KEEP", "reg-1"))
+	gone := queued(t, pg, 2, upsert("U_GONE", "reg-2"))
+	free := queued(t, pg, 3, upsert("U_FREE", ""))
+	release()
+	if r := <-keep; r.err != nil || !r.created {
+		t.Errorf("guarded registration of a student: %+v", r)
+	}
+	if r := <-gone; !errors.Is(r.err, store.ErrForgotten) {
+		t.Errorf("guarded registration of a forgotten student: %+v, want ErrForgotten", r)
+	}
+	if r := <-free; r.err != nil || !r.created {
+		t.Errorf("unguarded registration: %+v", r)
+	}
+	if store.GroupedBatches(pg) == before {
+		t.Error("the three registrations were not one grouped batch")
+	}
+	if found := Traces(t, pg.Pool(), "U_GONE"); len(found) > 0 {
+		t.Errorf("left behind: %v", found)
+	}
+}
