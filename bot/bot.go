@@ -80,6 +80,10 @@ type Options struct {
 	// folder for a teacher's /course reindex, and returns what changed.
 	// Default nil: /course reindex says how to do it on the server.
 	ReindexFunc func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
+	// Privacy answers /whoami and /forget. Default: the Store, if it
+	// implements Privacy (store.Postgres and store.Memory do); else those
+	// commands say they are not available.
+	Privacy Privacy
 }
 
 // Bot holds the command handlers and what they need. It is safe for
@@ -103,6 +107,7 @@ type Bot struct {
 	roster   Roster
 	admin    CourseAdmin
 	reindex  func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
+	privacy  Privacy
 }
 
 // New returns a Bot that keeps students in s and asks a for words.
@@ -145,5 +150,6 @@ func New(s Store, a Agent, opts Options) *Bot {
 	}
 	b.setupCourse(opts, about)
 	b.setupTeachers(opts)
+	b.setupPrivacy(s, opts)
 	return b
 }

@@ -38,7 +38,16 @@ type Option struct {
 	Description string
 	Required    bool
 	MaxLength   int
+	Type        OptionType
 }
+
+// OptionType is the kind of value an option takes; the zero value is text.
+type OptionType uint8
+
+const (
+	OptionString OptionType = iota // text, as typed
+	OptionBool                     // a yes/no choice: "true" or "false" in Command.Options
+)
 
 // job is the work of one prepared command. concurrent says whether its store
 // and agent calls may overlap (async) or must run one after the other (sync).
@@ -90,6 +99,8 @@ var Commands = []Spec{
 		Teacher:     true,
 		prepare:     prepareRoster,
 	},
+	whoamiSpec,
+	forgetSpec,
 }
 
 // lookup returns the Spec named name, or nil.
@@ -168,7 +179,7 @@ func prepareRegister(b *Bot, c Command) (job, error) {
 	}
 	reg := store.Registration{
 		Platform: c.Platform, Workspace: c.Workspace, User: c.User, Channel: c.Channel,
-		Name: name, Email: email,
+		Name: name, Email: email, Via: c.InteractionID,
 	}
 	return func(ctx context.Context, concurrent bool, tr *Trace) Reply {
 		return b.register(ctx, concurrent, reg, tr)
@@ -218,6 +229,10 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 		doAgent(ctx)
 	}
 
+	if errors.Is(storeErr, store.ErrForgotten) {
+		tr.fail(OutcomeForgotten, fmt.Errorf("register student: %w", storeErr))
+		return Reply{Text: forgottenMeanwhileText, Ephemeral: true}
+	}
 	if storeErr != nil {
 		tr.fail(OutcomeStoreError, fmt.Errorf("register student: %w", storeErr))
 		if errors.Is(storeErr, context.DeadlineExceeded) || errors.Is(storeErr, context.Canceled) || errors.Is(storeErr, store.ErrUncertain) {
@@ -251,7 +266,7 @@ func prepareAsk(b *Bot, c Command) (job, error) {
 	}
 	key := store.AskKey{Platform: c.Platform, Workspace: c.Workspace, Channel: c.Channel, User: c.User}
 	return func(ctx context.Context, _ bool, tr *Trace) Reply {
-		return b.ask(ctx, key, q, tr)
+		return b.ask(ctx, key, c.InteractionID, q, tr)
 	}, nil
 }
 
@@ -260,7 +275,7 @@ func prepareAsk(b *Bot, c Command) (job, error) {
 // (Options.Notes). The new turn is remembered before the answer is
 // returned for delivery. Memory and search failures do not fail the
 // question; tr.Store is the time spent in the database.
-func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Reply {
+func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trace) Reply {
 	var dbTime time.Duration
 	recallStart := time.Now()
 	turns := b.recall(ctx, key)
@@ -282,8 +297,8 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, q string, tr *Trace) Re
 	saveStart := time.Now()
 	if tr.queued {
 		// Queue mode stores the turn once the answer is recorded.
-		tr.remember = func(ctx context.Context) bool { return b.remember(ctx, key, q, answer) }
-	} else if b.remember(ctx, key, q, answer) {
+		tr.remember = func(ctx context.Context) bool { return b.remember(ctx, key, via, q, answer) }
+	} else if b.remember(ctx, key, via, q, answer) {
 		tr.Stored = time.Now()
 	}
 	dbTime += time.Since(saveStart)

@@ -208,14 +208,15 @@ func (b *Bot) recall(ctx context.Context, key store.AskKey) []store.AskTurn {
 }
 
 // remember stores one answered question before the answer is delivered; a
-// failure is logged and the student still gets the answer.
-func (b *Bot) remember(ctx context.Context, key store.AskKey, q, answer string) bool {
+// failure is logged and the student still gets the answer. via is the
+// /ask's ledger id: nothing is stored if the student was forgotten since.
+func (b *Bot) remember(ctx context.Context, key store.AskKey, via, q, answer string) bool {
 	if b.memory == nil || b.memoryTurns == 0 {
 		return false
 	}
 	mctx, cancel := context.WithTimeout(ctx, b.storeTimeout)
 	defer cancel()
-	if err := b.memory.AddAskTurn(mctx, store.AskTurn{AskKey: key, Question: q, Answer: answer}); err != nil {
+	if err := b.memory.AddAskTurn(mctx, store.AskTurn{AskKey: key, Question: q, Answer: answer, Via: via}); err != nil {
 		b.log.LogAttrs(ctx, slog.LevelWarn, "ask: remembering the answer failed", slog.Any("err", err))
 		return false
 	}

@@ -81,7 +81,7 @@ func (t *Trace) fail(outcome string, err error) {
 func (t *Trace) interaction(c Command) store.Interaction {
 	return store.Interaction{
 		Platform: c.Platform, ID: c.InteractionID, Command: t.Command, Mode: string(t.Mode),
-		Workspace: c.Workspace, Channel: c.Channel, User: c.User,
+		Workspace: c.Workspace, Channel: c.Channel, User: ledgerUser(c),
 		ReceivedAt: t.Received, AcknowledgedAt: t.Acknowledged, StoredAt: t.Stored,
 		AgentDoneAt: t.AgentDone, RepliedAt: t.Replied, Outcome: t.Outcome,
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -208,7 +209,7 @@ func New(st *store.Postgres, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	q.client = client
-	st.SetJobHooks(store.JobHooks{Enqueue: q.insert})
+	st.SetJobHooks(store.JobHooks{Enqueue: q.insert, Forget: q.forget})
 	return q, nil
 }
 
@@ -260,6 +261,23 @@ func (q *Queue) insert(ctx context.Context, tx pgx.Tx, jobs []any) error {
 	// transaction.
 	_, err := q.client.InsertManyTx(ctx, tx, params)
 	return err
+}
+
+// forget is the store's Forget hook: it deletes the jobs of the ledger
+// rows ids, in tx, through River (which never deletes a running job: that
+// one finds its command's input gone and ends without answering).
+func (q *Queue) forget(ctx context.Context, tx pgx.Tx, platform string, ids []string) (int64, error) {
+	var n int64
+	for chunk := range slices.Chunk(ids, 10000) {
+		params := river.NewJobDeleteManyParams().Kinds(Args{}.Kind()).First(len(chunk)).
+			Where("args->>'platform' = @platform AND args->>'id' = any(@ids::text[])", river.NamedArgs{"platform": platform, "ids": chunk})
+		res, err := q.client.JobDeleteManyTx(ctx, tx, params)
+		if err != nil {
+			return n, fmt.Errorf("queue: deleting a forgotten student's jobs: %w", err)
+		}
+		n += int64(len(res.Jobs))
+	}
+	return n, nil
 }
 
 // Start runs the workers (if Config.Workers > 0) until Stop: they run the

@@ -190,6 +190,10 @@ type AskTurn struct {
 	Question string
 	Answer   string
 	At       time.Time // when it was answered; zero: now
+	// Via is the ledger id of the /ask that was answered: the turn is
+	// remembered only while that ledger row is still the student's (see
+	// Forget). Empty: not tied to a command.
+	Via string
 }
 
 // MaxAskTurnBytes bounds the question and the answer of a remembered turn

@@ -304,6 +304,9 @@ func (m *Memory) AddAskTurn(ctx context.Context, t AskTurn) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.stillTheirs(t.Platform, t.Via, t.User) {
+		return nil // forgotten meanwhile: nothing to remember
+	}
 	m.asks = append(m.asks, t)
 	return nil
 }

@@ -296,10 +296,7 @@ func (p *Postgres) AddAskTurn(ctx context.Context, t AskTurn) error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL synchronous_commit = off")
-	b.Queue(`
-INSERT INTO ask_memory (platform, workspace, channel, user_id, question, answer, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		t.Platform, t.Workspace, t.Channel, t.User, t.Question, t.Answer, t.At)
+	b.Queue(askTurnSQL, t.Platform, t.Workspace, t.Channel, t.User, t.Question, t.Answer, t.At, t.Via)
 	b.Queue("COMMIT")
 	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
 		return pgErr("remembering an answer", err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,18 @@ RETURNING platform, id`
 	upsertRegistrationsSQL = `
 INSERT INTO registrations (platform, workspace, user_id, channel, name, email)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+ON CONFLICT (platform, workspace, user_id) DO UPDATE
+SET channel = EXCLUDED.channel, name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
+RETURNING platform, workspace, user_id, (xmax = 0)`
+
+	// upsertRegistrationsViaSQL is upsertRegistrationsSQL when some rows
+	// are tied to their command (via, $7; see upsertRegistrationViaSQL).
+	upsertRegistrationsViaSQL = `
+INSERT INTO registrations (platform, workspace, user_id, channel, name, email)
+SELECT u.platform, u.workspace, u.user_id, u.channel, u.name, u.email
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    AS u(platform, workspace, user_id, channel, name, email, via)
+WHERE u.via = '' OR EXISTS (` + viaStillTheirsGrouped + `)
 ON CONFLICT (platform, workspace, user_id) DO UPDATE
 SET channel = EXCLUDED.channel, name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
 RETURNING platform, workspace, user_id, (xmax = 0)`
@@ -133,15 +146,22 @@ func addRecords(b *pgx.Batch, batch []*write, idx []int, results []writeResult) 
 
 func addUpserts(b *pgx.Batch, batch []*write, idx []int, results []writeResult) {
 	n := len(idx)
-	platform, workspace, user, channel, name, email := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n)
+	platform, workspace, user, channel, name, email, via := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	byKey := make(map[studentKey]int, n)
 	for j, i := range idx {
 		r := batch[i].reg
-		platform[j], workspace[j], user[j], channel[j], name[j], email[j] = r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email
+		platform[j], workspace[j], user[j], channel[j], name[j], email[j], via[j] = r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email, r.Via
 		byKey[studentKey{r.Platform, r.Workspace, r.User}] = i
+		if r.Via != "" {
+			results[i].err = ErrForgotten // until the row comes back: see upsertRegistrationsSQL
+		}
 	}
-	b.Queue(upsertRegistrationsSQL, platform, workspace, user, channel, name, email).
+	q, args := upsertRegistrationsSQL, []any{platform, workspace, user, channel, name, email}
+	if slices.ContainsFunc(via, func(v string) bool { return v != "" }) {
+		q, args = upsertRegistrationsViaSQL, append(args, via)
+	}
+	b.Queue(q, args...).
 		Query(func(rows pgx.Rows) error {
 			var (
 				k       studentKey
@@ -149,7 +169,7 @@ func addUpserts(b *pgx.Batch, batch []*write, idx []int, results []writeResult) 
 			)
 			_, err := pgx.ForEachRow(rows, []any{&k.platform, &k.workspace, &k.user, &created}, func() error {
 				if i, ok := byKey[k]; ok {
-					results[i].created = created
+					results[i].created, results[i].err = created, nil
 				}
 				return nil
 			})

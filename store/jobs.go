@@ -17,6 +17,10 @@ type JobHooks struct {
 	// Enqueue inserts jobs (the values given to RecordAndEnqueue, in the
 	// order they were written, duplicates left out) in tx.
 	Enqueue func(ctx context.Context, tx pgx.Tx, jobs []any) error
+	// Forget, if set, deletes in tx the jobs of the ledger rows ids (of
+	// platform) that have not started, and returns how many it deleted.
+	// Forget calls it.
+	Forget func(ctx context.Context, tx pgx.Tx, platform string, ids []string) (int64, error)
 }
 
 // SetJobHooks installs the job queue's hooks. Call it once, before the

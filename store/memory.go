@@ -52,6 +52,9 @@ func (m *Memory) UpsertRegistration(ctx context.Context, r Registration) (bool, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.stillTheirs(r.Platform, r.Via, r.User) {
+		return false, ErrForgotten
+	}
 	k := regKey{r.Platform, r.Workspace, r.User}
 	now := m.now()
 	old, ok := m.registrations[k]

@@ -41,6 +41,11 @@ type Registration struct {
 	Email     string // stored lower-cased; personal data: never log it
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Via is the ledger id (Interaction.ID, same Platform) of the command
+	// that writes this registration: the write lands only while that
+	// ledger row is still the student's, so a /forget that ran meanwhile
+	// wins (ErrForgotten). Empty: the write is not tied to a command.
+	Via string
 }
 
 // Interaction is one row of the interactions ledger: one platform delivery,

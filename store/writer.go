@@ -473,6 +473,17 @@ ON CONFLICT (platform, workspace, user_id) DO UPDATE
 SET channel = EXCLUDED.channel, name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
 RETURNING (xmax = 0)`
 
+	// upsertRegistrationViaSQL is upsertRegistrationSQL for a registration
+	// tied to its command (Registration.Via, $7): no row if the command's
+	// ledger row is no longer the student's.
+	upsertRegistrationViaSQL = `
+INSERT INTO registrations (platform, workspace, user_id, channel, name, email)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text
+WHERE EXISTS (` + viaStillTheirs + `)
+ON CONFLICT (platform, workspace, user_id) DO UPDATE
+SET channel = EXCLUDED.channel, name = EXCLUDED.name, email = EXCLUDED.email, updated_at = now()
+RETURNING (xmax = 0)`
+
 	recordInteractionSQL = `
 INSERT INTO interactions (platform, id, command, mode, workspace, channel, user_id,
     received_at, acknowledged_at, stored_at, agent_done_at, replied_at, outcome, job_input)
@@ -504,8 +515,20 @@ func addStatement(b *pgx.Batch, wr *write, res *writeResult) {
 	switch wr.kind {
 	case writeUpsert:
 		r := wr.reg
-		b.Queue(upsertRegistrationSQL, r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email).
-			QueryRow(func(row pgx.Row) error { return row.Scan(&res.created) })
+		if r.Via == "" {
+			b.Queue(upsertRegistrationSQL, r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&res.created) })
+			return
+		}
+		b.Queue(upsertRegistrationViaSQL, r.Platform, r.Workspace, r.User, r.Channel, r.Name, r.Email, r.Via).
+			QueryRow(func(row pgx.Row) error {
+				err := row.Scan(&res.created)
+				if errors.Is(err, pgx.ErrNoRows) {
+					res.err = ErrForgotten // its command's ledger row is no longer the student's
+					return nil
+				}
+				return err
+			})
 	case writeRecord, writeEnqueue:
 		in := wr.in
 		b.Queue(recordInteractionSQL, in.Platform, in.ID, in.Command, in.Mode, in.Workspace, in.Channel, in.User,

@@ -248,7 +248,8 @@ func (t *connTracker) closeAll() {
 }
 
 // Commands returns classbot's slash commands as Discord application
-// commands, built from bot.Commands: every option a string.
+// commands, built from bot.Commands: every option a string, but a
+// bot.OptionBool, which is a boolean.
 func Commands() []*discordgo.ApplicationCommand {
 	out := make([]*discordgo.ApplicationCommand, 0, len(bot.Commands))
 	for _, s := range bot.Commands {
@@ -270,7 +271,9 @@ func Commands() []*discordgo.ApplicationCommand {
 				Description: o.Description,
 				Required:    o.Required,
 			}
-			if o.MaxLength > 0 {
+			if o.Type == bot.OptionBool {
+				opt.Type = discordgo.ApplicationCommandOptionBoolean
+			} else if o.MaxLength > 0 {
 				opt.MaxLength = min(o.MaxLength, 6000) // Discord's ceiling for string options
 			}
 			cmd.Options = append(cmd.Options, opt)

@@ -325,15 +325,22 @@ func TestDiscordRegisterCommands(t *testing.T) {
 					t.Fatalf("command %+v: want a described chat input command", c)
 				}
 				for _, o := range c.Options {
+					if c.Name == "forget" && o.Name == "confirm" {
+						if o.Type != 5 || o.Required {
+							t.Fatalf("option forget.confirm: type %d required %v, want an optional boolean", o.Type, o.Required)
+						}
+						got[c.Name] = append(got[c.Name], o.Name)
+						continue
+					}
 					if o.Type != 3 || !o.Required && c.Name != "course" {
 						t.Fatalf("option %s.%s: type %d required %v, want a required string", c.Name, o.Name, o.Type, o.Required)
 					}
 					got[c.Name] = append(got[c.Name], o.Name)
 				}
 			}
-			want := map[string][]string{"register": {"name", "email"}, "ask": {"question"}, "course": {"use", "reindex"}}
+			want := map[string][]string{"register": {"name", "email"}, "ask": {"question"}, "course": {"use", "reindex"}, "forget": {"confirm"}}
 			if len(cmds) != len(bot.Commands) || strings.Join(got["register"], ",") != "name,email" || strings.Join(got["ask"], ",") != "question" ||
-				strings.Join(got["course"], ",") != "use,reindex" {
+				strings.Join(got["course"], ",") != "use,reindex" || strings.Join(got["forget"], ",") != "confirm" {
 				t.Fatalf("commands and options %v, want %v", got, want)
 			}
 		})

@@ -260,9 +260,17 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 			if o == nil {
 				continue
 			}
+			if boolOption(c.Name, o.Name) {
+				v, ok := o.Value.(bool)
+				if !ok || o.Type != discordgo.ApplicationCommandOptionBoolean {
+					return c, &badOptionError{option: o.Name, value: o.Value, typ: o.Type, want: discordgo.ApplicationCommandOptionBoolean}
+				}
+				c.Options[o.Name] = strconv.FormatBool(v)
+				continue
+			}
 			s, ok := o.Value.(string)
 			if !ok || o.Type != discordgo.ApplicationCommandOptionString {
-				return c, &badOptionError{option: o.Name, value: o.Value, typ: o.Type}
+				return c, &badOptionError{option: o.Name, value: o.Value, typ: o.Type, want: discordgo.ApplicationCommandOptionString}
 			}
 			c.Options[o.Name] = s
 		}
@@ -270,15 +278,32 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 	return c, nil
 }
 
-// badOptionError is an option whose value is not a string.
+// badOptionError is an option whose value is not of its declared type.
 type badOptionError struct {
 	option string
 	value  any
 	typ    discordgo.ApplicationCommandOptionType
+	want   discordgo.ApplicationCommandOptionType
 }
 
 func (e *badOptionError) Error() string {
-	return fmt.Sprintf("option %.40q has type %d and a %T value; want a string (type 3)", e.option, e.typ, e.value)
+	return fmt.Sprintf("option %.40q has type %d and a %T value; want type %d", e.option, e.typ, e.value, e.want)
+}
+
+// boolOption reports whether option is declared bot.OptionBool by the
+// command named command.
+func boolOption(command, option string) bool {
+	for _, s := range bot.Commands {
+		if s.Name != command {
+			continue
+		}
+		for _, o := range s.Options {
+			if o.Name == option {
+				return o.Type == bot.OptionBool
+			}
+		}
+	}
+	return false
 }
 
 // badOptionReply is what the student sees for err (a *badOptionError): which
@@ -287,6 +312,9 @@ func badOptionReply(err error) bot.Reply {
 	what := "each option"
 	var be *badOptionError
 	if errors.As(err, &be) && knownOption(be.option) {
+		if be.want == discordgo.ApplicationCommandOptionBoolean {
+			return bot.Reply{Text: "Please choose True or False for " + be.option + " and try again.", Ephemeral: true}
+		}
 		what = "your " + be.option
 	}
 	return bot.Reply{Text: "Please type " + what + " as plain text and try again.", Ephemeral: true}

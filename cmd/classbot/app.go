@@ -135,6 +135,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 	botOpts.CourseInstructions, botOpts.Logger = cfg.CourseInstructions, log
 	botOpts.Teachers, botOpts.Roster, botOpts.Courses = cfg.TeacherUserIDs, a.store, a.store
 	botOpts.ReindexFunc = a.reindexCourse
+	botOpts.Privacy, _ = a.store.(bot.Privacy) // both stores: /whoami and /forget, past the demo's wrapper
 	a.bot = bot.New(s, a.runner, botOpts)
 	var enq bot.Enqueuer
 	if a.queue != nil {

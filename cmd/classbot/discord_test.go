@@ -369,7 +369,8 @@ func TestDiscordRegisterCommandsSubcommand(t *testing.T) {
 			}
 			got := fmt.Sprint(cmds)
 			if !strings.HasPrefix(got, "[{register [{name 3 true} {email 3 true}]} {ask [{question 3 true}]} ") ||
-				!strings.Contains(got, " {course [{use 3 false} {reindex 3 false}]} ") || !strings.Contains(got, " {roster []}") {
+				!strings.Contains(got, " {course [{use 3 false} {reindex 3 false}]} ") || !strings.Contains(got, " {roster []}") ||
+				!strings.Contains(got, " {whoami []} ") || !strings.Contains(got, " {forget [{confirm 5 false}]}") {
 				t.Fatalf("registered %s", got)
 			}
 			if strings.Contains(out.String()+errOut.String(), discordBotToken) {
