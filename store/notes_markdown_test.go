@@ -235,3 +235,17 @@ func TestMarkdownCodeBlocksKeptAndNotParsed(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkdownDropsLinkDefinitions(t *testing.T) {
+	text := "## Blog\n\nRead our [course blog][blog] and the [source][gh].\n\n" +
+		"[blog]: @/blog/_index.md\n[gh]: https://github.com/x/course \"The source\"\n" +
+		"[^1]: A footnote is shown.\n[not a definition]: because it goes on with words\n"
+	got := store.SplitSections("index.md", text)
+	if len(got) != 1 {
+		t.Fatalf("got %d sections, want 1", len(got))
+	}
+	want := "Read our [course blog][blog] and the [source][gh].\n\n[^1]: A footnote is shown.\n[not a definition]: because it goes on with words"
+	if got[0].Text != want {
+		t.Errorf("text = %q, want %q", got[0].Text, want)
+	}
+}
