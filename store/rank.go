@@ -65,7 +65,12 @@ var chatter = setOf(`hi hey hello please pls plz thanks thank thx ty guys anyone
 	wondering wonder question questions tell ok okay um uh like really actually also get gets got getting going
 	gonna wanna need needs want wants u ur im ive id ill dont doesnt didnt cant wont isnt arent wasnt whats hows
 	wheres whens whos thats theres youre exactly anything something way able possible allowed much many think
-	come comes goes put keep keeps still even sure mean happen happens thing things stuff kind lot maybe`)
+	come comes goes put keep keeps still even sure mean happen happens thing things stuff kind lot maybe` +
+	// Function words PostgreSQL's short list keeps (from the SMART list):
+	// they say how, not what, and a question about the notes' topic
+	// should not be declined for using one the notes don't.
+	` another without within towards toward upon via per across whether unless though although since yet else
+	ever every either neither already always almost rather quite besides anyway whatever whenever wherever`)
 
 func setOf(words string) map[string]bool {
 	m := map[string]bool{}
@@ -399,12 +404,24 @@ func buildQuery(terms []queryTerm, syns *synonyms, lk rankLookup) rankQuery {
 			}
 			g.idf = max(g.idf, v)
 		}
-		if g.idf < 0 {
+		switch {
+		case g.idf >= 0:
+		case isNumber(g.word):
+			// A number the notes never use is most often a course or
+			// room number written another way ("4530" for "CS4530"):
+			// it neither finds a section nor lowers the confidence.
+			g.idf = 0
+		default:
 			g.idf = unknownWeight * idf(st.sections, 1)
 		}
 		q.groups = append(q.groups, g)
 	}
 	return q
+}
+
+// isNumber reports a word of digits only.
+func isNumber(w string) bool {
+	return w != "" && strings.Trim(w, "0123456789") == ""
 }
 
 // lexemes returns every lexeme the query can match, sorted.

@@ -235,3 +235,29 @@ func TestRankingAgreesWithPostgres(t *testing.T) {
 		}
 	}
 }
+
+// A function word the notes never use ("another") does not make the
+// search decline a question whose other words the notes all use.
+func TestSearchFunctionWordsDoNotLowerConfidence(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"teams.md", "## Teams\nA project team may mix students of any lab section: team members of different sections work as one team.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), fmt.Sprintf("## Week %d\nThe project team meets in section.\n", i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "can my project team have someone from another section", "teams.md › Teams")
+	})
+}
+
+// A number the notes never use (a course number written "CS4530" in the
+// notes, "4530" in the question) does not make the search decline.
+func TestSearchUnknownNumberDoesNotLowerConfidence(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"exam.md", "## Final\nThe CS4530 final is on May 2.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), fmt.Sprintf("## Week %d\nRead the final chapter.\n", i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "when is the 4530 final", "exam.md › Final")
+	})
+}
