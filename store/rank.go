@@ -419,6 +419,17 @@ func buildQuery(terms []queryTerm, syns *synonyms, lk rankLookup) rankQuery {
 	return q
 }
 
+// idf returns the sum of a's lexemes' idf, and whether the notes use
+// every one of them.
+func (a rankAlt) idf(st *rankStats) (float64, bool) {
+	w, known := 0.0, true
+	for _, l := range a.lexemes {
+		w += st.idf(l)
+		known = known && st.df[l] > 0
+	}
+	return w, known
+}
+
 // isNumber reports a word of digits only.
 func isNumber(w string) bool {
 	return w != "" && strings.Trim(w, "0123456789") == ""
@@ -443,7 +454,16 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 	var covered, total float64
 	for _, g := range q.groups {
 		best, bestW := 0.0, 0.0
-		for _, a := range g.alts {
+		// Another way of finding the word never weighs more than the word
+		// itself: "final exam" (two lexemes) is not worth more than
+		// "midterm" for a question about the midterm.
+		own := math.Inf(1)
+		if len(g.alts) > 0 && g.idf >= 0 {
+			if w, ok := g.alts[0].idf(st); ok {
+				own = w
+			}
+		}
+		for i, a := range g.alts {
 			var tf [3]float64
 			for i, l := range a.lexemes {
 				c := d.tf[l]
@@ -467,9 +487,9 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 			if pseudo == 0 {
 				continue
 			}
-			w := 0.0
-			for _, l := range a.lexemes {
-				w += st.idf(l)
+			w, _ := a.idf(st)
+			if i > 0 {
+				w = min(w, own)
 			}
 			s := a.weight * w * pseudo * (rankK1 + 1) / (pseudo + rankK1)
 			if s > best {

@@ -261,3 +261,18 @@ func TestSearchUnknownNumberDoesNotLowerConfidence(t *testing.T) {
 		wantFirst(t, s, "when is the 4530 final", "exam.md › Final")
 	})
 }
+
+// A synonym of two words ("final exam" for "midterm") never outweighs the
+// question's own word in the notes.
+func TestSearchSynonymPhraseNotAboveTheWord(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"exams.md", "## Final exam\nThe final exam is in the gym, the final exam lasts three hours.\n" +
+			"## Midterm\nIn class, week 7. The midterm covers weeks 1 to 6, and the midterm review is the Friday before.\n" +
+			"## Quiz\nA short midterm practice quiz is posted.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "when is the midterm", "exams.md › Midterm")
+	})
+}
