@@ -430,10 +430,13 @@ func frontMatter(content string) (pageMatter, string, int) {
 }
 
 // keptMatterKey reports the front matter keys whose values a student may
-// ask about: dates and times, due dates, places.
+// ask about: dates and times, due dates, places, and who someone on a
+// staff page is (role, email, section) or what the page is about
+// (description, summary).
 func keptMatterKey(key string) bool {
 	k := strings.ToLower(key)
-	for _, w := range []string{"date", "due", "deadline", "time", "hours", "when", "where", "location", "room"} {
+	for _, w := range []string{"date", "due", "deadline", "time", "hours", "when", "where", "location", "room",
+		"role", "email", "section", "description", "summary", "subtitle", "instructor", "speaker", "phone"} {
 		if strings.Contains(k, w) {
 			return true
 		}
