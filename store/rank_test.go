@@ -295,3 +295,20 @@ func TestSearchDeclinesAnUnknownTopic(t *testing.T) {
 		}
 	})
 }
+
+// The built-in list joins the words students use for registering,
+// penalties, regrades and the like with the notes' words.
+func TestSearchClassroomSynonyms(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"admin.md", "## Registration\nSign up for the waiting list on the first day.\n" +
+			"## Late work\nEach day late brings a deduction of 10 points.\n" +
+			"## Grading concerns\nOpen a request on Gradescope within a week.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "how do i enroll", "admin.md › Registration")
+		wantFirst(t, s, "is there a penalty", "admin.md › Late work")
+		wantFirst(t, s, "how do i dispute my grade", "admin.md › Grading concerns")
+	})
+}
