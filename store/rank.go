@@ -525,10 +525,70 @@ func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit
 		return nil
 	}
 	sortHits(hits)
+	hits = joinParts(hits, limit)
 	if len(hits) > limit {
 		hits = hits[:limit]
 	}
 	return hits
+}
+
+// joinParts joins the parts of one cut section among the best limit hits
+// into the best one's hit, in the order of the notes: the part a
+// question's words find is often next to the part that answers it, and
+// one citation is given once. The slots freed go to the next sections.
+func joinParts(hits []CourseHit, limit int) []CourseHit {
+	var out []CourseHit
+	parts := map[string][]int{} // citation -> indexes into hits, by rank
+	taken := 0
+	for i, h := range hits {
+		c := h.Citation()
+		if _, ok := parts[c]; !ok {
+			if len(parts) == limit {
+				continue
+			}
+			out = append(out, h)
+		} else if taken == limit {
+			continue
+		}
+		parts[c] = append(parts[c], i)
+		taken++
+	}
+	for i := range out {
+		idx := parts[out[i].Citation()]
+		if len(idx) < 2 {
+			continue
+		}
+		secs := make([]Section, len(idx))
+		for j, k := range idx {
+			secs[j] = hits[k].Section
+		}
+		sort.Slice(secs, func(a, b int) bool { return secs[a].Seq < secs[b].Seq })
+		var b strings.Builder
+		b.WriteString(secs[0].Text)
+		for j := 1; j < len(secs); j++ {
+			next := secs[j].Text
+			if secs[j].Seq == secs[j-1].Seq+1 {
+				next = next[overlap(secs[j-1].Text, next):]
+				b.WriteString("\n")
+			} else {
+				b.WriteString("\n…\n")
+			}
+			b.WriteString(strings.TrimLeft(next, " \n"))
+		}
+		out[i].Text = b.String()
+	}
+	return out
+}
+
+// overlap returns the length of the longest end of a that starts b (the
+// text a part repeats of the part before it).
+func overlap(a, b string) int {
+	for n := min(len(a), len(b), 4*SectionOverlapChars); n > 0; n-- {
+		if strings.HasSuffix(a, b[:n]) {
+			return n
+		}
+	}
+	return 0
 }
 
 // trigrams returns the set of pg_trgm's trigrams of a word: the word,

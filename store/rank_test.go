@@ -312,3 +312,38 @@ func TestSearchClassroomSynonyms(t *testing.T) {
 		wantFirst(t, s, "how do i dispute my grade", "admin.md › Grading concerns")
 	})
 }
+
+// The parts of a cut section found together come back as one hit, its
+// parts in the notes' order: the part with the question's words and the
+// part next to it that answers.
+func TestSearchJoinsPartsOfOneSection(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		var b strings.Builder
+		b.WriteString("## Registration\n")
+		for i := range 20 {
+			fmt.Fprintf(&b, "Waiting list rule %d: sign up for the waiting list even when it is long.\n", i)
+		}
+		for i := range 20 {
+			fmt.Fprintf(&b, "Auditing rule %d: when the course is full, auditors are not accommodated.\n", i)
+		}
+		files := []string{"info.md", b.String()}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		hits := wantFirst(t, s, "the course is full, waiting list?", "info.md › Registration")
+		if len(hits) == 0 {
+			return
+		}
+		for _, h := range hits[1:] {
+			if h.Citation() == hits[0].Citation() {
+				t.Errorf("%q returned twice", h.Citation())
+			}
+		}
+		text := hits[0].Text
+		first, last := strings.Index(text, "Waiting list rule 0:"), strings.Index(text, "Auditing rule 19:")
+		if first < 0 || last < first || strings.Count(text, "Waiting list rule 19:") != 1 {
+			t.Errorf("text does not hold the whole section once, in order:\n%s", text)
+		}
+	})
+}
