@@ -302,7 +302,8 @@ func TestSearchClassroomSynonyms(t *testing.T) {
 	eachCourseStore(t, func(t *testing.T, s courseContract) {
 		files := []string{"admin.md", "## Registration\nSign up for the waiting list on the first day.\n" +
 			"## Late work\nEach day late brings a deduction of 10 points.\n" +
-			"## Grading concerns\nOpen a request on Gradescope within a week.\n"}
+			"## Grading concerns\nOpen a request on Gradescope within a week.\n" +
+			"## Communication\nAsk questions on our Zulip.\n"}
 		for i := range 12 {
 			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
 		}
@@ -310,6 +311,7 @@ func TestSearchClassroomSynonyms(t *testing.T) {
 		wantFirst(t, s, "how do i enroll", "admin.md › Registration")
 		wantFirst(t, s, "is there a penalty", "admin.md › Late work")
 		wantFirst(t, s, "how do i dispute my grade", "admin.md › Grading concerns")
+		wantFirst(t, s, "is there a piazza", "admin.md › Communication")
 	})
 }
 

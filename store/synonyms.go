@@ -39,7 +39,7 @@ var builtinSynonyms = []string{
 	"submit, submission, hand in, turn in, upload",
 	"attend, attendance",
 	"absent, absence, miss class",
-	"forum, piazza, ed, edstem, campuswire, discussion board",
+	"forum, piazza, ed, edstem, campuswire, discussion board, zulip, slack, discord, message board",
 	"recitation, discussion section, tutorial",
 	"regrade, regrading, re grade, regrade request, grade dispute, grade appeal, grading concern",
 	"worth, weight, weighted, percentage",
