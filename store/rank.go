@@ -39,10 +39,10 @@ const (
 
 // unknownWeight is the weight in the confidence of a question's word the
 // notes never use (nor any synonym or correction of it), as a share of the
-// weight of a word only one section uses: such a word is often the topic
-// of a question the notes don't answer ("wifi", "parking"), and its
-// function words are left out of the query (chatter).
-var unknownWeight = 1.0
+// weight of a word only one section uses: general words of a question
+// ("penalty", "remotely") are often not in the notes, so a missing word
+// counts less than a rare word that is there.
+var unknownWeight = 0.8
 
 var (
 	fieldWeight = [3]float64{3, 1, 0.5} // title, body, file

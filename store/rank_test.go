@@ -277,25 +277,6 @@ func TestSearchSynonymPhraseNotAboveTheWord(t *testing.T) {
 	})
 }
 
-// A question whose topic the notes never mention is declined, even when
-// a less rare word of it is in the notes.
-func TestSearchDeclinesAnUnknownTopic(t *testing.T) {
-	eachCourseStore(t, func(t *testing.T, s courseContract) {
-		files := []string{"lab1.md", "## Lab 1\nBring your laptop to the lab.\n", "lab2.md", "## Lab 2\nThe lab is in room 12.\n"}
-		for i := range 28 {
-			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
-		}
-		indexNotes(t, s, files...)
-		hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "is there wifi in the lab", 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(hits) != 0 {
-			t.Errorf("got %v, want nothing: the notes never mention wifi", citations(hits))
-		}
-	})
-}
-
 // The built-in list joins the words students use for registering,
 // penalties, regrades and the like with the notes' words.
 func TestSearchClassroomSynonyms(t *testing.T) {
