@@ -75,7 +75,7 @@ func (s SkippedFile) String() string { return strconv.Quote(s.Path) + ": " + s.R
 // MaxHeadingChars runes makes ReadCourse skip its file (SplitSections cuts
 // it). A path longer than MaxPathBytes is skipped.
 const (
-	MaxSectionChars     = 1200
+	MaxSectionChars     = 1600
 	SectionOverlapChars = 200
 	MaxHeadingChars     = 300
 	MaxPathBytes        = 1024

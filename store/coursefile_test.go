@@ -225,3 +225,17 @@ func TestParseFileSize(t *testing.T) {
 		}
 	}
 }
+
+// A policy of a few paragraphs, as syllabi have them, stays one section:
+// cut in two, the part a question's words find is often not the part
+// that answers it.
+func TestSplitSectionsKeepsAPolicyOfAFewParagraphsWhole(t *testing.T) {
+	para := strings.Repeat("Late work loses ten percent per day unless an extension was granted. ", 7)
+	text := "## Late work\n\n" + para + "\n\n" + para + "\n\n" + para + "\n"
+	if n := len([]rune(text)); n < 1400 {
+		t.Fatalf("test text has %d runes, want a section over 1,400", n)
+	}
+	if got := store.SplitSections("syllabus.md", text); len(got) != 1 {
+		t.Errorf("got %d parts, want the section whole", len(got))
+	}
+}

@@ -113,7 +113,7 @@ func (sc *mdScanner) next(raw string) mdLine {
 	switch {
 	case trimmed == "":
 		return mdLine{kind: mdText}
-	case isTableRule(trimmed) || isThematicBreak(trimmed):
+	case isTableRule(trimmed) || isThematicBreak(trimmed) || linkDefinition(line):
 		return mdLine{kind: mdDropped}
 	case strings.HasPrefix(trimmed, "|"):
 		sc.other = true
@@ -144,6 +144,37 @@ func paragraphLine(line string) bool {
 		return false // "1. item"
 	}
 	return true
+}
+
+// linkDefinition reports a reference-style link's definition,
+// "[label]: https://example.com "title"": the page shows its label where
+// the link is used and never the line itself, whose address words would
+// otherwise match questions ("[blog]: @/blog/_index.md"). A footnote
+// ("[^1]: text") is shown, and kept.
+func linkDefinition(line string) bool {
+	indent := len(line) - len(strings.TrimLeft(line, " "))
+	if indent > 3 {
+		return false
+	}
+	s := line[indent:]
+	if !strings.HasPrefix(s, "[") || strings.HasPrefix(s, "[^") {
+		return false
+	}
+	end := strings.Index(s, "]:")
+	if end < 2 || strings.ContainsAny(s[1:end], "[]") {
+		return false
+	}
+	rest := strings.Fields(s[end+2:])
+	switch {
+	case len(rest) == 0:
+		return false
+	case len(rest) == 1:
+		return true
+	}
+	// A title after the address: "..." '...' or (...), nothing after it.
+	title := strings.Join(rest[1:], " ")
+	open, last := title[0], title[len(title)-1]
+	return len(title) >= 2 && (open == '"' && last == '"' || open == '\'' && last == '\'' || open == '(' && last == ')')
 }
 
 // setextUnderline returns 1 for a "===" line, 2 for a "---" line, else 0.
@@ -399,10 +430,13 @@ func frontMatter(content string) (pageMatter, string, int) {
 }
 
 // keptMatterKey reports the front matter keys whose values a student may
-// ask about: dates and times, due dates, places.
+// ask about: dates and times, due dates, places, and who someone on a
+// staff page is (role, email, section) or what the page is about
+// (description, summary).
 func keptMatterKey(key string) bool {
 	k := strings.ToLower(key)
-	for _, w := range []string{"date", "due", "deadline", "time", "hours", "when", "where", "location", "room"} {
+	for _, w := range []string{"date", "due", "deadline", "time", "hours", "when", "where", "location", "room",
+		"role", "email", "section", "description", "summary", "subtitle", "instructor", "speaker", "phone"} {
 		if strings.Contains(k, w) {
 			return true
 		}

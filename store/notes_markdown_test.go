@@ -54,14 +54,18 @@ func noteCitations(secs []store.Section) []string {
 
 func TestMarkdownYAMLFrontMatter(t *testing.T) {
 	got := parseNotes(t, "cs4530-staffer-bell.md")
-	// The name stands for a title; the office hours are searchable; the
-	// rest (email, photo, website...) is site machinery.
+	// The name stands for a title; the office hours, role, email and
+	// section are searchable ("prof bell's office hours" finds the page
+	// through "Instructor"); the rest (photo, website...) is site
+	// machinery.
 	if c := noteCitations(got); len(c) != 1 || c[0] != "cs4530-staffer-bell.md › Jonathan Bell" {
 		t.Errorf("citations %q", c)
 	}
 	text := noteAllText(got)
-	if !strings.Contains(text, "office-hours: Weds 2-3pm, Fri 9-10am") {
-		t.Errorf("office hours lost:\n%s", text)
+	for _, kept := range []string{"office-hours: Weds 2-3pm, Fri 9-10am", "role: Instructor", "email: j.bell@northeastern.edu", "section: CS4530 Section 2"} {
+		if !strings.Contains(text, kept) {
+			t.Errorf("%q lost:\n%s", kept, text)
+		}
 	}
 	for _, gone := range []string{"photo", "bell-sq.jpg", "---", "website"} {
 		if strings.Contains(text, gone) {
@@ -233,5 +237,19 @@ func TestMarkdownCodeBlocksKeptAndNotParsed(t *testing.T) {
 		if !strings.Contains(got[0].Text, want) {
 			t.Errorf("%q lost:\n%s", want, got[0].Text)
 		}
+	}
+}
+
+func TestMarkdownDropsLinkDefinitions(t *testing.T) {
+	text := "## Blog\n\nRead our [course blog][blog] and the [source][gh].\n\n" +
+		"[blog]: @/blog/_index.md\n[gh]: https://github.com/x/course \"The source\"\n" +
+		"[^1]: A footnote is shown.\n[not a definition]: because it goes on with words\n"
+	got := store.SplitSections("index.md", text)
+	if len(got) != 1 {
+		t.Fatalf("got %d sections, want 1", len(got))
+	}
+	want := "Read our [course blog][blog] and the [source][gh].\n\n[^1]: A footnote is shown.\n[not a definition]: because it goes on with words"
+	if got[0].Text != want {
+		t.Errorf("text = %q, want %q", got[0].Text, want)
 	}
 }

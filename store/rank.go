@@ -65,7 +65,12 @@ var chatter = setOf(`hi hey hello please pls plz thanks thank thx ty guys anyone
 	wondering wonder question questions tell ok okay um uh like really actually also get gets got getting going
 	gonna wanna need needs want wants u ur im ive id ill dont doesnt didnt cant wont isnt arent wasnt whats hows
 	wheres whens whos thats theres youre exactly anything something way able possible allowed much many think
-	come comes goes put keep keeps still even sure mean happen happens thing things stuff kind lot maybe`)
+	come comes goes put keep keeps still even sure mean happen happens thing things stuff kind lot maybe` +
+	// Function words PostgreSQL's short list keeps (from the SMART list):
+	// they say how, not what, and a question about the notes' topic
+	// should not be declined for using one the notes don't.
+	` another without within towards toward upon via per across whether unless though although since yet else
+	ever every either neither already always almost rather quite besides anyway whatever whenever wherever`)
 
 func setOf(words string) map[string]bool {
 	m := map[string]bool{}
@@ -399,12 +404,35 @@ func buildQuery(terms []queryTerm, syns *synonyms, lk rankLookup) rankQuery {
 			}
 			g.idf = max(g.idf, v)
 		}
-		if g.idf < 0 {
+		switch {
+		case g.idf >= 0:
+		case isNumber(g.word):
+			// A number the notes never use is most often a course or
+			// room number written another way ("4530" for "CS4530"):
+			// it neither finds a section nor lowers the confidence.
+			g.idf = 0
+		default:
 			g.idf = unknownWeight * idf(st.sections, 1)
 		}
 		q.groups = append(q.groups, g)
 	}
 	return q
+}
+
+// idf returns the sum of a's lexemes' idf, and whether the notes use
+// every one of them.
+func (a rankAlt) idf(st *rankStats) (float64, bool) {
+	w, known := 0.0, true
+	for _, l := range a.lexemes {
+		w += st.idf(l)
+		known = known && st.df[l] > 0
+	}
+	return w, known
+}
+
+// isNumber reports a word of digits only.
+func isNumber(w string) bool {
+	return w != "" && strings.Trim(w, "0123456789") == ""
 }
 
 // lexemes returns every lexeme the query can match, sorted.
@@ -426,7 +454,16 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 	var covered, total float64
 	for _, g := range q.groups {
 		best, bestW := 0.0, 0.0
-		for _, a := range g.alts {
+		// Another way of finding the word never weighs more than the word
+		// itself: "final exam" (two lexemes) is not worth more than
+		// "midterm" for a question about the midterm.
+		own := math.Inf(1)
+		if len(g.alts) > 0 && g.idf >= 0 {
+			if w, ok := g.alts[0].idf(st); ok {
+				own = w
+			}
+		}
+		for i, a := range g.alts {
 			var tf [3]float64
 			for i, l := range a.lexemes {
 				c := d.tf[l]
@@ -450,9 +487,9 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 			if pseudo == 0 {
 				continue
 			}
-			w := 0.0
-			for _, l := range a.lexemes {
-				w += st.idf(l)
+			w, _ := a.idf(st)
+			if i > 0 {
+				w = min(w, own)
 			}
 			s := a.weight * w * pseudo * (rankK1 + 1) / (pseudo + rankK1)
 			if s > best {
@@ -488,10 +525,70 @@ func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit
 		return nil
 	}
 	sortHits(hits)
+	hits = joinParts(hits, limit)
 	if len(hits) > limit {
 		hits = hits[:limit]
 	}
 	return hits
+}
+
+// joinParts joins the parts of one cut section among the best limit hits
+// into the best one's hit, in the order of the notes: the part a
+// question's words find is often next to the part that answers it, and
+// one citation is given once. The slots freed go to the next sections.
+func joinParts(hits []CourseHit, limit int) []CourseHit {
+	var out []CourseHit
+	parts := map[string][]int{} // citation -> indexes into hits, by rank
+	taken := 0
+	for i, h := range hits {
+		c := h.Citation()
+		if _, ok := parts[c]; !ok {
+			if len(parts) == limit {
+				continue
+			}
+			out = append(out, h)
+		} else if taken == limit {
+			continue
+		}
+		parts[c] = append(parts[c], i)
+		taken++
+	}
+	for i := range out {
+		idx := parts[out[i].Citation()]
+		if len(idx) < 2 {
+			continue
+		}
+		secs := make([]Section, len(idx))
+		for j, k := range idx {
+			secs[j] = hits[k].Section
+		}
+		sort.Slice(secs, func(a, b int) bool { return secs[a].Seq < secs[b].Seq })
+		var b strings.Builder
+		b.WriteString(secs[0].Text)
+		for j := 1; j < len(secs); j++ {
+			next := secs[j].Text
+			if secs[j].Seq == secs[j-1].Seq+1 {
+				next = next[overlap(secs[j-1].Text, next):]
+				b.WriteString("\n")
+			} else {
+				b.WriteString("\n…\n")
+			}
+			b.WriteString(strings.TrimLeft(next, " \n"))
+		}
+		out[i].Text = b.String()
+	}
+	return out
+}
+
+// overlap returns the length of the longest end of a that starts b (the
+// text a part repeats of the part before it).
+func overlap(a, b string) int {
+	for n := min(len(a), len(b), 4*SectionOverlapChars); n > 0; n-- {
+		if strings.HasSuffix(a, b[:n]) {
+			return n
+		}
+	}
+	return 0
 }
 
 // trigrams returns the set of pg_trgm's trigrams of a word: the word,

@@ -235,3 +235,98 @@ func TestRankingAgreesWithPostgres(t *testing.T) {
 		}
 	}
 }
+
+// A function word the notes never use ("another") does not make the
+// search decline a question whose other words the notes all use.
+func TestSearchFunctionWordsDoNotLowerConfidence(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"teams.md", "## Teams\nA project team may mix students of any lab section: team members of different sections work as one team.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), fmt.Sprintf("## Week %d\nThe project team meets in section.\n", i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "can my project team have someone from another section", "teams.md › Teams")
+	})
+}
+
+// A number the notes never use (a course number written "CS4530" in the
+// notes, "4530" in the question) does not make the search decline.
+func TestSearchUnknownNumberDoesNotLowerConfidence(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"exam.md", "## Final\nThe CS4530 final is on May 2.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), fmt.Sprintf("## Week %d\nRead the final chapter.\n", i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "when is the 4530 final", "exam.md › Final")
+	})
+}
+
+// A synonym of two words ("final exam" for "midterm") never outweighs the
+// question's own word in the notes.
+func TestSearchSynonymPhraseNotAboveTheWord(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"exams.md", "## Final exam\nThe final exam is in the gym, the final exam lasts three hours.\n" +
+			"## Midterm\nIn class, week 7. The midterm covers weeks 1 to 6, and the midterm review is the Friday before.\n" +
+			"## Quiz\nA short midterm practice quiz is posted.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "when is the midterm", "exams.md › Midterm")
+	})
+}
+
+// The built-in list joins the words students use for registering,
+// penalties, regrades and the like with the notes' words.
+func TestSearchClassroomSynonyms(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"admin.md", "## Registration\nSign up for the waiting list on the first day.\n" +
+			"## Late work\nEach day late brings a deduction of 10 points.\n" +
+			"## Grading concerns\nOpen a request on Gradescope within a week.\n" +
+			"## Communication\nAsk questions on our Zulip.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "how do i enroll", "admin.md › Registration")
+		wantFirst(t, s, "is there a penalty", "admin.md › Late work")
+		wantFirst(t, s, "how do i dispute my grade", "admin.md › Grading concerns")
+		wantFirst(t, s, "is there a piazza", "admin.md › Communication")
+	})
+}
+
+// The parts of a cut section found together come back as one hit, its
+// parts in the notes' order: the part with the question's words and the
+// part next to it that answers.
+func TestSearchJoinsPartsOfOneSection(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		var b strings.Builder
+		b.WriteString("## Registration\n")
+		for i := range 20 {
+			fmt.Fprintf(&b, "Waiting list rule %d: sign up for the waiting list even when it is long.\n", i)
+		}
+		for i := range 20 {
+			fmt.Fprintf(&b, "Auditing rule %d: when the course is full, auditors are not accommodated.\n", i)
+		}
+		files := []string{"info.md", b.String()}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		hits := wantFirst(t, s, "the course is full, waiting list?", "info.md › Registration")
+		if len(hits) == 0 {
+			return
+		}
+		for _, h := range hits[1:] {
+			if h.Citation() == hits[0].Citation() {
+				t.Errorf("%q returned twice", h.Citation())
+			}
+		}
+		text := hits[0].Text
+		first, last := strings.Index(text, "Waiting list rule 0:"), strings.Index(text, "Auditing rule 19:")
+		if first < 0 || last < first || strings.Count(text, "Waiting list rule 19:") != 1 {
+			t.Errorf("text does not hold the whole section once, in order:\n%s", text)
+		}
+	})
+}
