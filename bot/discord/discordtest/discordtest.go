@@ -420,6 +420,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		ws := "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway"
 		writeJSON(w, http.StatusOK, map[string]string{"url": ws})
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "interactions" && parts[3] == "callback":
+		var t struct {
+			Type int `json:"type"`
+		}
+		_ = json.Unmarshal(body, &t)
+		if t.Type == 9 {
+			if err := CheckModal(body); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body: " + err.Error(), "code": 50035})
+				return
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPatch && len(parts) == 5 && parts[0] == "webhooks" && parts[3] == "messages":
 		writeJSON(w, http.StatusOK, message(parts[4], body))
@@ -587,7 +597,83 @@ type Response struct {
 		Content         string        `json:"content"`
 		Flags           int           `json:"flags"`
 		AllowedMentions *MentionsJSON `json:"allowed_mentions"`
+		// A type 9 (modal) response's form.
+		CustomID   string `json:"custom_id"`
+		Title      string `json:"title"`
+		Components []struct {
+			Type       int         `json:"type"`
+			Components []TextInput `json:"components"`
+		} `json:"components"`
 	} `json:"data"`
+}
+
+// TextInput is one text input of a modal, as classbot sends it.
+type TextInput struct {
+	Type      int    `json:"type"`
+	CustomID  string `json:"custom_id"`
+	Label     string `json:"label"`
+	Style     int    `json:"style"`
+	Required  bool   `json:"required"`
+	MinLength int    `json:"min_length"`
+	MaxLength int    `json:"max_length"`
+}
+
+// Inputs returns a modal response's text inputs by custom_id.
+func (r Response) Inputs() map[string]TextInput {
+	out := map[string]TextInput{}
+	if r.Data == nil {
+		return out
+	}
+	for _, row := range r.Data.Components {
+		for _, ti := range row.Components {
+			out[ti.CustomID] = ti
+		}
+	}
+	return out
+}
+
+// CheckModal returns why body (an interaction response of type 9) is not
+// a modal Discord accepts: a custom_id of 1 to 100 characters, a title of
+// 1 to 45, 1 to 5 action rows each holding one text input (type 4) with a
+// custom_id, a label of 1 to 45 characters, style 1 or 2, and lengths with
+// 0 <= min_length <= max_length <= 4000.
+func CheckModal(body []byte) error {
+	var r Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		return err
+	}
+	if r.Type != 9 || r.Data == nil {
+		return fmt.Errorf("type %d, want 9 with data", r.Type)
+	}
+	d := r.Data
+	if n := len([]rune(d.CustomID)); n < 1 || n > 100 {
+		return fmt.Errorf("custom_id has %d characters", n)
+	}
+	if n := len([]rune(d.Title)); n < 1 || n > 45 {
+		return fmt.Errorf("title has %d characters", n)
+	}
+	if n := len(d.Components); n < 1 || n > 5 {
+		return fmt.Errorf("%d action rows", n)
+	}
+	for _, row := range d.Components {
+		if row.Type != 1 || len(row.Components) != 1 {
+			return fmt.Errorf("row of type %d with %d components", row.Type, len(row.Components))
+		}
+		ti := row.Components[0]
+		switch {
+		case ti.Type != 4:
+			return fmt.Errorf("component type %d, want 4", ti.Type)
+		case ti.CustomID == "":
+			return errors.New("text input without custom_id")
+		case len([]rune(ti.Label)) < 1 || len([]rune(ti.Label)) > 45:
+			return fmt.Errorf("label %q has %d characters, want 1 to 45", ti.Label, len([]rune(ti.Label)))
+		case ti.Style != 1 && ti.Style != 2:
+			return fmt.Errorf("style %d", ti.Style)
+		case ti.MinLength < 0 || ti.MaxLength > 4000 || (ti.MaxLength > 0 && ti.MinLength > ti.MaxLength):
+			return fmt.Errorf("lengths %d..%d", ti.MinLength, ti.MaxLength)
+		}
+	}
+	return nil
 }
 
 // MentionsJSON is allowed_mentions with Parse kept as raw JSON, so a test
