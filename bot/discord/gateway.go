@@ -62,6 +62,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		a.handleGateway(ctx, ic.Interaction)
 	})
 	defer removeIC()
+	defer a.addMentionHandlers(ctx)()
 
 	// discordgo's Open blocks on reads without deadlines; the dialer hands
 	// us each connection so ctx can break a stuck Open.

@@ -88,6 +88,12 @@ type Server struct {
 	APIURL string
 	// HeartbeatInterval is sent in HELLO. Default 1s.
 	HeartbeatInterval time.Duration
+	// BotUserID is the bot user's id in READY. Default "1".
+	BotUserID string
+	// DeniedIntents are intents the application may not use (a
+	// privileged intent not switched on in the Developer Portal): an
+	// IDENTIFY asking for any of them is closed with 4014, as Discord does.
+	DeniedIntents int
 
 	srv      *httptest.Server
 	upgrader websocket.Upgrader
@@ -98,6 +104,7 @@ type Server struct {
 	identifies int
 	resumes    int
 	heartbeats int
+	intents    int // of the last IDENTIFY
 	conns      map[*gwConn]struct{}
 	seq        int64
 	closed     bool
@@ -316,6 +323,35 @@ func (s *Server) SendInteraction(payload json.RawMessage) int {
 	return n
 }
 
+// Intents returns the intents of the last IDENTIFY.
+func (s *Server) Intents() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.intents
+}
+
+// SendEvent dispatches an event named t (such as MESSAGE_CREATE) with
+// payload on every ready gateway connection. It returns how many got it.
+func (s *Server) SendEvent(t string, payload json.RawMessage) int {
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	var conns []*gwConn
+	for c := range s.conns {
+		if c.ready {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.write(map[string]any{"op": 0, "t": t, "s": seq, "d": payload}) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // DropConnections closes every gateway connection without a close frame,
 // as a network failure would.
 func (s *Server) DropConnections() {
@@ -525,9 +561,21 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			}
 		case 2: // identify
 			var id struct {
-				Token string `json:"token"`
+				Token   string `json:"token"`
+				Intents int    `json:"intents"`
 			}
 			_ = json.Unmarshal(p.D, &id)
+			s.mu.Lock()
+			s.intents = id.Intents
+			denied, self := s.DeniedIntents, s.BotUserID
+			s.mu.Unlock()
+			if self == "" {
+				self = "1"
+			}
+			if id.Intents&denied != 0 {
+				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4014, "Disallowed intent(s)."))
+				return
+			}
 			if id.Token == "" {
 				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4004, "Authentication failed."))
 				return
@@ -539,7 +587,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			err := c.write(map[string]any{"op": 0, "t": "READY", "s": seq, "d": map[string]any{
 				"v": 10, "session_id": "standin-session", "resume_gateway_url": "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway",
-				"user":        map[string]any{"id": "1", "username": "classbot", "discriminator": "0", "bot": true},
+				"user":        map[string]any{"id": self, "username": "classbot", "discriminator": "0", "bot": true},
 				"guilds":      []any{},
 				"application": map[string]any{"id": "1", "flags": 0},
 			}})
