@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/slack-go/slack/slackevents"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/chunk"
 	"github.com/classbot/classbot/store"
 )
 
@@ -94,9 +96,47 @@ type threadResponder struct {
 	user      string
 	thread    string // ts of the thread's parent
 	assistant bool   // an assistant thread: it has a status line
+	// posts, set in a queue worker (UsePostLog), records the answer's
+	// post: a later attempt finding it posts nothing.
+	posts bot.PostLog
 }
 
-var _ bot.Responder = (*threadResponder)(nil)
+var (
+	_ bot.Responder  = (*threadResponder)(nil)
+	_ bot.Addressed  = (*threadResponder)(nil)
+	_ bot.PostLogger = (*threadResponder)(nil)
+)
+
+// postKindThread is the bot.PostLog kind of an answer posted in a thread.
+const postKindThread = "slack_thread"
+
+// UsePostLog makes FollowUp post the whole answer as one message, record
+// it in l, and post nothing when l holds one already: a retried queued
+// job does not answer twice.
+func (t *threadResponder) UsePostLog(l bot.PostLog) { t.posts = l }
+
+// Address says where the answer goes: channel, user, thread and whether it
+// is an assistant thread. It holds no secret.
+func (t *threadResponder) Address() (json.RawMessage, error) {
+	return json.Marshal(address{Channel: t.channel, User: t.user, Thread: t.thread, Assistant: t.assistant})
+}
+
+// reopenThread is Reopen for an address a threadResponder made.
+func (a *Adapter) reopenThread(c bot.Command, ad address) (bot.Responder, error) {
+	if ad.Channel == "" {
+		ad.Channel = c.Channel
+	}
+	if ad.User == "" {
+		ad.User = c.User
+	}
+	if ad.Channel == "" || ad.User == "" {
+		return nil, fmt.Errorf("slack: reopen %s: the address has no channel or user", c.InteractionID)
+	}
+	if a.cfg.BotToken == "" {
+		return nil, fmt.Errorf("slack: reopen %s: answering in a thread needs SLACK_BOT_TOKEN", c.InteractionID)
+	}
+	return &threadResponder{a: a, channel: ad.Channel, user: ad.User, thread: ad.Thread, assistant: ad.Assistant}, nil
+}
 
 // Ack shows StatusText in an assistant thread (Slack clears it when the
 // answer is posted); elsewhere nothing: the event was answered already.
@@ -125,6 +165,9 @@ func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 	if r.File != nil && r.File.Inline != "" {
 		text += "\n\n" + r.File.Inline
 	}
+	if t.posts != nil {
+		return t.postOnce(ctx, r, text)
+	}
 	for i, p := range Messages(text) {
 		var err error
 		if r.Ephemeral && !t.isDM() {
@@ -141,3 +184,31 @@ func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 
 // isDM reports whether the channel is a direct message (ids start with D).
 func (t *threadResponder) isDM() bool { return len(t.channel) > 0 && t.channel[0] == 'D' }
+
+// postOnce posts text as one message (at most MaxFollowUpLen characters,
+// as a reopened slash command's answer) in the thread, unless the post log
+// holds one, and records it.
+func (t *threadResponder) postOnce(ctx context.Context, r bot.Reply, text string) error {
+	if t.posts.Posted(postKindThread) != "" {
+		return nil
+	}
+	msg := Escape(chunk.Split(text, MaxFollowUpLen, 1, escapedLen)[0])
+	var (
+		ts  string
+		err error
+	)
+	if r.Ephemeral && !t.isDM() {
+		ts, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, slackgo.MsgOptionText(msg, false), slackgo.MsgOptionTS(t.thread))
+	} else {
+		_, ts, err = t.a.api.PostMessageContext(ctx, t.channel, slackgo.MsgOptionText(msg, false), slackgo.MsgOptionTS(t.thread))
+	}
+	if err != nil {
+		return fmt.Errorf("slack: answer in thread: %w", err)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.RecordPostTimeout)
+	defer cancel()
+	if err := t.posts.RecordPost(rctx, postKindThread, ts); err != nil {
+		t.a.log.LogAttrs(ctx, slog.LevelWarn, "slack: recording a thread answer failed", slog.Any("err", err))
+	}
+	return nil
+}

@@ -245,3 +245,40 @@ func (f *fixture) waitModel(n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// In queue mode a worker reopens an event's Responder from its address
+// and answers in the thread once, however often the job runs.
+func TestSlackThreadReopenedAnswersOnce(t *testing.T) {
+	w := setupWorker(t, botToken)
+	raw, err := slack.ThreadResponder(w.adapter, imChan, asker, threadTS, true).(bot.Addressed).Address()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), botToken) {
+		t.Fatalf("address %s holds the bot token", raw)
+	}
+	c := bot.Command{Platform: bot.PlatformSlack, InteractionID: "Ev0Q1", Workspace: team, Channel: imChan, User: asker, Name: "ask"}
+	log := &memPostLog{}
+	for range 2 {
+		r, err := w.adapter.Reopen(t.Context(), c, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.(bot.PostLogger).UsePostLog(log)
+		if err := r.FollowUp(t.Context(), bot.Reply{Text: "Friday. <!channel>"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	posts := w.slack.APICalls("chat.postMessage")
+	if len(posts) != 1 || posts[0].Form.Get("thread_ts") != threadTS || posts[0].Form.Get("channel") != imChan {
+		t.Fatalf("posts %+v, want one in the thread", posts)
+	}
+	if text := posts[0].Form.Get("text"); strings.Contains(text, "<!channel>") {
+		t.Fatalf("answer %q not escaped", text)
+	}
+	// Without a bot token nothing can post in a thread: Reopen says so.
+	w2 := setupWorker(t, "")
+	if _, err := w2.adapter.Reopen(t.Context(), c, raw); err == nil {
+		t.Fatal("a thread answer was reopened without a bot token")
+	}
+}
