@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/discord"
@@ -109,6 +110,21 @@ func TestDiscordRegisterModalValidation(t *testing.T) {
 	}
 	if n, _ := f.store.CountRegistrations(t.Context()); n != 0 {
 		t.Fatalf("%d registrations from refused submits", n)
+	}
+
+	// A submit is signed like a command: a bad signature or a stale
+	// timestamp gets 401 and stores nothing.
+	good := modalSubmit(t, "1200000000000000713", discord.RegisterModalID, map[string]string{"name": "Grace Hopper", "email": "grace@example.com"})
+	req := f.signed(good, time.Now())
+	req.Header.Set("X-Signature-Ed25519", strings.Repeat("0", 128))
+	if status, _ := f.postRequest(req); status != http.StatusUnauthorized {
+		t.Fatalf("badly signed submit = %d, want 401", status)
+	}
+	if status, _ := f.postRequest(f.signed(good, time.Now().Add(-6*time.Minute))); status != http.StatusUnauthorized {
+		t.Fatalf("stale submit = %d, want 401", status)
+	}
+	if n, _ := f.store.CountRegistrations(t.Context()); n != 0 {
+		t.Fatalf("%d registrations from unsigned submits", n)
 	}
 }
 
