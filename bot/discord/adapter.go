@@ -60,6 +60,11 @@ type Config struct {
 	// (for metrics and /readyz). It is called from Run's registration
 	// goroutine, one call at a time.
 	RegisterResultFunc func(err error)
+	// Mentions turns on answering a mention of the bot in a guild channel
+	// as /ask, in a reply to the message, over the gateway. It requests
+	// MentionIntents, whose Message Content intent is privileged: switch
+	// it on in the Developer Portal first. Default off.
+	Mentions bool
 	// NowFunc returns the current time, for the signature timestamp check
 	// and for a reopened Responder's check that the interaction token still
 	// works (see Reopen). Default time.Now.
@@ -77,6 +82,8 @@ type Adapter struct {
 	// registerBackoff is the first delay between registration attempts;
 	// it doubles up to registerMaxBackoff. Tests shorten both.
 	registerBackoff, registerMaxBackoff time.Duration
+
+	self botUser // the bot's user id, from READY
 
 	regMu      sync.Mutex // guards registered and regErr
 	registered bool
@@ -116,9 +123,12 @@ func New(cfg Config) (*Adapter, error) {
 	s.Client = rewritingClient(cfg.HTTPClient, base)
 	s.StateEnabled = false                     // classbot keeps no guild state
 	s.Identify.Intents = discordgo.IntentsNone // interactions arrive without intents
-	s.ShouldReconnectOnError = false           // Run reconnects, so it can stop
-	s.MaxRestRetries = 1                       // one retry on 502
-	s.LogLevel = discordgo.LogError            // discordgo logs through log.Printf
+	if cfg.Mentions {
+		s.Identify.Intents = MentionIntents
+	}
+	s.ShouldReconnectOnError = false // Run reconnects, so it can stop
+	s.MaxRestRetries = 1             // one retry on 502
+	s.LogLevel = discordgo.LogError  // discordgo logs through log.Printf
 	return &Adapter{
 		cfg:                cfg,
 		log:                cfg.Logger,

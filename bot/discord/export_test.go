@@ -23,3 +23,9 @@ func Responders(a *Adapter, in *discordgo.Interaction) map[string]bot.Responder 
 		"gateway": &gatewayResponder{webhook: a.webhook(in)},
 	}
 }
+
+// MentionResponder returns the Responder a mention of message msg in
+// channel ch of guild gets.
+func MentionResponder(a *Adapter, msg, ch, guild string) bot.Responder {
+	return &mentionResponder{a: a, message: msg, channel: ch, guild: guild}
+}

@@ -62,6 +62,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		a.handleGateway(ctx, ic.Interaction)
 	})
 	defer removeIC()
+	defer a.addMentionHandlers(ctx)()
 
 	// discordgo's Open blocks on reads without deadlines; the dialer hands
 	// us each connection so ctx can break a stuck Open.
@@ -191,7 +192,7 @@ func (a *Adapter) CommandsRegistered() (ok bool, lastErr error) {
 // ignored with a warning (nothing could be sent back to it). One with an
 // option of the wrong type is answered here, at once, without dispatch.
 func (a *Adapter) handleGateway(ctx context.Context, in *discordgo.Interaction) {
-	if in == nil || in.Type != discordgo.InteractionApplicationCommand {
+	if in == nil || (in.Type != discordgo.InteractionApplicationCommand && in.Type != discordgo.InteractionModalSubmit) {
 		return
 	}
 	received := time.Now()
@@ -202,6 +203,15 @@ func (a *Adapter) handleGateway(ctx context.Context, in *discordgo.Interaction) 
 		return
 	}
 	resp := &gatewayResponder{webhook: a.webhook(in)}
+	if wantsModal(in) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+		defer cancel()
+		if err := resp.callback(rctx, registerModal()); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: opening the register modal failed",
+				slog.String("interaction", in.ID), slog.Any("err", err))
+		}
+		return
+	}
 	c, err := a.command(in, received)
 	if err != nil {
 		a.countRefusal(RefuseBadOption)
@@ -269,7 +279,8 @@ func Commands() []*discordgo.ApplicationCommand {
 				Type:        discordgo.ApplicationCommandOptionString,
 				Name:        o.Name,
 				Description: o.Description,
-				Required:    o.Required,
+				// /register without options opens a modal instead.
+				Required: o.Required && !opensModal(s.Name),
 			}
 			if o.Type == bot.OptionBool {
 				opt.Type = discordgo.ApplicationCommandOptionBoolean

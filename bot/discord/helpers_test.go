@@ -118,6 +118,8 @@ type options struct {
 	// teachers turns on the roster and courses over the fixture's store,
 	// with these teachers.
 	teachers []string
+	// mentions turns on Config.Mentions.
+	mentions bool
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -141,7 +143,7 @@ func setup(t *testing.T, o options) *fixture {
 	t.Cleanup(f.shutdown)
 	f.adapter, err = discord.New(discord.Config{
 		AppID: appID, PublicKey: pub, BotToken: o.botToken, GuildID: o.guild,
-		APIURL: f.discord.APIURL, Dispatcher: f.disp, Logger: log,
+		APIURL: f.discord.APIURL, Dispatcher: f.disp, Logger: log, Mentions: o.mentions,
 		OnRefuseFunc: func(reason string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()

@@ -78,7 +78,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case discordgo.InteractionPing:
 		writeJSON(w, []byte(`{"type":1}`))
 		return
-	case discordgo.InteractionApplicationCommand:
+	case discordgo.InteractionApplicationCommand, discordgo.InteractionModalSubmit:
 	default:
 		a.refuse(r, http.StatusBadRequest, RefuseUnsupported)
 		httpError(w, http.StatusBadRequest, "interaction type not supported")
@@ -93,6 +93,13 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := &httpResponder{webhook: a.webhook(&in), w: w}
+	if wantsModal(&in) {
+		if err := resp.write(registerModal()); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "discord: opening the register modal failed",
+				slog.String("interaction", in.ID), slog.Any("err", err))
+		}
+		return
+	}
 	c, err := a.command(&in, received)
 	if err != nil {
 		// The signature is valid, so Discord sent it: a 400 would show
@@ -248,6 +255,9 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 	}
 	if c.Workspace == "" {
 		c.Workspace = "dm"
+	}
+	if in.Type == discordgo.InteractionModalSubmit {
+		return modalCommand(c, in)
 	}
 	if in.Type != discordgo.InteractionApplicationCommand {
 		return c, nil

@@ -72,6 +72,7 @@ type address struct {
 	Channel string `json:"ch,omitempty"`    // channel id
 	User    string `json:"user,omitempty"`  // user id
 	Guild   string `json:"guild,omitempty"` // guild id; empty in a DM
+	Message string `json:"msg,omitempty"`   // a mention's message id: the answer is a reply to it
 }
 
 // Address says where the interaction's answer goes, for bot.Addressed:
@@ -102,6 +103,9 @@ func (a *Adapter) Reopen(_ context.Context, c bot.Command, raw json.RawMessage) 
 	var ad address
 	if err := json.Unmarshal(raw, &ad); err != nil {
 		return nil, fmt.Errorf("discord: reopen %s: address not understood: %w", c.InteractionID, err)
+	}
+	if ad.Message != "" {
+		return a.reopenMention(c, ad)
 	}
 	if ad.App == "" {
 		ad.App = a.cfg.AppID

@@ -70,6 +70,9 @@ type Config struct {
 	// every HTTP request refused before dispatch (for metrics). It may be
 	// called from many goroutines at once.
 	OnRefuseFunc func(reason string)
+	// Courses, if set, names the class's course in an assistant thread's
+	// suggested prompts. Default nil: generic prompts.
+	Courses CourseFinder
 }
 
 // DefaultResponseURLPrefixes is where Slack's own response_urls point.
@@ -84,6 +87,7 @@ type Adapter struct {
 	api      *slackgo.Client // Web API: chat.postEphemeral, apps.connections.open
 	hooks    *http.Client    // posts to response_urls, guarded by prefixes
 	prefixes []urlPrefix
+	events   recentEvents // greeted assistant threads' event ids
 }
 
 // New checks cfg and returns an Adapter. It does no I/O.

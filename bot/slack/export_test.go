@@ -17,3 +17,9 @@ func Responders(a *Adapter, sc slackgo.SlashCommand) map[string]bot.Responder {
 		"socket mode": &socketResponder{delivery: a.delivery(sc), client: socketmode.New(a.api), envelope: "envelope-1"},
 	}
 }
+
+// ThreadResponder returns the Responder an event's question in thread ts
+// of channel ch, asked by user, gets.
+func ThreadResponder(a *Adapter, ch, user, ts string, assistant bool) bot.Responder {
+	return &threadResponder{a: a, channel: ch, user: user, thread: ts, assistant: assistant}
+}

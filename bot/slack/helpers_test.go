@@ -183,6 +183,8 @@ type options struct {
 	// teachers turns on the roster and courses over the fixture's store,
 	// with these teachers.
 	teachers []string
+	// courses gives the adapter the fixture's store as Config.Courses.
+	courses bool
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -203,7 +205,12 @@ func setup(t *testing.T, o options) *fixture {
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight})
 	t.Cleanup(func() { f.shutdown() })
 	var err error
+	var courses slack.CourseFinder
+	if o.courses {
+		courses = f.store
+	}
 	f.adapter, err = slack.New(slack.Config{
+		Courses:       courses,
 		SigningSecret: secret, BotToken: o.botToken, AppToken: o.appToken,
 		APIURL: f.slack.APIURL, Dispatcher: f.disp, Logger: log, NowFunc: o.now,
 		ResponseURLPrefixes: prefixes,

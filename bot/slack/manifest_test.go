@@ -22,7 +22,9 @@ func TestManifestMatchesCommands(t *testing.T) {
 			t.Errorf("slack-manifest.yaml lacks the /%s command", s.Name)
 		}
 	}
-	for _, want := range []string{"- commands", "- chat:write", "- files:write", "- im:write", "socket_mode_enabled: true", `usage_hint: "[your name] [your email]"`} {
+	for _, want := range []string{"- commands", "- chat:write", "- files:write", "- im:write", "socket_mode_enabled: true", `usage_hint: "[your name] [your email]"`,
+		"assistant_view:", "- assistant:write", "- im:history", "- app_mentions:read",
+		"- assistant_thread_started", "- assistant_thread_context_changed", "- message.im", "- app_mention"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("slack-manifest.yaml lacks %q", want)
 		}

@@ -43,6 +43,9 @@ type address struct {
 	User    string `json:"user,omitempty"` // user id
 	Team    string `json:"team,omitempty"` // team id (or enterprise id)
 	Trigger string `json:"trig,omitempty"` // trigger id, for logs
+	// An event's question: the thread the answer goes to (no response_url).
+	Thread    string `json:"ts,omitempty"`
+	Assistant bool   `json:"ai,omitempty"` // an assistant thread
 }
 
 // Address says where the command's answer goes, for bot.Addressed: its
@@ -74,6 +77,9 @@ func (a *Adapter) Reopen(_ context.Context, c bot.Command, raw json.RawMessage) 
 	var ad address
 	if err := json.Unmarshal(raw, &ad); err != nil {
 		return nil, fmt.Errorf("slack: reopen %s: address not understood: %w", c.InteractionID, err)
+	}
+	if ad.Thread != "" && ad.URL == "" {
+		return a.reopenThread(c, ad)
 	}
 	if ad.Channel == "" {
 		ad.Channel = c.Channel

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	slackgo "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/classbot/classbot/bot"
@@ -124,8 +125,17 @@ func (a *Adapter) handleEvent(ctx context.Context, client *socketmode.Client, ev
 			return
 		}
 		a.handleCommand(ctx, client, evt.Request.EnvelopeID, sc)
+	case socketmode.EventTypeEventsAPI:
+		// Acknowledged at once, like an HTTP event; a redelivery carries
+		// the same event_id (see handleCallback).
+		if evt.Request != nil && evt.Request.EnvelopeID != "" {
+			a.ack(ctx, client, evt.Request.EnvelopeID, nil)
+		}
+		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
+			a.handleCallback(ctx, ev, time.Now(), false)
+		}
 	default:
-		// events_api, interactive, …: classbot has nothing to do with them,
+		// interactive, …: classbot has nothing to do with them,
 		// but Slack waits for every envelope's acknowledgement.
 		if evt.Request != nil && evt.Request.EnvelopeID != "" {
 			a.ack(ctx, client, evt.Request.EnvelopeID, nil)

@@ -49,6 +49,7 @@ type Config struct {
 	DiscordAppID     string // DISCORD_APP_ID: the application id.
 	DiscordPublicKey string // DISCORD_PUBLIC_KEY: hex Ed25519 key; turns on POST /discord/interactions.
 	DiscordGuildID   string // DISCORD_GUILD_ID: register commands in this guild instead of globally.
+	DiscordMentions  bool   // DISCORD_MENTIONS: answer mentions of the bot (needs the Message Content intent).
 	DiscordAPIURL    string // DISCORD_API_URL. Default "https://discord.com/api/v10/".
 
 	MaxInFlight       int           // MAX_IN_FLIGHT: commands in progress at once, in every mode. Default 1000.
@@ -122,6 +123,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	var errs []error
 	var err error
+	if v := env("DISCORD_MENTIONS", ""); v != "" {
+		if c.DiscordMentions, err = strconv.ParseBool(v); err != nil {
+			errs = append(errs, fmt.Errorf("DISCORD_MENTIONS must be true or false, not %q", v))
+		}
+	}
 	if c.Mode, err = bot.ParseMode(env("HANDLER_MODE", string(bot.ModeAsync))); err != nil {
 		errs = append(errs, fmt.Errorf("HANDLER_MODE: %w", err))
 	}

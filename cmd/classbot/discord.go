@@ -108,6 +108,7 @@ func newDiscordAdapter(cfg Config, disp *bot.Dispatcher, log *slog.Logger, m *me
 		AppID:        cfg.DiscordAppID,
 		BotToken:     cfg.DiscordBotToken,
 		GuildID:      cfg.DiscordGuildID,
+		Mentions:     cfg.DiscordMentions,
 		APIURL:       cfg.DiscordAPIURL,
 		Dispatcher:   disp,
 		Logger:       log,

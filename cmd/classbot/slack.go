@@ -43,6 +43,7 @@ func setupSlack(ctx context.Context, a *app) (*platform, error) {
 		Dispatcher:          a.disp,
 		Logger:              a.log,
 		OnRefuseFunc:        func(reason string) { a.metrics.refuse("slack", reason) },
+		Courses:             a.store, // names the course in the assistant's suggested prompts
 	})
 	if err != nil {
 		return nil, err
@@ -52,7 +53,7 @@ func setupSlack(ctx context.Context, a *app) (*platform, error) {
 		p.reopener = r
 	}
 	if a.cfg.SlackSigningSecret != "" {
-		p.routes = map[string]http.Handler{"POST /slack/commands": ad.Handler()}
+		p.routes = map[string]http.Handler{"POST /slack/commands": ad.Handler(), "POST /slack/events": ad.EventsHandler()}
 	}
 	if a.cfg.SlackAppToken != "" {
 		p.run = func(ctx context.Context) error {

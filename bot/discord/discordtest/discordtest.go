@@ -88,6 +88,12 @@ type Server struct {
 	APIURL string
 	// HeartbeatInterval is sent in HELLO. Default 1s.
 	HeartbeatInterval time.Duration
+	// BotUserID is the bot user's id in READY. Default "1".
+	BotUserID string
+	// DeniedIntents are intents the application may not use (a
+	// privileged intent not switched on in the Developer Portal): an
+	// IDENTIFY asking for any of them is closed with 4014, as Discord does.
+	DeniedIntents int
 
 	srv      *httptest.Server
 	upgrader websocket.Upgrader
@@ -98,6 +104,7 @@ type Server struct {
 	identifies int
 	resumes    int
 	heartbeats int
+	intents    int // of the last IDENTIFY
 	conns      map[*gwConn]struct{}
 	seq        int64
 	closed     bool
@@ -316,6 +323,35 @@ func (s *Server) SendInteraction(payload json.RawMessage) int {
 	return n
 }
 
+// Intents returns the intents of the last IDENTIFY.
+func (s *Server) Intents() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.intents
+}
+
+// SendEvent dispatches an event named t (such as MESSAGE_CREATE) with
+// payload on every ready gateway connection. It returns how many got it.
+func (s *Server) SendEvent(t string, payload json.RawMessage) int {
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	var conns []*gwConn
+	for c := range s.conns {
+		if c.ready {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.write(map[string]any{"op": 0, "t": t, "s": seq, "d": payload}) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // DropConnections closes every gateway connection without a close frame,
 // as a network failure would.
 func (s *Server) DropConnections() {
@@ -420,6 +456,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		ws := "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway"
 		writeJSON(w, http.StatusOK, map[string]string{"url": ws})
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "interactions" && parts[3] == "callback":
+		var t struct {
+			Type int `json:"type"`
+		}
+		_ = json.Unmarshal(body, &t)
+		if t.Type == 9 {
+			if err := CheckModal(body); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body: " + err.Error(), "code": 50035})
+				return
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPatch && len(parts) == 5 && parts[0] == "webhooks" && parts[3] == "messages":
 		writeJSON(w, http.StatusOK, message(parts[4], body))
@@ -515,9 +561,21 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			}
 		case 2: // identify
 			var id struct {
-				Token string `json:"token"`
+				Token   string `json:"token"`
+				Intents int    `json:"intents"`
 			}
 			_ = json.Unmarshal(p.D, &id)
+			s.mu.Lock()
+			s.intents = id.Intents
+			denied, self := s.DeniedIntents, s.BotUserID
+			s.mu.Unlock()
+			if self == "" {
+				self = "1"
+			}
+			if id.Intents&denied != 0 {
+				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4014, "Disallowed intent(s)."))
+				return
+			}
 			if id.Token == "" {
 				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4004, "Authentication failed."))
 				return
@@ -529,7 +587,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			err := c.write(map[string]any{"op": 0, "t": "READY", "s": seq, "d": map[string]any{
 				"v": 10, "session_id": "standin-session", "resume_gateway_url": "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway",
-				"user":        map[string]any{"id": "1", "username": "classbot", "discriminator": "0", "bot": true},
+				"user":        map[string]any{"id": self, "username": "classbot", "discriminator": "0", "bot": true},
 				"guilds":      []any{},
 				"application": map[string]any{"id": "1", "flags": 0},
 			}})
@@ -587,7 +645,83 @@ type Response struct {
 		Content         string        `json:"content"`
 		Flags           int           `json:"flags"`
 		AllowedMentions *MentionsJSON `json:"allowed_mentions"`
+		// A type 9 (modal) response's form.
+		CustomID   string `json:"custom_id"`
+		Title      string `json:"title"`
+		Components []struct {
+			Type       int         `json:"type"`
+			Components []TextInput `json:"components"`
+		} `json:"components"`
 	} `json:"data"`
+}
+
+// TextInput is one text input of a modal, as classbot sends it.
+type TextInput struct {
+	Type      int    `json:"type"`
+	CustomID  string `json:"custom_id"`
+	Label     string `json:"label"`
+	Style     int    `json:"style"`
+	Required  bool   `json:"required"`
+	MinLength int    `json:"min_length"`
+	MaxLength int    `json:"max_length"`
+}
+
+// Inputs returns a modal response's text inputs by custom_id.
+func (r Response) Inputs() map[string]TextInput {
+	out := map[string]TextInput{}
+	if r.Data == nil {
+		return out
+	}
+	for _, row := range r.Data.Components {
+		for _, ti := range row.Components {
+			out[ti.CustomID] = ti
+		}
+	}
+	return out
+}
+
+// CheckModal returns why body (an interaction response of type 9) is not
+// a modal Discord accepts: a custom_id of 1 to 100 characters, a title of
+// 1 to 45, 1 to 5 action rows each holding one text input (type 4) with a
+// custom_id, a label of 1 to 45 characters, style 1 or 2, and lengths with
+// 0 <= min_length <= max_length <= 4000.
+func CheckModal(body []byte) error {
+	var r Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		return err
+	}
+	if r.Type != 9 || r.Data == nil {
+		return fmt.Errorf("type %d, want 9 with data", r.Type)
+	}
+	d := r.Data
+	if n := len([]rune(d.CustomID)); n < 1 || n > 100 {
+		return fmt.Errorf("custom_id has %d characters", n)
+	}
+	if n := len([]rune(d.Title)); n < 1 || n > 45 {
+		return fmt.Errorf("title has %d characters", n)
+	}
+	if n := len(d.Components); n < 1 || n > 5 {
+		return fmt.Errorf("%d action rows", n)
+	}
+	for _, row := range d.Components {
+		if row.Type != 1 || len(row.Components) != 1 {
+			return fmt.Errorf("row of type %d with %d components", row.Type, len(row.Components))
+		}
+		ti := row.Components[0]
+		switch {
+		case ti.Type != 4:
+			return fmt.Errorf("component type %d, want 4", ti.Type)
+		case ti.CustomID == "":
+			return errors.New("text input without custom_id")
+		case len([]rune(ti.Label)) < 1 || len([]rune(ti.Label)) > 45:
+			return fmt.Errorf("label %q has %d characters, want 1 to 45", ti.Label, len([]rune(ti.Label)))
+		case ti.Style != 1 && ti.Style != 2:
+			return fmt.Errorf("style %d", ti.Style)
+		case ti.MinLength < 0 || ti.MaxLength > 4000 || (ti.MaxLength > 0 && ti.MinLength > ti.MaxLength):
+			return fmt.Errorf("lengths %d..%d", ti.MinLength, ti.MaxLength)
+		}
+	}
+	return nil
 }
 
 // MentionsJSON is allowed_mentions with Parse kept as raw JSON, so a test

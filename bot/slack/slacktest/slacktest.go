@@ -106,6 +106,7 @@ type Server struct {
 	wg          sync.WaitGroup
 
 	missing  map[string]bool    // bot token scopes the app lacks (RemoveScope)
+	posted   int                // chat.postMessage and assistant calls, for ts values
 	uploads  map[string]*upload // file id -> an upload not yet completed
 	shared   []File             // completed uploads, in order
 	nextFile int
@@ -563,7 +564,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.serveFiles(w, r, c, token) {
+	if s.serveFiles(w, r, c, token) || s.serveAssistant(w, c, token) {
 		return
 	}
 	switch {

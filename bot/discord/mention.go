@@ -1,0 +1,191 @@
+package discord
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/redact"
+)
+
+// MentionIntents are the gateway intents Config.Mentions requests: guild
+// messages, and Message Content, which is privileged (it must be switched
+// on in the Developer Portal, or the gateway closes with 4014).
+const MentionIntents = discordgo.IntentsGuildMessages | discordgo.IntentMessageContent
+
+// botUser remembers the bot's own user id from READY, so a mention of it
+// can be told from a mention of anyone else.
+type botUser struct {
+	mu sync.Mutex
+	id string
+}
+
+func (b *botUser) set(id string) {
+	b.mu.Lock()
+	b.id = id
+	b.mu.Unlock()
+}
+
+func (b *botUser) get() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.id
+}
+
+// mentionQuestion returns the question of m, a message that mentions the
+// bot (botID) in a guild channel, with the mentions of the bot removed,
+// and whether m is one classbot answers: not from a bot (itself included),
+// in a guild, mentioning botID, with content. Content is empty when the
+// Message Content intent is not granted: then nothing is answered.
+func mentionQuestion(m *discordgo.Message, botID string) (string, bool) {
+	if m == nil || m.Author == nil || m.Author.Bot || m.GuildID == "" || botID == "" {
+		return "", false
+	}
+	if m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply {
+		return "", false
+	}
+	mentioned := false
+	for _, u := range m.Mentions {
+		mentioned = mentioned || (u != nil && u.ID == botID)
+	}
+	if !mentioned {
+		return "", false
+	}
+	q := strings.NewReplacer("<@"+botID+">", " ", "<@!"+botID+">", " ").Replace(m.Content)
+	q = strings.TrimSpace(q)
+	return q, q != ""
+}
+
+// handleMessage answers a MESSAGE_CREATE that mentions the bot as /ask:
+// the message id is the interaction id (so a redelivered message is a
+// duplicate in the ledger), the question is the text without the
+// mention, and the answer is a reply to the message.
+func (a *Adapter) handleMessage(ctx context.Context, m *discordgo.Message) {
+	q, ok := mentionQuestion(m, a.self.get())
+	if !ok || !isSnowflake(m.ID) || !isSnowflake(m.ChannelID) || !isSnowflake(m.Author.ID) {
+		return
+	}
+	c := bot.Command{
+		Platform:      bot.PlatformDiscord,
+		InteractionID: m.ID,
+		Workspace:     m.GuildID,
+		Channel:       m.ChannelID,
+		User:          m.Author.ID,
+		Name:          "ask",
+		Options:       map[string]string{"question": q},
+		ReceivedAt:    time.Now(),
+	}
+	a.cfg.Dispatcher.Go(ctx, c, &mentionResponder{a: a, message: m.ID, channel: m.ChannelID, guild: m.GuildID})
+}
+
+// mentionResponder answers a mention with a reply to its message, over
+// REST with the bot token. There is no interaction to acknowledge: Ack
+// sends nothing (the answer comes as the reply).
+type mentionResponder struct {
+	a       *Adapter
+	message string // the message replied to
+	channel string
+	guild   string
+	posts   bot.PostLog // queue mode: where the reply is recorded; nil: nowhere
+}
+
+var (
+	_ bot.Responder  = (*mentionResponder)(nil)
+	_ bot.Addressed  = (*mentionResponder)(nil)
+	_ bot.PostLogger = (*mentionResponder)(nil)
+)
+
+// postKindMention is the bot.PostLog kind of a mention's reply.
+const postKindMention = "discord_mention"
+
+func (r *mentionResponder) Ack(context.Context, bot.Reply) error { return nil }
+
+func (r *mentionResponder) Respond(ctx context.Context, rep bot.Reply) error {
+	return r.FollowUp(ctx, rep)
+}
+
+// UsePostLog makes FollowUp record its reply in l and send none when l
+// holds one already: a retried queued job does not answer twice.
+func (r *mentionResponder) UsePostLog(l bot.PostLog) { r.posts = l }
+
+// Address says where the reply goes: the message, its channel and guild.
+// It holds no secret (the bot token comes from the worker's Config).
+func (r *mentionResponder) Address() (json.RawMessage, error) {
+	return json.Marshal(address{Message: r.message, Channel: r.channel, Guild: r.guild})
+}
+
+// FollowUp posts the answer as one reply to the message, laid out by
+// OneMessage (content, the rest in embeds), with no mention parsed and
+// the author not pinged by the reply. Ephemeral cannot be honoured in a
+// channel message; only /ask answers and its refusals come here.
+func (r *mentionResponder) FollowUp(ctx context.Context, rep bot.Reply) error {
+	if r.posts != nil && r.posts.Posted(postKindMention) != "" {
+		return nil
+	}
+	text := rep.Text
+	if rep.File != nil && rep.File.Inline != "" {
+		text += "\n\n" + rep.File.Inline
+	}
+	content, parts := OneMessage(text)
+	no := false
+	sent, err := r.a.session.ChannelMessageSendComplex(r.channel, &discordgo.MessageSend{
+		Content:         content,
+		Embeds:          embedsOf(parts),
+		Reference:       &discordgo.MessageReference{MessageID: r.message, ChannelID: r.channel, GuildID: r.guild, FailIfNotExists: &no},
+		AllowedMentions: noMentions(),
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: reply to message %s: %w", r.message, redact.Secret(err, r.a.cfg.BotToken, "[token]"))
+	}
+	if r.posts != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.RecordPostTimeout)
+		defer cancel()
+		if err := r.posts.RecordPost(rctx, postKindMention, sent.ID); err != nil {
+			r.a.log.LogAttrs(ctx, slog.LevelWarn, "discord: recording a mention's reply failed",
+				slog.String("message", r.message), slog.Any("err", err))
+		}
+	}
+	return nil
+}
+
+// reopenMention is Reopen for an address a mentionResponder made.
+func (a *Adapter) reopenMention(c bot.Command, ad address) (bot.Responder, error) {
+	if ad.Channel == "" {
+		ad.Channel = c.Channel
+	}
+	if !isSnowflake(ad.Message) || !isSnowflake(ad.Channel) || (ad.Guild != "" && !isSnowflake(ad.Guild)) {
+		return nil, fmt.Errorf("discord: reopen %s: the address's message, channel or guild id is malformed", c.InteractionID)
+	}
+	if a.cfg.BotToken == "" {
+		return nil, fmt.Errorf("discord: reopen %s: replying to a mention needs the bot token (DISCORD_BOT_TOKEN)", c.InteractionID)
+	}
+	return &mentionResponder{a: a, message: ad.Message, channel: ad.Channel, guild: ad.Guild}, nil
+}
+
+// addMentionHandlers makes the session answer mentions (Config.Mentions)
+// and returns what removes the handlers.
+func (a *Adapter) addMentionHandlers(ctx context.Context) func() {
+	removeReady := a.session.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+		if r.User != nil {
+			a.self.set(r.User.ID)
+		}
+	})
+	if !a.cfg.Mentions {
+		return removeReady
+	}
+	removeMsg := a.session.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
+		if m.Message == nil {
+			return
+		}
+		a.handleMessage(ctx, m.Message)
+	})
+	a.log.LogAttrs(ctx, slog.LevelInfo, "discord: answering mentions (Message Content intent requested)")
+	return func() { removeReady(); removeMsg() }
+}
