@@ -21,22 +21,50 @@ import (
 const MentionIntents = discordgo.IntentsGuildMessages | discordgo.IntentMessageContent
 
 // botUser remembers the bot's own user id from READY, so a mention of it
-// can be told from a mention of anyone else.
+// can be told from a mention of anyone else. The session runs each event's
+// handlers on a goroutine of their own, so a message can be handled
+// before READY's handler has run: wait covers that.
 type botUser struct {
-	mu sync.Mutex
-	id string
+	mu    sync.Mutex
+	id    string
+	known chan struct{} // closed once id is set
 }
 
 func (b *botUser) set(id string) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.known == nil {
+		b.known = make(chan struct{})
+	}
+	if b.id == "" {
+		close(b.known)
+	}
 	b.id = id
-	b.mu.Unlock()
 }
 
 func (b *botUser) get() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.id
+}
+
+// wait returns the bot's id once READY has given it, or "" if it hasn't
+// within d or ctx ends first.
+func (b *botUser) wait(ctx context.Context, d time.Duration) string {
+	b.mu.Lock()
+	if b.known == nil {
+		b.known = make(chan struct{})
+	}
+	known := b.known
+	b.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-known:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return b.get()
 }
 
 // mentionQuestion returns the question of m, a message that mentions the
@@ -68,7 +96,7 @@ func mentionQuestion(m *discordgo.Message, botID string) (string, bool) {
 // duplicate in the ledger), the question is the text without the
 // mention, and the answer is a reply to the message.
 func (a *Adapter) handleMessage(ctx context.Context, m *discordgo.Message) {
-	q, ok := mentionQuestion(m, a.self.get())
+	q, ok := mentionQuestion(m, a.self.wait(ctx, 5*time.Second))
 	if !ok || !isSnowflake(m.ID) || !isSnowflake(m.ChannelID) || !isSnowflake(m.Author.ID) {
 		return
 	}
