@@ -17,21 +17,24 @@ import (
 type Mode string
 
 // The modes: the work inside the platform's request (sync), in a goroutine
-// after the acknowledgement (async), or as a durable job in PostgreSQL that
-// any replica's workers run (queue).
+// after the acknowledgement (async), as a durable job in PostgreSQL that
+// any replica's workers run (queue), or started at once and answered
+// inline if it ends within Config.AutoInlineBudget, else acknowledged then
+// and followed up (auto).
 const (
 	ModeSync  Mode = "sync"
 	ModeAsync Mode = "async"
 	ModeQueue Mode = "queue"
+	ModeAuto  Mode = "auto"
 )
 
 // ParseMode reads HANDLER_MODE or --mode.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModeSync, ModeAsync, ModeQueue:
+	case ModeSync, ModeAsync, ModeQueue, ModeAuto:
 		return m, nil
 	default:
-		return "", fmt.Errorf("handler mode %q is not known: use sync, async or queue", s)
+		return "", fmt.Errorf("handler mode %q is not known: use sync, async, queue or auto", s)
 	}
 }
 
@@ -128,6 +131,11 @@ type Config struct {
 	// that it is slow to confirm (it may still commit, and the job then
 	// answers). Default 2 seconds.
 	EnqueueBudget time.Duration
+	// AutoInlineBudget is AUTO_INLINE_BUDGET: in ModeAuto, work that ends
+	// within it is answered inline; past it the command is acknowledged
+	// and the same work's answer follows up. It must leave room under the
+	// platforms' 3-second deadline. Default 2 seconds.
+	AutoInlineBudget time.Duration
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
 	// AckFunc, if set, is called in queue mode once a command has been
@@ -163,6 +171,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EnqueueBudget <= 0 {
 		c.EnqueueBudget = 2 * time.Second
+	}
+	if c.AutoInlineBudget <= 0 {
+		c.AutoInlineBudget = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -398,6 +409,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		handedOff = true
 		return d.runSync(ctx, c, r, tr, work)
 	}
+	if d.cfg.Mode == ModeAuto {
+		handedOff = true
+		return d.runAuto(ctx, c, r, tr, spec, work)
+	}
 	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
 	tr.Acknowledged = time.Now()
 	if err != nil {
@@ -515,17 +530,9 @@ func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Tr
 	reply := d.safeRun(wctx, work, tr)
 	cancel()
 	// The answer's later parts follow after the first response has been
-	// read, often after the platform closed the request: detach them.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
-	defer rcancel()
-	err := d.safeRespond(rctx, r, reply)
-	tr.Acknowledged = time.Now()
-	tr.Replied = tr.Acknowledged
-	if err != nil && tr.Err == nil {
-		tr.fail(OutcomeError, fmt.Errorf("respond: %w", err))
-	}
-	d.settle(ctx, c, tr, ledgerFinish)
-	return err
+	// read, often after the platform closed the request: answerInline
+	// detaches them.
+	return d.answerInline(ctx, c, r, tr, reply)
 }
 
 // work runs one acknowledged command to its follow-up and releases its
@@ -538,6 +545,12 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 	stopWatch := context.AfterFunc(d.stopCtx, cancel)
 	defer stopWatch()
 
+	d.followUp(base, c, r, tr, d.runBounded(ctx, w, tr))
+}
+
+// runBounded runs w under ctx (CommandTimeout, Shutdown) and turns a
+// context that ended before the work into the kind answer for it.
+func (d *Dispatcher) runBounded(ctx context.Context, w job, tr *Trace) Reply {
 	reply := d.safeRun(ctx, w, tr)
 	if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 		switch {
@@ -547,7 +560,13 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 			reply = endedEarly(tr, reply, OutcomeTimeout, fmt.Sprintf("command took over %s", d.cfg.CommandTimeout))
 		}
 	}
+	return reply
+}
 
+// followUp delivers an acknowledged command's answer, then records it in
+// the ledger and the observer. base carries the request's values but not
+// its cancellation.
+func (d *Dispatcher) followUp(base context.Context, c Command, r Responder, tr *Trace, reply Reply) {
 	rctx, rcancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
 	defer rcancel()
 	if err := d.safeFollowUp(rctx, r, reply); err != nil {

@@ -113,6 +113,8 @@ type options struct {
 	botToken string
 	guild    string
 	open     bool // the agent answers at once
+	// autoBudget is the Dispatcher's AutoInlineBudget; default its own.
+	autoBudget time.Duration
 	// handler wraps the adapter's Handler in the test server, when set.
 	handler func(http.Handler) http.Handler
 }
@@ -130,7 +132,7 @@ func setup(t *testing.T, o options) *fixture {
 	t.Cleanup(f.discord.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
-	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
+	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, AutoInlineBudget: o.autoBudget})
 	t.Cleanup(f.shutdown)
 	f.adapter, err = discord.New(discord.Config{
 		AppID: appID, PublicKey: pub, BotToken: o.botToken, GuildID: o.guild,

@@ -178,6 +178,8 @@ type options struct {
 	prefixes func(standIn string) []string
 	// maxInFlight is the Dispatcher's MaxInFlight; default its own.
 	maxInFlight int
+	// autoBudget is the Dispatcher's AutoInlineBudget; default its own.
+	autoBudget time.Duration
 	// handler wraps the adapter's Handler in the test server, if set.
 	handler func(http.Handler) http.Handler
 }
@@ -193,7 +195,7 @@ func setup(t *testing.T, o options) *fixture {
 		prefixes = o.prefixes(f.slack.URL)
 	}
 	b := bot.New(f.store, f.agent, bot.Options{Logger: log})
-	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight})
+	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight, AutoInlineBudget: o.autoBudget})
 	t.Cleanup(func() { f.shutdown() })
 	var err error
 	f.adapter, err = slack.New(slack.Config{

@@ -138,11 +138,12 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		enq = a.queue
 	}
 	a.disp = bot.NewDispatcher(ctx, a.bot, bot.Config{
-		Mode:        cfg.Mode,
-		MaxInFlight: cfg.MaxInFlight,
-		Enqueuer:    enq,
-		AckFunc:     a.metrics.observeAck,
-		Logger:      log,
+		Mode:             cfg.Mode,
+		MaxInFlight:      cfg.MaxInFlight,
+		AutoInlineBudget: cfg.AutoInlineBudget,
+		Enqueuer:         enq,
+		AckFunc:          a.metrics.observeAck,
+		Logger:           log,
 		ObserveFunc: func(t bot.Trace) {
 			a.metrics.observe(t)
 			if opts.observe != nil {

@@ -22,8 +22,12 @@ import (
 // Config is everything classbot reads from its environment. Each field names
 // its variable and default; .env.example lists them all.
 type Config struct {
-	Mode        bot.Mode // HANDLER_MODE (sync|async|queue); --mode overrides. Default async.
-	DatabaseURL string   // DATABASE_URL. Default empty: the in-memory store, with a warning.
+	Mode bot.Mode // HANDLER_MODE (sync|async|queue|auto); --mode overrides. Default async.
+	// AutoInlineBudget is AUTO_INLINE_BUDGET: in auto mode, work done within
+	// it is answered inline, else acknowledged then and followed up. It must
+	// stay under the platforms' 3-second deadline. Default 2s.
+	AutoInlineBudget time.Duration
+	DatabaseURL      string // DATABASE_URL. Default empty: the in-memory store, with a warning.
 
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
 	LLMAPIKey  string // LLM_API_KEY, alias GEMINI_API_KEY. Neither key nor base URL: the offline model.
@@ -87,6 +91,7 @@ const (
 	defaultRetention         = 30 * 24 * time.Hour
 	defaultQueueWorkers      = queue.DefaultWorkers
 	defaultQueueJobTimeout   = queue.DefaultJobTimeout
+	defaultAutoInlineBudget  = 2 * time.Second
 )
 
 // loadConfig reads the configuration and checks it. Its errors are
@@ -122,6 +127,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	var err error
 	if c.Mode, err = bot.ParseMode(env("HANDLER_MODE", string(bot.ModeAsync))); err != nil {
 		errs = append(errs, fmt.Errorf("HANDLER_MODE: %w", err))
+	}
+	if c.AutoInlineBudget, err = positiveDuration(env("AUTO_INLINE_BUDGET", ""), defaultAutoInlineBudget); err != nil {
+		errs = append(errs, fmt.Errorf("AUTO_INLINE_BUDGET %w", err))
+	} else if c.AutoInlineBudget.Seconds() >= platformDeadline {
+		errs = append(errs, fmt.Errorf("AUTO_INLINE_BUDGET must stay under the platforms' 3-second deadline, such as 2s, not %s", c.AutoInlineBudget))
 	}
 	if c.MaxInFlight, err = positiveInt(env("MAX_IN_FLIGHT", ""), defaultMaxInFlight); err != nil {
 		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT %w", err))
