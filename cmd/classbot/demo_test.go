@@ -125,7 +125,7 @@ func TestDemoCompareWithQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"sync", "async", "queue", "auto"} {
-		if n := len(regexp.MustCompile(`(?m)^\s*` + mode + `\s+\d`).FindAllString(out, -1)); n != 2 {
+		if n := len(regexp.MustCompile(`(?m)^\s*`+mode+`\s+\d`).FindAllString(out, -1)); n != 2 {
 			t.Errorf("%d %s rows, want 2 (fast and slow model):\n%s", n, mode, out)
 		}
 	}

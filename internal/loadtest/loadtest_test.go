@@ -204,3 +204,22 @@ func TestConfigTakesQueueMode(t *testing.T) {
 		}
 	}
 }
+
+func TestClassifyAuto(t *testing.T) {
+	tests := []struct {
+		platform, body string
+		want           int
+	}{
+		{PlatformSlack, `{"response_type":"ephemeral","text":"Registering you…"}`, kindDeferred},
+		{PlatformSlack, `{"response_type":"in_channel","text":"Thinking…"}`, kindDeferred},
+		{PlatformSlack, `{"response_type":"ephemeral","text":"You're registered, Ada (ada@example.com)."}`, kindAnswer},
+		{PlatformSlack, `{"text":"Lots of students are typing right now, so I'm busy."}`, kindRefused},
+		{PlatformDiscord, `{"type":5,"data":{"flags":64}}`, kindDeferred},
+		{PlatformDiscord, `{"type":4,"data":{"content":"You're registered"}}`, kindAnswer},
+	}
+	for _, tt := range tests {
+		if got := classifyAuto(tt.platform, []byte(tt.body)); got != tt.want {
+			t.Errorf("classifyAuto(%s, %s) = %d, want %d", tt.platform, tt.body, got, tt.want)
+		}
+	}
+}
