@@ -136,6 +136,14 @@ type Config struct {
 	// and the same work's answer follows up. It must leave room under the
 	// platforms' 3-second deadline. Default 2 seconds.
 	AutoInlineBudget time.Duration
+	// StudentAskRate is STUDENT_ASK_RATE: /ask commands per student per
+	// minute, a minute's worth at once at most. Over it the student is
+	// told kindly when to try again, before any model call or memory
+	// write. The count is this process's. Default 5; negative: no limit.
+	StudentAskRate float64
+	// MaxStudentLimits bounds the students whose /ask rate is tracked; past
+	// it the least recently seen is forgotten. Default 100,000.
+	MaxStudentLimits int
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
 	// AckFunc, if set, is called in queue mode once a command has been
@@ -172,6 +180,12 @@ func (c Config) withDefaults() Config {
 	if c.EnqueueBudget <= 0 {
 		c.EnqueueBudget = 2 * time.Second
 	}
+	if c.StudentAskRate == 0 {
+		c.StudentAskRate = 5
+	}
+	if c.MaxStudentLimits <= 0 {
+		c.MaxStudentLimits = 100_000
+	}
 	if c.AutoInlineBudget <= 0 {
 		c.AutoInlineBudget = 2 * time.Second
 	}
@@ -200,6 +214,7 @@ type Dispatcher struct {
 	slots chan struct{} // commands in progress; its capacity is MaxInFlight
 
 	recent *recentIDs // deliveries seen lately, for duplicates without the database
+	asks   *askLimits // STUDENT_ASK_RATE; nil: no limit
 
 	mu      sync.RWMutex // guards closing against wg.Add
 	closing bool
@@ -222,6 +237,7 @@ func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 		bot: b, cfg: cfg, log: cfg.Logger,
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		recent: newRecentIDs(cfg.DedupeWindow, maxRecentIDs),
+		asks:   newAskLimits(cfg.StudentAskRate, cfg.MaxStudentLimits),
 		closed: make(chan struct{}),
 	}
 	d.stopCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
@@ -375,6 +391,12 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	}
 	if d.cfg.Mode == ModeQueue {
 		handedOff = true
+		// A valid /ask over the student's rate gets no job at all.
+		if _, work, _ := d.prepare(c, &Trace{}); work != nil {
+			if reply, limited := d.limitAsk(c, tr); limited {
+				return d.answerNow(ctx, c, r, tr, reply, ledgerInsert)
+			}
+		}
 		return d.enqueue(ctx, c, r, tr)
 	}
 	// The ledger write is bounded by AckBudget: the first response never
@@ -403,6 +425,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	if work == nil {
 		handedOff = true
 		return d.answerNow(ctx, c, r, tr, answer, ledgerFinish)
+	}
+	if reply, limited := d.limitAsk(c, tr); limited {
+		handedOff = true
+		return d.answerNow(ctx, c, r, tr, reply, ledgerFinish)
 	}
 
 	if d.cfg.Mode == ModeSync {

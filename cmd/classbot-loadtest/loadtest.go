@@ -74,7 +74,7 @@ type flags struct {
 	botBinary, store                                           string
 	classes, students, concurrency, requests, connections      int
 	maxInFlight, llmConcurrency, queueWorkers, targetPID       int
-	rate, askRatio                                             float64
+	rate, askRatio, studentAskRate                             float64
 	duration, drain, timeout, dbLatency, autoBudget            time.Duration
 	jsonOut, bare, references                                  bool
 }
@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout for the acknowledgement")
 	fs.IntVar(&f.connections, "connections", 0, "connections to the bot (default: --concurrency for a closed loop, 4096 for an open loop)")
 	fs.StringVar(&f.modelLatency, "model-latency", "2s", "the model stand-in's latency: a duration, or lognormal:median=2s,p99=6s")
+	fs.Float64Var(&f.studentAskRate, "student-ask-rate", 0, "STUDENT_ASK_RATE for the bot it starts: /ask per student per minute (0: no limit)")
 	fs.DurationVar(&f.autoBudget, "auto-inline-budget", 0, "AUTO_INLINE_BUDGET for the bot it starts in auto mode (default: the bot's, 2s)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 20000, "MAX_IN_FLIGHT for the bot it starts (async commands at once)")
 	fs.IntVar(&f.llmConcurrency, "llm-concurrency", 20000, "LLM_MAX_CONCURRENCY for the bot it starts (model calls at once)")
@@ -243,6 +244,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 			if rs.mode == "queue" {
 				opts.BotEnv["QUEUE_WORKERS"] = strconv.Itoa(f.workers())
 			}
+			// The limits of one student's or one class's share are off
+			// unless asked for: the load test measures the bot's capacity.
+			opts.BotEnv["STUDENT_ASK_RATE"] = strconv.FormatFloat(f.studentAskRate, 'g', -1, 64)
 			if rs.mode == "auto" && f.autoBudget > 0 {
 				opts.BotEnv["AUTO_INLINE_BUDGET"] = f.autoBudget.String()
 			}

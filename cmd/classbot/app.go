@@ -141,6 +141,7 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		Mode:             cfg.Mode,
 		MaxInFlight:      cfg.MaxInFlight,
 		AutoInlineBudget: cfg.AutoInlineBudget,
+		StudentAskRate:   offIfZero(cfg.StudentAskRate),
 		Enqueuer:         enq,
 		AckFunc:          a.metrics.observeAck,
 		Logger:           log,
@@ -181,3 +182,11 @@ func (a *app) describe() string {
 }
 
 func (a *app) close() { a.store.Close() }
+
+// offIfZero maps a variable's 0 ("no limit") to the bot's negative.
+func offIfZero(f float64) float64 {
+	if f == 0 {
+		return -1
+	}
+	return f
+}

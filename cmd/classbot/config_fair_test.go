@@ -24,3 +24,23 @@ func TestAutoModeConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestStudentAskRateConfig(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		want float64
+	}{{"", 5}, {"12", 12}, {"0.5", 0.5}, {"0", 0}} {
+		c, err := loadConfig(envOf(map[string]string{"STUDENT_ASK_RATE": tt.env}))
+		if err != nil || c.StudentAskRate != tt.want {
+			t.Errorf("STUDENT_ASK_RATE=%q: %g, %v; want %g", tt.env, c.StudentAskRate, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"-1", "lots", "NaN"} {
+		if _, err := loadConfig(envOf(map[string]string{"STUDENT_ASK_RATE": bad})); err == nil || !strings.Contains(err.Error(), "STUDENT_ASK_RATE") {
+			t.Errorf("STUDENT_ASK_RATE=%s: %v, want an error that names it", bad, err)
+		}
+	}
+	if offIfZero(0) >= 0 || offIfZero(5) != 5 {
+		t.Error("0 must turn the bot's limit off")
+	}
+}

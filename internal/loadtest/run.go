@@ -519,7 +519,8 @@ func (r *runner) fail(counter *int, err error) {
 // mode), or an immediate refusal (busy, restarting, sorry).
 func classify(platform string, followUps bool, body []byte) int {
 	lower := bytes.ToLower(body)
-	if bytes.Contains(lower, []byte("busy")) || bytes.Contains(lower, []byte("restarting")) || bytes.Contains(lower, []byte("sorry")) {
+	if bytes.Contains(lower, []byte("busy")) || bytes.Contains(lower, []byte("restarting")) || bytes.Contains(lower, []byte("sorry")) ||
+		bytes.Contains(lower, []byte("try again in")) {
 		return kindRefused
 	}
 	if platform == PlatformDiscord {
