@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/internal/logctx"
 	"github.com/classbot/classbot/store"
 )
@@ -475,7 +476,17 @@ func (d *Dispatcher) prepare(c Command, tr *Trace) (*Spec, job, Reply) {
 		tr.fail(OutcomeInvalid, err)
 		return spec, nil, Reply{Text: ue.Msg, Ephemeral: true}
 	}
-	return spec, work, Reply{}
+	// The model's slots are shared fairly between classes.
+	class := ClassOf(c)
+	return spec, func(ctx context.Context, concurrent bool, tr *Trace) Reply {
+		return work(agent.WithClass(ctx, class), concurrent, tr)
+	}, Reply{}
+}
+
+// ClassOf names c's class for the model's fair share (agent.WithClass,
+// CLASS_LLM_RPM): its platform, workspace or guild, and channel.
+func ClassOf(c Command) string {
+	return c.Platform + "/" + c.Workspace + "/" + c.Channel
 }
 
 // duplicate acknowledges a delivery seen before, silently, with the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/store"
 )
@@ -117,5 +118,25 @@ func TestStudentAskRateQueueMode(t *testing.T) {
 	}
 	if got := last.answer(t); !strings.Contains(got.Text, "try again in ") {
 		t.Fatalf("second ask: %q, want when to try again", got.Text)
+	}
+}
+
+// The work's model calls carry the command's class, so the model's slots
+// are shared fairly between classes (agent.WithClass).
+func TestWorkCarriesTheClass(t *testing.T) {
+	f := setup(t, bot.Config{Mode: bot.ModeSync})
+	classes := make(chan string, 1)
+	f.agent.run = func(ctx context.Context, _ string) (string, error) {
+		classes <- agent.ClassOf(ctx)
+		return "An answer.", nil
+	}
+	c := askCmd("Why?")
+	c.Workspace, c.Channel = "T9", "C9"
+	r := newRecorder()
+	if err := f.disp.Dispatch(t.Context(), c, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := <-classes, bot.ClassOf(c); got != want || want != "console/T9/C9" {
+		t.Fatalf("the model call's class is %q, want %q (console/T9/C9)", got, want)
 	}
 }

@@ -163,6 +163,7 @@ func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration, onR
 		APIKey:         cfg.LLMAPIKey,
 		Model:          cfg.LLMModel,
 		MaxConcurrency: cfg.LLMMaxConcurrency,
+		ClassRPM:       cfg.ClassLLMRPM,
 		MaxTokens:      cfg.LLMMaxTokens,
 		Offline:        cfg.LLMAPIKey == "" && cfg.LLMBaseURL == "",
 		OfflineLatency: offlineLatency,

@@ -32,6 +32,11 @@ type Config struct {
 	// minute's worth at once), counted in each process; 0 turns it off.
 	// Default 5.
 	StudentAskRate float64
+	// ClassLLMRPM is CLASS_LLM_RPM: model requests per minute per class (a
+	// channel), counted in each process; 0: no limit. Default 0. The
+	// model's slots (LLM_MAX_CONCURRENCY) are shared between classes in
+	// turn either way.
+	ClassLLMRPM float64
 	DatabaseURL    string // DATABASE_URL. Default empty: the in-memory store, with a warning.
 
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
@@ -141,6 +146,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.StudentAskRate, err = perMinute(env("STUDENT_ASK_RATE", ""), defaultStudentAskRate); err != nil {
 		errs = append(errs, fmt.Errorf("STUDENT_ASK_RATE %w", err))
+	}
+	if c.ClassLLMRPM, err = perMinute(env("CLASS_LLM_RPM", ""), 0); err != nil {
+		errs = append(errs, fmt.Errorf("CLASS_LLM_RPM %w", err))
 	}
 	if c.MaxInFlight, err = positiveInt(env("MAX_IN_FLIGHT", ""), defaultMaxInFlight); err != nil {
 		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT %w", err))

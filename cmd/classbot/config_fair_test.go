@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -42,5 +43,22 @@ func TestStudentAskRateConfig(t *testing.T) {
 	}
 	if offIfZero(0) >= 0 || offIfZero(5) != 5 {
 		t.Error("0 must turn the bot's limit off")
+	}
+}
+
+func TestClassLLMRPMConfig(t *testing.T) {
+	c, err := loadConfig(envOf(nil))
+	if err != nil || c.ClassLLMRPM != 0 {
+		t.Fatalf("default CLASS_LLM_RPM = %g, %v; want 0", c.ClassLLMRPM, err)
+	}
+	c, err = loadConfig(envOf(map[string]string{"CLASS_LLM_RPM": "10"}))
+	if err != nil || c.ClassLLMRPM != 10 {
+		t.Fatalf("CLASS_LLM_RPM=10: %g, %v", c.ClassLLMRPM, err)
+	}
+	if ac := agentConfig(c, slog.New(slog.DiscardHandler), 0, nil); ac.ClassRPM != 10 {
+		t.Errorf("the runner gets ClassRPM %g, want 10", ac.ClassRPM)
+	}
+	if _, err := loadConfig(envOf(map[string]string{"CLASS_LLM_RPM": "-3"})); err == nil || !strings.Contains(err.Error(), "CLASS_LLM_RPM") {
+		t.Errorf("CLASS_LLM_RPM=-3: %v, want an error that names it", err)
 	}
 }

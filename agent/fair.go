@@ -1,0 +1,238 @@
+package agent
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+type classKey struct{}
+
+// WithClass returns ctx naming the class a Run works for: the Runner's
+// model slots (Config.MaxConcurrency) are shared fairly between classes,
+// and Config.ClassRPM bounds each class's model requests. A Run without a
+// class shares the slots as a class of its own.
+func WithClass(ctx context.Context, class string) context.Context {
+	return context.WithValue(ctx, classKey{}, class)
+}
+
+// ClassOf returns the class WithClass put in ctx, or "".
+func ClassOf(ctx context.Context) string {
+	c, _ := ctx.Value(classKey{}).(string)
+	return c
+}
+
+// fairSlots hands out n model slots across classes: a waiting call takes a
+// free slot at once only when no call waits; otherwise each freed slot goes
+// to the next class in turn (round robin over the classes that have calls
+// waiting, each class's calls in their order of arrival), so that one
+// class's burst cannot keep another class waiting for more than one slot.
+// With rpm > 0 a class also gets at most rpm slots a minute (a minute's
+// worth at once): a class over it waits while the others go on. It is safe
+// for concurrent use and has the Acquire and Release of a
+// semaphore.Weighted of weight 1 per call.
+type fairSlots struct {
+	rpm       float64
+	maxLimits int
+	now       func() time.Time
+
+	mu      sync.Mutex
+	free    int
+	waiting map[string][]*slotWaiter // by class, in order of arrival
+	order   []string                 // classes with calls waiting, in turn order
+	last    string                   // the class served last
+	limits  map[string]*rate.Limiter // rpm's buckets, by class
+	timer   *time.Timer              // wakes dispatch when a class over its rpm may go again
+	timerAt time.Time
+}
+
+type slotWaiter struct {
+	ready   chan struct{} // closed once granted
+	granted bool
+}
+
+// newFairSlots returns n slots shared fairly, with rpm slots a minute per
+// class at most (0: no limit).
+func newFairSlots(n int, rpm float64) *fairSlots {
+	return &fairSlots{
+		rpm: rpm, maxLimits: 10_000, now: time.Now,
+		free: max(n, 1), waiting: map[string][]*slotWaiter{}, limits: map[string]*rate.Limiter{},
+	}
+}
+
+// Acquire waits for a slot for ctx's class. n must be 1. It returns ctx's
+// error, holding nothing, if ctx ends first.
+func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
+	if n != 1 {
+		panic("agent: fairSlots hands out one slot at a time")
+	}
+	class := ClassOf(ctx)
+	s.mu.Lock()
+	now := s.now()
+	if s.free > 0 && len(s.order) == 0 && s.allow(class, now) {
+		s.free--
+		s.last = class
+		s.mu.Unlock()
+		return nil
+	}
+	w := &slotWaiter{ready: make(chan struct{})}
+	if len(s.waiting[class]) == 0 {
+		s.order = append(s.order, class)
+	}
+	s.waiting[class] = append(s.waiting[class], w)
+	s.dispatch(now)
+	s.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.granted {
+		// Granted as ctx ended: hand the slot on.
+		s.free++
+		s.dispatch(s.now())
+		return ctx.Err()
+	}
+	q := s.waiting[class]
+	if i := slices.Index(q, w); i >= 0 {
+		s.waiting[class] = slices.Delete(q, i, i+1)
+	}
+	if len(s.waiting[class]) == 0 {
+		s.dropClass(class)
+	}
+	return ctx.Err()
+}
+
+// Release gives back a slot Acquire took. n must be 1.
+func (s *fairSlots) Release(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.free += int(n)
+	s.dispatch(s.now())
+}
+
+// Waiting reports the calls waiting for a slot, and class's share of them.
+func (s *fairSlots) Waiting(class string) (all, ofClass int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.waiting {
+		all += len(q)
+	}
+	return all, len(s.waiting[class])
+}
+
+// dispatch gives free slots to waiting calls, one class after the other,
+// starting after the class served last. Classes over their rpm are passed
+// over; if only they wait, a timer calls dispatch again when the first of
+// them may go. s.mu must be held.
+func (s *fairSlots) dispatch(now time.Time) {
+	for s.free > 0 && len(s.order) > 0 {
+		start := 0
+		if i := slices.Index(s.order, s.last); i >= 0 {
+			start = i + 1
+		}
+		served := false
+		for k := range len(s.order) {
+			class := s.order[(start+k)%len(s.order)]
+			if !s.allow(class, now) {
+				continue
+			}
+			w := s.waiting[class][0]
+			s.waiting[class] = s.waiting[class][1:]
+			w.granted = true
+			close(w.ready)
+			s.free--
+			s.last = class
+			if len(s.waiting[class]) == 0 {
+				s.dropClass(class)
+			}
+			served = true
+			break
+		}
+		if !served {
+			s.wakeAt(now, s.nextAllowed(now))
+			return
+		}
+	}
+}
+
+// dropClass forgets class's empty queue. s.last stays, so the turn order
+// goes on after it.
+func (s *fairSlots) dropClass(class string) {
+	delete(s.waiting, class)
+	if i := slices.Index(s.order, class); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
+		// The class after it takes its place in turn.
+		if s.last == class && len(s.order) > 0 {
+			s.last = s.order[(i-1+len(s.order))%len(s.order)]
+		}
+	}
+}
+
+// allow takes one of class's rpm tokens at now, if it has one.
+func (s *fairSlots) allow(class string, now time.Time) bool {
+	if s.rpm <= 0 {
+		return true
+	}
+	return s.limiter(class).AllowN(now, 1)
+}
+
+func (s *fairSlots) limiter(class string) *rate.Limiter {
+	l, ok := s.limits[class]
+	if !ok {
+		if len(s.limits) >= s.maxLimits {
+			s.pruneLimits()
+		}
+		l = rate.NewLimiter(rate.Limit(s.rpm/60), max(1, int(math.Ceil(s.rpm))))
+		s.limits[class] = l
+	}
+	return l
+}
+
+// pruneLimits forgets the buckets that are full and have no call waiting:
+// a full bucket is what a new one would be.
+func (s *fairSlots) pruneLimits() {
+	now := s.now()
+	for class, l := range s.limits {
+		if len(s.waiting[class]) == 0 && l.TokensAt(now) >= float64(l.Burst()) {
+			delete(s.limits, class)
+		}
+	}
+}
+
+// nextAllowed is how long until a waiting class over its rpm may go.
+func (s *fairSlots) nextAllowed(now time.Time) time.Duration {
+	wait := time.Duration(math.MaxInt64)
+	for _, class := range s.order {
+		r := s.limiter(class).ReserveN(now, 1)
+		d := r.DelayFrom(now)
+		r.CancelAt(now)
+		wait = min(wait, d)
+	}
+	return wait
+}
+
+// wakeAt arranges for dispatch to run after d, unless a wake-up is due
+// sooner.
+func (s *fairSlots) wakeAt(now time.Time, d time.Duration) {
+	at := now.Add(d)
+	if s.timer != nil && !s.timerAt.After(at) && s.timerAt.After(now) {
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timerAt = at
+	s.timer = time.AfterFunc(d, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.dispatch(s.now())
+	})
+}

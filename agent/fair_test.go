@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// One class's burst does not hold another class back by more than one
+// slot: with every slot taken and ten calls of class A waiting, the next
+// freed slot goes to class B's one call, then A's in their order.
+func TestFairSlotsServeClassesInTurn(t *testing.T) {
+	s := newFairSlots(1, 0)
+	ctxA, ctxB := WithClass(t.Context(), "A"), WithClass(t.Context(), "B")
+	if err := s.Acquire(ctxA, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 20)
+	var wg sync.WaitGroup
+	acquire := func(ctx context.Context, name string) {
+		wg.Go(func() {
+			if err := s.Acquire(ctx, 1); err != nil {
+				t.Error(err)
+				return
+			}
+			got <- name
+		})
+	}
+	for i := range 10 {
+		acquire(ctxA, "A"+string(rune('0'+i)))
+		waitFor(t, "A's calls to queue in order", func() bool { _, a := s.Waiting("A"); return a == i+1 })
+	}
+	acquire(ctxB, "B")
+	waitFor(t, "B's call to queue", func() bool { _, b := s.Waiting("B"); return b == 1 })
+
+	var order []string
+	for range 11 {
+		s.Release(1)
+		order = append(order, <-got)
+	}
+	wg.Wait()
+	if order[0] != "B" {
+		t.Fatalf("slots went to %v: B waited behind A's burst", order)
+	}
+	for i, name := range order[1:] {
+		if want := "A" + string(rune('0'+i)); name != want {
+			t.Fatalf("slots went to %v: A's calls out of their order", order)
+		}
+	}
+}
+
+// Three classes with calls waiting take the slots in turn.
+func TestFairSlotsRoundRobin(t *testing.T) {
+	s := newFairSlots(1, 0)
+	if err := s.Acquire(t.Context(), 1); err != nil { // class ""
+		t.Fatal(err)
+	}
+	got := make(chan string, 20)
+	for _, class := range []string{"A", "A", "A", "B", "B", "C"} {
+		n, _ := s.Waiting("")
+		go func() {
+			if err := s.Acquire(WithClass(t.Context(), class), 1); err == nil {
+				got <- class
+			}
+		}()
+		waitFor(t, "the call to queue", func() bool { m, _ := s.Waiting(""); return m == n+1 })
+	}
+	var order string
+	for range 6 {
+		s.Release(1)
+		order += <-got
+	}
+	if order != "ABCABA" {
+		t.Fatalf("slots went to %s, want ABCABA", order)
+	}
+}
+
+// CLASS_LLM_RPM: a class over its requests a minute waits while other
+// classes go on, and goes again when its minute allows.
+func TestFairSlotsClassRPM(t *testing.T) {
+	s := newFairSlots(10, 2)
+	now := time.Now()
+	var mu sync.Mutex
+	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctxA, ctxB := WithClass(t.Context(), "A"), WithClass(t.Context(), "B")
+	for range 2 {
+		if err := s.Acquire(ctxA, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := make(chan error, 1)
+	go func() { third <- s.Acquire(ctxA, 1) }()
+	waitFor(t, "A's third call to wait", func() bool { _, a := s.Waiting("A"); return a == 1 })
+	if err := s.Acquire(ctxB, 1); err != nil { // free slots, B under its limit: at once
+		t.Fatal(err)
+	}
+	select {
+	case <-third:
+		t.Fatal("A's third request in a minute went ahead of its CLASS_LLM_RPM of 2")
+	default:
+	}
+	mu.Lock()
+	now = now.Add(30 * time.Second) // one request's worth of A's minute
+	mu.Unlock()
+	s.Release(1)
+	if err := <-third; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A call whose context ends while waiting leaves the line, and the slot
+// goes to the next one.
+func TestFairSlotsCancelledWaiterLeaves(t *testing.T) {
+	s := newFairSlots(1, 0)
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(WithClass(t.Context(), "A"))
+	gone := make(chan error, 1)
+	go func() { gone <- s.Acquire(ctx, 1) }()
+	waitFor(t, "A to wait", func() bool { _, a := s.Waiting("A"); return a == 1 })
+	cancel()
+	if err := <-gone; err == nil {
+		t.Fatal("Acquire returned nil after its context was cancelled")
+	}
+	if n, _ := s.Waiting(""); n != 0 {
+		t.Fatalf("%d calls waiting after the only one left", n)
+	}
+	s.Release(1)
+	if err := s.Acquire(WithClass(t.Context(), "B"), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The Runner shares its slots this way.
+func TestRunnerSharesSlotsFairly(t *testing.T) {
+	r := NewRunner(Config{Offline: true, MaxConcurrency: 3, ClassRPM: 7})
+	if r.sem.free != 3 || r.sem.rpm != 7 {
+		t.Fatalf("runner slots: %d free, rpm %g; want 3 and 7", r.sem.free, r.sem.rpm)
+	}
+}
