@@ -48,6 +48,8 @@ type fairSlots struct {
 	limits  map[string]*rate.Limiter // rpm's buckets, by class
 	timer   *time.Timer              // wakes dispatch when a class over its rpm may go again
 	timerAt time.Time
+	slots   int                      // n
+	held    time.Duration            // moving average of how long a call holds its slot
 }
 
 type slotWaiter struct {
@@ -60,7 +62,7 @@ type slotWaiter struct {
 func newFairSlots(n int, rpm float64) *fairSlots {
 	return &fairSlots{
 		rpm: rpm, maxLimits: 10_000, now: time.Now,
-		free: max(n, 1), waiting: map[string][]*slotWaiter{}, limits: map[string]*rate.Limiter{},
+		free: max(n, 1), slots: max(n, 1), waiting: map[string][]*slotWaiter{}, limits: map[string]*rate.Limiter{},
 	}
 }
 
@@ -126,6 +128,47 @@ func (s *fairSlots) Waiting(class string) (all, ofClass int) {
 		all += len(q)
 	}
 	return all, len(s.waiting[class])
+}
+
+// observe folds one call's time in its slot into the moving average.
+func (s *fairSlots) observe(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == 0 {
+		s.held = d
+		return
+	}
+	s.held += (d - s.held) / 8
+}
+
+// Estimate returns the place in line a new call of class would take (1:
+// next) and how long it would wait for a slot, from the calls waiting, the
+// turn order and how long calls have held their slots lately. Its wait is
+// zero when a slot is free, and when no call has finished yet (nothing to
+// go by). A class over CLASS_LLM_RPM waits for its minute too.
+func (s *fairSlots) Estimate(class string) (place int, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free > 0 && len(s.order) == 0 {
+		return 0, 0
+	}
+	// Round robin: ahead of the new call are its class's calls, and as
+	// many of every other class's (one more for each class ahead in turn,
+	// which this rough count leaves out).
+	mine := len(s.waiting[class])
+	place = mine + 1
+	for c, q := range s.waiting {
+		if c != class {
+			place += min(len(q), mine+1)
+		}
+	}
+	wait = time.Duration(float64(s.held) * float64(place) / float64(s.slots))
+	if s.rpm > 0 {
+		if need := float64(mine+1) - s.limiter(class).TokensAt(s.now()); need > 0 {
+			wait = max(wait, time.Duration(need/s.rpm*float64(time.Minute)))
+		}
+	}
+	return place, wait
 }
 
 // dispatch gives free slots to waiting calls, one class after the other,

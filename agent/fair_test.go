@@ -152,3 +152,51 @@ func TestRunnerSharesSlotsFairly(t *testing.T) {
 		t.Fatalf("runner slots: %d free, rpm %g; want 3 and 7", r.sem.free, r.sem.rpm)
 	}
 }
+
+// Estimate counts the calls ahead of a new one in turn order and scales
+// by how long calls hold their slots.
+func TestFairSlotsEstimate(t *testing.T) {
+	s := newFairSlots(2, 0)
+	if place, wait := s.Estimate("A"); place != 0 || wait != 0 {
+		t.Fatalf("with free slots: place %d, wait %s; want 0, 0", place, wait)
+	}
+	for range 2 {
+		if err := s.Acquire(t.Context(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.observe(10 * time.Second)
+	for i, class := range []string{"A", "A", "A", "A", "B"} {
+		n, _ := s.Waiting("")
+		go func() { _ = s.Acquire(WithClass(t.Context(), class), 1) }()
+		waitFor(t, "call "+string(rune('0'+i))+" to queue", func() bool { m, _ := s.Waiting(""); return m == n+1 })
+	}
+	// A new B call is B's second: A, B, A go before it.
+	if place, wait := s.Estimate("B"); place != 4 || wait != 20*time.Second {
+		t.Errorf("B: place %d, wait %s; want 4, 20s (4 calls of 10 s on 2 slots)", place, wait)
+	}
+	// A new A call: A's four and B's one.
+	if place, wait := s.Estimate("A"); place != 6 || wait != 30*time.Second {
+		t.Errorf("A: place %d, wait %s; want 6, 30s", place, wait)
+	}
+	for range 7 {
+		s.Release(1)
+	}
+}
+
+// A class over CLASS_LLM_RPM waits for its minute.
+func TestFairSlotsEstimateRPM(t *testing.T) {
+	s := newFairSlots(10, 6) // one request every 10 s
+	for range 6 {
+		if err := s.Acquire(WithClass(t.Context(), "A"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.observe(time.Second)
+	go func() { _ = s.Acquire(WithClass(t.Context(), "A"), 1) }()
+	waitFor(t, "A's seventh call to wait", func() bool { _, a := s.Waiting("A"); return a == 1 })
+	if _, wait := s.Estimate("A"); wait < 15*time.Second || wait > 20*time.Second {
+		t.Errorf("A's next call would wait %s, want about 20s (two requests of its minute)", wait)
+	}
+	s.Release(10)
+}

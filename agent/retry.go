@@ -124,7 +124,11 @@ func attempt[T any](ctx context.Context, cfg Config, sem slots, clock *budgetCon
 
 	attemptCtx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
 	defer cancel()
+	start := time.Now()
 	resp, failure = do(attemptCtx)
+	if o, ok := sem.(interface{ observe(time.Duration) }); ok {
+		o.observe(time.Since(start))
+	}
 	if failure == nil {
 		return resp, nil, false, nil
 	}

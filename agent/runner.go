@@ -45,6 +45,13 @@ func NewRunner(cfg Config) *Runner {
 	return r
 }
 
+// EstimateWait returns the place in line a new model call for class would
+// take (0: a slot is free) and about how long it would wait for its slot.
+// Safe for concurrent use.
+func (r *Runner) EstimateWait(class string) (place int, wait time.Duration) {
+	return r.sem.Estimate(class)
+}
+
 // Offline reports whether the Runner uses the offline model.
 func (r *Runner) Offline() bool { return r.cfg.Offline }
 

@@ -431,6 +431,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		handedOff = true
 		return d.answerNow(ctx, c, r, tr, reply, ledgerFinish)
 	}
+	if reply, full := d.modelFull(c, tr); full {
+		handedOff = true
+		return d.answerNow(ctx, c, r, tr, reply, ledgerFinish)
+	}
 
 	if d.cfg.Mode == ModeSync {
 		handedOff = true

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/classbot/classbot/agent"
 )
 
 // OutcomeRateLimited is the outcome of an /ask refused by STUDENT_ASK_RATE.
@@ -123,3 +125,40 @@ func (d *Dispatcher) limitAsk(c Command, tr *Trace) (Reply, bool) {
 	tr.Outcome = OutcomeRateLimited
 	return Reply{Text: rateLimitedText(d.asks.perMinute, wait), Ephemeral: true}, true
 }
+
+// slotEstimator is what the Dispatcher asks the model runner
+// (*agent.Runner) before taking an /ask: the place in line a new model
+// call of the class would take and about how long it would wait.
+type slotEstimator interface {
+	EstimateWait(class string) (place int, wait time.Duration)
+}
+
+// modelFull answers an /ask at once when its model call could not get a
+// slot within CommandTimeout: the student hears now, with their place and
+// when to try again, rather than "took too long" minutes later. Only /ask:
+// a registration is saved even when the model is too busy to welcome.
+func (d *Dispatcher) modelFull(c Command, tr *Trace) (Reply, bool) {
+	est, ok := d.bot.agent.(slotEstimator)
+	if !ok {
+		return Reply{}, false
+	}
+	if spec := lookup(c.Name); spec == nil || spec.Name != "ask" {
+		return Reply{}, false
+	}
+	place, wait := est.EstimateWait(ClassOf(c))
+	if wait < d.cfg.CommandTimeout {
+		return Reply{}, false
+	}
+	tr.Outcome = OutcomeBusy
+	return Reply{Text: modelFullText(place, wait), Ephemeral: true}, true
+}
+
+// modelFullText tells a student the line is longer than an answer can
+// wait, with their place and when to try again (the line's length, to the
+// next ten seconds).
+func modelFullText(place int, wait time.Duration) string {
+	secs := int(math.Ceil(wait.Seconds()/10)) * 10
+	return fmt.Sprintf("Lots of students are asking right now: you would be #%d in line for the assistant, longer than I can keep you waiting. Please try again in %d seconds.", place, secs)
+}
+
+var _ slotEstimator = (*agent.Runner)(nil)

@@ -140,3 +140,59 @@ func TestWorkCarriesTheClass(t *testing.T) {
 		t.Fatalf("the model call's class is %q, want %q (console/T9/C9)", got, want)
 	}
 }
+
+// estimatingAgent is a fakeAgent whose runner reports a line for the model.
+type estimatingAgent struct {
+	*fakeAgent
+	place int
+	wait  time.Duration
+}
+
+func (e *estimatingAgent) EstimateWait(string) (int, time.Duration) { return e.place, e.wait }
+
+// An /ask that could not get a model slot within the command timeout is
+// told so at once, with its place and when to try again; a registration
+// goes ahead (it is saved even if the welcome cannot be written).
+func TestAskToldEarlyWhenTheModelLineIsTooLong(t *testing.T) {
+	for _, mode := range []bot.Mode{bot.ModeSync, bot.ModeAsync, bot.ModeAuto} {
+		t.Run(string(mode), func(t *testing.T) {
+			fa := &fakeAgent{}
+			ea := &estimatingAgent{fakeAgent: fa, place: 412, wait: 3*time.Minute + 2*time.Second}
+			s := &hookStore{Memory: store.NewMemory()}
+			d := bot.NewDispatcher(t.Context(), bot.New(s, ea, bot.Options{}), bot.Config{Mode: mode, CommandTimeout: 2 * time.Minute})
+			t.Cleanup(func() { _ = d.Shutdown(context.WithoutCancel(t.Context())) })
+
+			r := newRecorder()
+			if err := d.Dispatch(t.Context(), askCmd("Why?"), r); err != nil {
+				t.Fatal(err)
+			}
+			got := r.answer(t)
+			if !strings.Contains(got.Text, "#412 in line") || !strings.Contains(got.Text, "try again in 190 seconds") {
+				t.Fatalf("answer %q, want the place and when to try again", got.Text)
+			}
+			if acks, _, _ := r.counts(); acks != 0 {
+				t.Errorf("acknowledged %d times before saying it could not be answered", acks)
+			}
+			if n := fa.calls.Load(); n != 0 {
+				t.Errorf("model called %d times for a refused ask", n)
+			}
+
+			rr := newRecorder()
+			if err := d.Dispatch(t.Context(), registerCmd("Ada ada@example.com"), rr); err != nil {
+				t.Fatal(err)
+			}
+			if got := rr.answer(t); !strings.Contains(got.Text, "registered") {
+				t.Errorf("/register with a long line: %q, want it registered", got.Text)
+			}
+
+			ea.wait = time.Minute // within the command timeout: wait in line
+			r = newRecorder()
+			if err := d.Dispatch(t.Context(), askCmd("Why?"), r); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.answer(t); strings.Contains(got.Text, "in line") {
+				t.Errorf("refused although the line fits the command timeout: %q", got.Text)
+			}
+		})
+	}
+}
