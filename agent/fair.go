@@ -26,6 +26,30 @@ func ClassOf(ctx context.Context) string {
 	return c
 }
 
+type waitFuncKey struct{}
+
+// WithWaitFunc returns ctx carrying f: while a model call of the Run waits
+// for its slot, f is called about once a second with its place in line (1:
+// next) and how long it has waited. f is called on the waiting goroutine
+// and must return at once.
+func WithWaitFunc(ctx context.Context, f func(place int, waited time.Duration)) context.Context {
+	return context.WithValue(ctx, waitFuncKey{}, f)
+}
+
+// WaitFunc returns the function WithWaitFunc put in ctx, or nil: for
+// runners other than Runner (a test's) that report a line of their own.
+func WaitFunc(ctx context.Context) func(place int, waited time.Duration) {
+	return waitFuncOf(ctx)
+}
+
+func waitFuncOf(ctx context.Context) func(int, time.Duration) {
+	f, _ := ctx.Value(waitFuncKey{}).(func(int, time.Duration))
+	return f
+}
+
+// waitTick is how often a waiting call's WithWaitFunc hears its place.
+var waitTick = time.Second
+
 // fairSlots hands out n model slots across classes: a waiting call takes a
 // free slot at once only when no call waits; otherwise each freed slot goes
 // to the next class in turn (round robin over the classes that have calls
@@ -89,10 +113,25 @@ func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
 	s.dispatch(now)
 	s.mu.Unlock()
 
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
+	var tick <-chan time.Time
+	f := waitFuncOf(ctx)
+	if f != nil {
+		t := time.NewTicker(waitTick)
+		defer t.Stop()
+		tick = t.C
+	}
+wait:
+	for {
+		select {
+		case <-w.ready:
+			return nil
+		case <-ctx.Done():
+			break wait
+		case <-tick:
+			if place := s.placeOf(class, w); place > 0 {
+				f(place, time.Since(now))
+			}
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,6 +167,24 @@ func (s *fairSlots) Waiting(class string) (all, ofClass int) {
 		all += len(q)
 	}
 	return all, len(s.waiting[class])
+}
+
+// placeOf is w's place in line (1: next), counting in turn order as
+// Estimate does; 0 once w is no longer waiting.
+func (s *fairSlots) placeOf(class string, w *slotWaiter) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.waiting[class], w)
+	if i < 0 {
+		return 0
+	}
+	place := i + 1
+	for c, q := range s.waiting {
+		if c != class {
+			place += min(len(q), i+1)
+		}
+	}
+	return place
 }
 
 // observe folds one call's time in its slot into the moving average.

@@ -200,3 +200,46 @@ func TestFairSlotsEstimateRPM(t *testing.T) {
 	}
 	s.Release(10)
 }
+
+// A waiting call hears its place while it waits, and it moves up.
+func TestFairSlotsTellTheWaitingTheirPlace(t *testing.T) {
+	defer func(d time.Duration) { waitTick = d }(waitTick)
+	waitTick = time.Millisecond
+	s := newFairSlots(1, 0)
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		n, _ := s.Waiting("")
+		go func() { _ = s.Acquire(WithClass(t.Context(), "A"), 1) }()
+		waitFor(t, "A to wait", func() bool { m, _ := s.Waiting(""); return m == n+1 })
+	}
+	places := make(chan int, 100)
+	got := make(chan error, 1)
+	go func() {
+		got <- s.Acquire(WithWaitFunc(WithClass(t.Context(), "A"), func(p int, _ time.Duration) {
+			select {
+			case places <- p:
+			default:
+			}
+		}), 1)
+	}()
+	waitFor(t, "the third A to wait", func() bool { _, a := s.Waiting("A"); return a == 3 })
+	if p := <-places; p != 3 {
+		t.Fatalf("place %d, want 3", p)
+	}
+	s.Release(1) // the first A goes
+	for p := range places {
+		if p == 2 {
+			break
+		}
+		if p != 3 {
+			t.Fatalf("place %d after one went ahead, want 3 then 2", p)
+		}
+	}
+	s.Release(1)
+	s.Release(1)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -16,7 +16,8 @@ import (
 // released once the answer is delivered.
 func (d *Dispatcher) runAuto(ctx context.Context, c Command, r Responder, tr *Trace, spec *Spec, w job) error {
 	base := context.WithoutCancel(ctx)
-	wctx, cancel := context.WithTimeout(base, d.cfg.CommandTimeout)
+	edits := d.newPlaceEdits(base, r, tr)
+	wctx, cancel := context.WithTimeout(edits.context(base), d.cfg.CommandTimeout)
 	stopWatch := context.AfterFunc(d.stopCtx, cancel)
 	end := func() { stopWatch(); cancel() }
 
@@ -30,12 +31,16 @@ func (d *Dispatcher) runAuto(ctx context.Context, c Command, r Responder, tr *Tr
 	select {
 	case reply := <-done:
 		end()
+		edits.finish()
 		return d.answerInline(ctx, c, r, tr, reply)
 	case <-budget.C:
 	}
 
 	ackErr := d.safeAck(ctx, r, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
 	acked := time.Now()
+	if ackErr == nil {
+		edits.ack()
+	}
 	if ackErr != nil {
 		// Nobody hears an answer to an unacknowledged command, and the
 		// platform may deliver it again: stop the work.
@@ -45,6 +50,7 @@ func (d *Dispatcher) runAuto(ctx context.Context, c Command, r Responder, tr *Tr
 		defer d.release()
 		defer end()
 		reply := <-done
+		edits.finish()
 		tr.Acknowledged = acked
 		if ackErr != nil {
 			tr.fail(OutcomeAckFailed, fmt.Errorf("acknowledge: %w", ackErr))

@@ -224,6 +224,8 @@ type Dispatcher struct {
 
 	stopCtx context.Context // cancelled when Shutdown gives up waiting
 	stop    context.CancelFunc
+
+	now func() time.Time // the clock of place-in-line edits
 }
 
 // NewDispatcher returns a Dispatcher for b. ctx's values are kept for the
@@ -240,6 +242,7 @@ func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 		recent: newRecentIDs(cfg.DedupeWindow, maxRecentIDs),
 		asks:   newAskLimits(cfg.StudentAskRate, cfg.MaxStudentLimits),
 		closed: make(chan struct{}),
+		now:    time.Now,
 	}
 	d.stopCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
 	return d
@@ -458,7 +461,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		return err
 	}
 	handedOff = true
-	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
+	edits := d.newPlaceEdits(context.WithoutCancel(ctx), r, tr)
+	edits.ack()
+	go d.work(context.WithoutCancel(ctx), c, r, tr, work, edits)
 	return nil
 }
 
@@ -578,15 +583,17 @@ func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Tr
 
 // work runs one acknowledged command to its follow-up and releases its
 // slot. base carries the request's values but not its cancellation.
-func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trace, w job) {
+func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trace, w job, edits *placeEdits) {
 	defer d.release()
 
-	ctx, cancel := context.WithTimeout(base, d.cfg.CommandTimeout)
+	ctx, cancel := context.WithTimeout(edits.context(base), d.cfg.CommandTimeout)
 	defer cancel()
 	stopWatch := context.AfterFunc(d.stopCtx, cancel)
 	defer stopWatch()
 
-	d.followUp(base, c, r, tr, d.runBounded(ctx, w, tr))
+	reply := d.runBounded(ctx, w, tr)
+	edits.finish()
+	d.followUp(base, c, r, tr, reply)
 }
 
 // runBounded runs w under ctx (CommandTimeout, Shutdown) and turns a

@@ -39,6 +39,9 @@ type gatedAgent struct {
 	calls      int
 	done       int
 	once       sync.Once
+	// onRun, if set, runs at the start of each call (a test reports a
+	// line for the model through agent.WaitFunc).
+	onRun func(ctx context.Context)
 }
 
 // open lets every call, waiting or future, answer.
@@ -60,6 +63,9 @@ func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agen
 	g.mu.Lock()
 	g.calls++
 	g.mu.Unlock()
+	if g.onRun != nil {
+		g.onRun(ctx)
+	}
 	select {
 	case g.called <- struct{}{}:
 	default:

@@ -81,6 +81,9 @@ type gatedAgent struct {
 	mu           sync.Mutex
 	calls        int
 	inputs       []string
+	// onRun, if set, runs at the start of each call (a test reports a
+	// line for the model through agent.WaitFunc).
+	onRun func(ctx context.Context)
 }
 
 func newAgent(open bool, ev *events) *gatedAgent {
@@ -99,6 +102,9 @@ func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agen
 	g.calls++
 	g.inputs = append(g.inputs, input)
 	g.mu.Unlock()
+	if g.onRun != nil {
+		g.onRun(ctx)
+	}
 	g.events.add("model called")
 	var release <-chan time.Time
 	if g.releaseAfter > 0 {
