@@ -72,8 +72,8 @@ type fairSlots struct {
 	limits  map[string]*rate.Limiter // rpm's buckets, by class
 	timer   *time.Timer              // wakes dispatch when a class over its rpm may go again
 	timerAt time.Time
-	slots   int                      // n
-	held    time.Duration            // moving average of how long a call holds its slot
+	slots   int           // n
+	held    time.Duration // moving average of how long a call holds its slot
 }
 
 type slotWaiter struct {

@@ -37,7 +37,7 @@ type Config struct {
 	// model's slots (LLM_MAX_CONCURRENCY) are shared between classes in
 	// turn either way.
 	ClassLLMRPM float64
-	DatabaseURL    string // DATABASE_URL. Default empty: the in-memory store, with a warning.
+	DatabaseURL string // DATABASE_URL. Default empty: the in-memory store, with a warning.
 
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
 	LLMAPIKey  string // LLM_API_KEY, alias GEMINI_API_KEY. Neither key nor base URL: the offline model.
