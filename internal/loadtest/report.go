@@ -66,6 +66,12 @@ type Report struct {
 	// anyway: the refusal was not true.
 	FollowUpsAfterRefusal int     `json:"follow_ups_after_refusal"`
 	EndToEnd              Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync, auto's inline answers: → the answer)
+	// PlaceEdits are the edits of acknowledgements that told students
+	// their place in line for the model; Placed the commands that got at
+	// least one, and PlaceLatency the time from sending to the first.
+	PlaceEdits   int     `json:"place_edits,omitempty"`
+	Placed       int     `json:"placed,omitempty"`
+	PlaceLatency Summary `json:"place_ms"`
 	// Inline are auto mode's commands answered in the first response
 	// itself (the rest were acknowledged and followed up).
 	Inline int `json:"inline,omitempty"`
@@ -199,6 +205,8 @@ func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
 		rep.EndToEnd = summarize(append(slices.Clone(r.t.followLat), r.answers...))
 		rep.Complete = r.t.delivered + len(r.answers)
 		rep.Inline = len(r.answers)
+		rep.PlaceEdits, rep.Placed = r.t.places, len(r.t.placeSeen)
+		rep.PlaceLatency = summarize(r.t.placeLat)
 		if r.t.last.After(last) || rep.Complete == 0 {
 			last = r.t.last
 		}
@@ -258,6 +266,10 @@ func (r *Report) WriteText(w io.Writer) {
 			r.FollowUpsDelivered, r.FollowUpsExpected, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99), fmtMs(r.EndToEnd.Max))
 		fmt.Fprintf(w, "  exactly once        %d of %d; posted more than once: %d (%d extra posts); for no command sent: %d\n",
 			r.FollowUpsExactlyOnce, r.FollowUpsExpected, r.FollowUpDuplicates, r.FollowUpExtraPosts, r.FollowUpsUnknown)
+		if r.PlaceEdits > 0 {
+			fmt.Fprintf(w, "  place in line       %d commands told their place (%d edits); first after p50 %s   p99 %s\n",
+				r.Placed, r.PlaceEdits, fmtMs(r.PlaceLatency.P50), fmtMs(r.PlaceLatency.P99))
+		}
 		if r.Mode == "auto" {
 			fmt.Fprintf(w, "  inline              %d answered in the first response; %.2f messages per command\n", r.Inline, r.MessagesPerCommand)
 		}
