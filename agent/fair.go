@@ -20,6 +20,16 @@ func WithClass(ctx context.Context, class string) context.Context {
 	return context.WithValue(ctx, classKey{}, class)
 }
 
+type arrivalKey struct{}
+
+// WithArrival returns ctx carrying when the work's command arrived: a
+// class's calls waiting for a slot are served in order of arrival, even
+// when their goroutines reach the line in another order. Without it, a
+// call arrives when it starts waiting.
+func WithArrival(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, arrivalKey{}, t)
+}
+
 // ClassOf returns the class WithClass put in ctx, or "".
 func ClassOf(ctx context.Context) string {
 	c, _ := ctx.Value(classKey{}).(string)
@@ -79,6 +89,7 @@ type fairSlots struct {
 type slotWaiter struct {
 	ready   chan struct{} // closed once granted
 	granted bool
+	arrival time.Time
 }
 
 // newFairSlots returns n slots shared fairly, with rpm slots a minute per
@@ -105,11 +116,20 @@ func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
 		s.mu.Unlock()
 		return nil
 	}
-	w := &slotWaiter{ready: make(chan struct{})}
+	w := &slotWaiter{ready: make(chan struct{}), arrival: now}
+	if t, ok := ctx.Value(arrivalKey{}).(time.Time); ok && !t.IsZero() {
+		w.arrival = t
+	}
 	if len(s.waiting[class]) == 0 {
 		s.order = append(s.order, class)
 	}
-	s.waiting[class] = append(s.waiting[class], w)
+	// In order of arrival: after every call that arrived no later.
+	q := s.waiting[class]
+	i := len(q)
+	for i > 0 && q[i-1].arrival.After(w.arrival) {
+		i--
+	}
+	s.waiting[class] = slices.Insert(q, i, w)
 	s.dispatch(now)
 	s.mu.Unlock()
 
@@ -141,9 +161,8 @@ wait:
 		s.dispatch(s.now())
 		return ctx.Err()
 	}
-	q := s.waiting[class]
-	if i := slices.Index(q, w); i >= 0 {
-		s.waiting[class] = slices.Delete(q, i, i+1)
+	if i := slices.Index(s.waiting[class], w); i >= 0 {
+		s.waiting[class] = slices.Delete(s.waiting[class], i, i+1)
 	}
 	if len(s.waiting[class]) == 0 {
 		s.dropClass(class)

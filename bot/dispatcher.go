@@ -488,7 +488,7 @@ func (d *Dispatcher) prepare(c Command, tr *Trace) (*Spec, job, Reply) {
 	// The model's slots are shared fairly between classes.
 	class := ClassOf(c)
 	return spec, func(ctx context.Context, concurrent bool, tr *Trace) Reply {
-		return work(agent.WithClass(ctx, class), concurrent, tr)
+		return work(agent.WithArrival(agent.WithClass(ctx, class), tr.Received), concurrent, tr)
 	}, Reply{}
 }
 

@@ -46,8 +46,6 @@ func TestPlaceEditsAreFewAndSpaced(t *testing.T) {
 	step := func(place int, waited time.Duration, want int) {
 		t.Helper()
 		p.waiting(place, waited)
-		p.mu.Lock()
-		p.mu.Unlock()
 		p.wg.Wait() // the edit, if one started
 		if got := rec.count(); got != want {
 			t.Fatalf("after place %d, waited %s: %d edits, want %d (%q)", place, waited, got, want, rec.texts)
