@@ -46,8 +46,14 @@ type Config struct {
 
 	// MaxConcurrency bounds the model calls (attempts) in progress at once
 	// across the Runner; callers wait for a slot, honouring their context.
+	// The slots are shared fairly between classes ([WithClass]): each
+	// freed slot goes to the next class with calls waiting, in turn.
 	// Zero or negative: 16.
 	MaxConcurrency int
+	// ClassRPM is CLASS_LLM_RPM: model requests (attempts) per minute per
+	// class, a minute's worth at once at most; a class over it waits for
+	// its turn while other classes go on. Zero or negative: no limit.
+	ClassRPM float64
 
 	// MaxAttempts bounds the attempts of one model call, the first included.
 	// Zero or negative: 4.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	openai "github.com/sashabaranov/go-openai"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/classbot/classbot/internal/redact"
 )
@@ -31,6 +30,13 @@ func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.Chat
 	})
 }
 
+// slots is what a model call waits on for its turn: a semaphore.Weighted,
+// or the Runner's fairSlots.
+type slots interface {
+	Acquire(ctx context.Context, n int64) error
+	Release(n int64)
+}
+
 // callWithRetries makes one model call, do, with retries driven by
 // backoff.Retry: the library runs the loop, counts attempts (MaxAttempts),
 // stops at a permanent error and waits between attempts until the wait is
@@ -38,7 +44,7 @@ func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.Chat
 // retryable and how long to wait (retryPolicy). It returns the response, the
 // number of retries made and an error that names the model. It holds a slot
 // of sem only while an attempt is in progress.
-func callWithRetries[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, clock *budgetContext, model string,
+func callWithRetries[T any](ctx context.Context, cfg Config, sem slots, clock *budgetContext, model string,
 	do func(context.Context) (T, error)) (T, int, error) {
 	var (
 		tries   int
@@ -107,7 +113,7 @@ func callWithRetries[T any](ctx context.Context, cfg Config, sem *semaphore.Weig
 // retryable and not the model's fault. failure is the model call's own, and
 // retry says whether it is worth another attempt. clock, the Run's work
 // budget if it has one, is paused while waiting for the slot.
-func attempt[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, clock *budgetContext,
+func attempt[T any](ctx context.Context, cfg Config, sem slots, clock *budgetContext,
 	do func(context.Context) (T, error)) (resp T, failure error, retry bool, err error) {
 	clock.pause()
 	if err := sem.Acquire(ctx, 1); err != nil {
@@ -118,7 +124,11 @@ func attempt[T any](ctx context.Context, cfg Config, sem *semaphore.Weighted, cl
 
 	attemptCtx, cancel := context.WithTimeout(ctx, cfg.AttemptTimeout)
 	defer cancel()
+	start := time.Now()
 	resp, failure = do(attemptCtx)
+	if o, ok := sem.(interface{ observe(time.Duration) }); ok {
+		o.observe(time.Since(start))
+	}
 	if failure == nil {
 		return resp, nil, false, nil
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
-	"golang.org/x/sync/semaphore"
 )
 
 // ErrMaxTurns is wrapped by Run's error when the model still asked for tools
@@ -27,7 +26,7 @@ type model interface {
 type Runner struct {
 	cfg   Config
 	model model
-	sem   *semaphore.Weighted
+	sem   *fairSlots
 }
 
 // NewRunner returns a Runner for cfg, with defaults filled in as documented on
@@ -35,7 +34,7 @@ type Runner struct {
 // come from the offline model.
 func NewRunner(cfg Config) *Runner {
 	cfg = cfg.withDefaults()
-	r := &Runner{cfg: cfg, sem: semaphore.NewWeighted(int64(cfg.MaxConcurrency))}
+	r := &Runner{cfg: cfg, sem: newFairSlots(cfg.MaxConcurrency, cfg.ClassRPM)}
 	if cfg.Offline {
 		r.model = offlineModel{latency: cfg.OfflineLatency}
 		cfg.Logger.Warn("agent: no model configured, answers come from the offline model; set LLM_API_KEY or LLM_BASE_URL for a real one",
@@ -44,6 +43,13 @@ func NewRunner(cfg Config) *Runner {
 		r.model = newOpenAIModel(cfg)
 	}
 	return r
+}
+
+// EstimateWait returns the place in line a new model call for class would
+// take (0: a slot is free) and about how long it would wait for its slot.
+// Safe for concurrent use.
+func (r *Runner) EstimateWait(class string) (place int, wait time.Duration) {
+	return r.sem.Estimate(class)
 }
 
 // Offline reports whether the Runner uses the offline model.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/internal/logctx"
 	"github.com/classbot/classbot/store"
 )
@@ -17,21 +18,24 @@ import (
 type Mode string
 
 // The modes: the work inside the platform's request (sync), in a goroutine
-// after the acknowledgement (async), or as a durable job in PostgreSQL that
-// any replica's workers run (queue).
+// after the acknowledgement (async), as a durable job in PostgreSQL that
+// any replica's workers run (queue), or started at once and answered
+// inline if it ends within Config.AutoInlineBudget, else acknowledged then
+// and followed up (auto).
 const (
 	ModeSync  Mode = "sync"
 	ModeAsync Mode = "async"
 	ModeQueue Mode = "queue"
+	ModeAuto  Mode = "auto"
 )
 
 // ParseMode reads HANDLER_MODE or --mode.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModeSync, ModeAsync, ModeQueue:
+	case ModeSync, ModeAsync, ModeQueue, ModeAuto:
 		return m, nil
 	default:
-		return "", fmt.Errorf("handler mode %q is not known: use sync, async or queue", s)
+		return "", fmt.Errorf("handler mode %q is not known: use sync, async, queue or auto", s)
 	}
 }
 
@@ -128,6 +132,19 @@ type Config struct {
 	// that it is slow to confirm (it may still commit, and the job then
 	// answers). Default 2 seconds.
 	EnqueueBudget time.Duration
+	// AutoInlineBudget is AUTO_INLINE_BUDGET: in ModeAuto, work that ends
+	// within it is answered inline; past it the command is acknowledged
+	// and the same work's answer follows up. It must leave room under the
+	// platforms' 3-second deadline. Default 2 seconds.
+	AutoInlineBudget time.Duration
+	// StudentAskRate is STUDENT_ASK_RATE: /ask commands per student per
+	// minute, a minute's worth at once at most. Over it the student is
+	// told kindly when to try again, before any model call or memory
+	// write. The count is this process's. Default 5; negative: no limit.
+	StudentAskRate float64
+	// MaxStudentLimits bounds the students whose /ask rate is tracked; past
+	// it the least recently seen is forgotten. Default 100,000.
+	MaxStudentLimits int
 	// Logger gets one line per command. Default slog.Default().
 	Logger *slog.Logger
 	// AckFunc, if set, is called in queue mode once a command has been
@@ -164,6 +181,15 @@ func (c Config) withDefaults() Config {
 	if c.EnqueueBudget <= 0 {
 		c.EnqueueBudget = 2 * time.Second
 	}
+	if c.StudentAskRate == 0 {
+		c.StudentAskRate = 5
+	}
+	if c.MaxStudentLimits <= 0 {
+		c.MaxStudentLimits = 100_000
+	}
+	if c.AutoInlineBudget <= 0 {
+		c.AutoInlineBudget = 2 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -189,6 +215,7 @@ type Dispatcher struct {
 	slots chan struct{} // commands in progress; its capacity is MaxInFlight
 
 	recent *recentIDs // deliveries seen lately, for duplicates without the database
+	asks   *askLimits // STUDENT_ASK_RATE; nil: no limit
 
 	mu      sync.RWMutex // guards closing against wg.Add
 	closing bool
@@ -197,6 +224,8 @@ type Dispatcher struct {
 
 	stopCtx context.Context // cancelled when Shutdown gives up waiting
 	stop    context.CancelFunc
+
+	now func() time.Time // the clock of place-in-line edits
 }
 
 // NewDispatcher returns a Dispatcher for b. ctx's values are kept for the
@@ -211,7 +240,9 @@ func NewDispatcher(ctx context.Context, b *Bot, cfg Config) *Dispatcher {
 		bot: b, cfg: cfg, log: cfg.Logger,
 		slots:  make(chan struct{}, cfg.MaxInFlight),
 		recent: newRecentIDs(cfg.DedupeWindow, maxRecentIDs),
+		asks:   newAskLimits(cfg.StudentAskRate, cfg.MaxStudentLimits),
 		closed: make(chan struct{}),
+		now:    time.Now,
 	}
 	d.stopCtx, d.stop = context.WithCancel(context.WithoutCancel(ctx))
 	return d
@@ -364,6 +395,12 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 	}
 	if d.cfg.Mode == ModeQueue {
 		handedOff = true
+		// A valid /ask over the student's rate gets no job at all.
+		if _, work, _ := d.prepare(c, &Trace{}); work != nil {
+			if reply, limited := d.limitAsk(c, tr); limited {
+				return d.answerNow(ctx, c, r, tr, reply, ledgerInsert)
+			}
+		}
 		return d.enqueue(ctx, c, r, tr)
 	}
 	// The ledger write is bounded by AckBudget: the first response never
@@ -393,10 +430,22 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		handedOff = true
 		return d.answerNow(ctx, c, r, tr, answer, ledgerFinish)
 	}
+	if reply, limited := d.limitAsk(c, tr); limited {
+		handedOff = true
+		return d.answerNow(ctx, c, r, tr, reply, ledgerFinish)
+	}
+	if reply, full := d.modelFull(c, tr); full {
+		handedOff = true
+		return d.answerNow(ctx, c, r, tr, reply, ledgerFinish)
+	}
 
 	if d.cfg.Mode == ModeSync {
 		handedOff = true
 		return d.runSync(ctx, c, r, tr, work)
+	}
+	if d.cfg.Mode == ModeAuto {
+		handedOff = true
+		return d.runAuto(ctx, c, r, tr, spec, work)
 	}
 	err = r.Ack(ctx, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
 	tr.Acknowledged = time.Now()
@@ -412,7 +461,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, c Command, r Responder, tr *T
 		return err
 	}
 	handedOff = true
-	go d.work(context.WithoutCancel(ctx), c, r, tr, work)
+	edits := d.newPlaceEdits(context.WithoutCancel(ctx), r, tr)
+	edits.ack()
+	go d.work(context.WithoutCancel(ctx), c, r, tr, work, edits)
 	return nil
 }
 
@@ -434,7 +485,17 @@ func (d *Dispatcher) prepare(c Command, tr *Trace) (*Spec, job, Reply) {
 		tr.fail(OutcomeInvalid, err)
 		return spec, nil, Reply{Text: ue.Msg, Ephemeral: true}
 	}
-	return spec, work, Reply{}
+	// The model's slots are shared fairly between classes.
+	class := ClassOf(c)
+	return spec, func(ctx context.Context, concurrent bool, tr *Trace) Reply {
+		return work(agent.WithArrival(agent.WithClass(ctx, class), tr.Received), concurrent, tr)
+	}, Reply{}
+}
+
+// ClassOf names c's class for the model's fair share (agent.WithClass,
+// CLASS_LLM_RPM): its platform, workspace or guild, and channel.
+func ClassOf(c Command) string {
+	return c.Platform + "/" + c.Workspace + "/" + c.Channel
 }
 
 // duplicate acknowledges a delivery seen before, silently, with the
@@ -515,29 +576,29 @@ func (d *Dispatcher) runSync(ctx context.Context, c Command, r Responder, tr *Tr
 	reply := d.safeRun(wctx, work, tr)
 	cancel()
 	// The answer's later parts follow after the first response has been
-	// read, often after the platform closed the request: detach them.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReplyTimeout)
-	defer rcancel()
-	err := d.safeRespond(rctx, r, reply)
-	tr.Acknowledged = time.Now()
-	tr.Replied = tr.Acknowledged
-	if err != nil && tr.Err == nil {
-		tr.fail(OutcomeError, fmt.Errorf("respond: %w", err))
-	}
-	d.settle(ctx, c, tr, ledgerFinish)
-	return err
+	// read, often after the platform closed the request: answerInline
+	// detaches them.
+	return d.answerInline(ctx, c, r, tr, reply)
 }
 
 // work runs one acknowledged command to its follow-up and releases its
 // slot. base carries the request's values but not its cancellation.
-func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trace, w job) {
+func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trace, w job, edits *placeEdits) {
 	defer d.release()
 
-	ctx, cancel := context.WithTimeout(base, d.cfg.CommandTimeout)
+	ctx, cancel := context.WithTimeout(edits.context(base), d.cfg.CommandTimeout)
 	defer cancel()
 	stopWatch := context.AfterFunc(d.stopCtx, cancel)
 	defer stopWatch()
 
+	reply := d.runBounded(ctx, w, tr)
+	edits.finish()
+	d.followUp(base, c, r, tr, reply)
+}
+
+// runBounded runs w under ctx (CommandTimeout, Shutdown) and turns a
+// context that ended before the work into the kind answer for it.
+func (d *Dispatcher) runBounded(ctx context.Context, w job, tr *Trace) Reply {
 	reply := d.safeRun(ctx, w, tr)
 	if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 		switch {
@@ -547,7 +608,13 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 			reply = endedEarly(tr, reply, OutcomeTimeout, fmt.Sprintf("command took over %s", d.cfg.CommandTimeout))
 		}
 	}
+	return reply
+}
 
+// followUp delivers an acknowledged command's answer, then records it in
+// the ledger and the observer. base carries the request's values but not
+// its cancellation.
+func (d *Dispatcher) followUp(base context.Context, c Command, r Responder, tr *Trace, reply Reply) {
 	rctx, rcancel := context.WithTimeout(base, d.cfg.ReplyTimeout)
 	defer rcancel()
 	if err := d.safeFollowUp(rctx, r, reply); err != nil {

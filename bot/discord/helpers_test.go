@@ -39,6 +39,9 @@ type gatedAgent struct {
 	calls      int
 	done       int
 	once       sync.Once
+	// onRun, if set, runs at the start of each call (a test reports a
+	// line for the model through agent.WaitFunc).
+	onRun func(ctx context.Context)
 }
 
 // open lets every call, waiting or future, answer.
@@ -60,6 +63,9 @@ func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agen
 	g.mu.Lock()
 	g.calls++
 	g.mu.Unlock()
+	if g.onRun != nil {
+		g.onRun(ctx)
+	}
 	select {
 	case g.called <- struct{}{}:
 	default:
@@ -113,6 +119,8 @@ type options struct {
 	botToken string
 	guild    string
 	open     bool // the agent answers at once
+	// autoBudget is the Dispatcher's AutoInlineBudget; default its own.
+	autoBudget time.Duration
 	// handler wraps the adapter's Handler in the test server, when set.
 	handler func(http.Handler) http.Handler
 	// teachers turns on the roster and courses over the fixture's store,
@@ -139,7 +147,7 @@ func setup(t *testing.T, o options) *fixture {
 		bo.Teachers, bo.Roster, bo.Courses = o.teachers, f.store, f.store
 	}
 	b := bot.New(f.store, f.agent, bo)
-	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log})
+	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, AutoInlineBudget: o.autoBudget})
 	t.Cleanup(f.shutdown)
 	f.adapter, err = discord.New(discord.Config{
 		AppID: appID, PublicKey: pub, BotToken: o.botToken, GuildID: o.guild,

@@ -81,6 +81,9 @@ type gatedAgent struct {
 	mu           sync.Mutex
 	calls        int
 	inputs       []string
+	// onRun, if set, runs at the start of each call (a test reports a
+	// line for the model through agent.WaitFunc).
+	onRun func(ctx context.Context)
 }
 
 func newAgent(open bool, ev *events) *gatedAgent {
@@ -99,6 +102,9 @@ func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agen
 	g.calls++
 	g.inputs = append(g.inputs, input)
 	g.mu.Unlock()
+	if g.onRun != nil {
+		g.onRun(ctx)
+	}
 	g.events.add("model called")
 	var release <-chan time.Time
 	if g.releaseAfter > 0 {
@@ -178,6 +184,8 @@ type options struct {
 	prefixes func(standIn string) []string
 	// maxInFlight is the Dispatcher's MaxInFlight; default its own.
 	maxInFlight int
+	// autoBudget is the Dispatcher's AutoInlineBudget; default its own.
+	autoBudget time.Duration
 	// handler wraps the adapter's Handler in the test server, if set.
 	handler func(http.Handler) http.Handler
 	// teachers turns on the roster and courses over the fixture's store,
@@ -202,7 +210,7 @@ func setup(t *testing.T, o options) *fixture {
 		bo.Teachers, bo.Roster, bo.Courses = o.teachers, f.store, f.store
 	}
 	b := bot.New(f.store, f.agent, bo)
-	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight})
+	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, MaxInFlight: o.maxInFlight, AutoInlineBudget: o.autoBudget})
 	t.Cleanup(func() { f.shutdown() })
 	var err error
 	var courses slack.CourseFinder

@@ -48,6 +48,7 @@ working directory.
 
 Open loop:   go run ./cmd/classbot-loadtest --rate 1000 --duration 30s
 Closed loop: go run ./cmd/classbot-loadtest --concurrency 200 --duration 20s
+Auto beside async: go run ./cmd/classbot-loadtest --mode async,auto --rate 200 --model-latency 300ms
 Sync against async, charted: go run ./cmd/classbot-loadtest --mode both --rate 1000 \
   --model-latency lognormal:median=2s,p99=6s --plot latency.png
 The reference (verify, acknowledge, post a follow-up; nothing else): --mode bare
@@ -73,8 +74,8 @@ type flags struct {
 	botBinary, store                                           string
 	classes, students, concurrency, requests, connections      int
 	maxInFlight, llmConcurrency, queueWorkers, targetPID       int
-	rate, askRatio                                             float64
-	duration, drain, timeout, dbLatency                        time.Duration
+	rate, askRatio, studentAskRate                             float64
+	duration, drain, timeout, dbLatency, autoBudget            time.Duration
 	jsonOut, bare, references                                  bool
 }
 
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.platform, "platform", "slack", "slack, discord, or mix (even classes on Slack, odd ones on Discord)")
-	fs.StringVar(&f.modes, "mode", "async", "the bot's handler mode: sync, async, queue (durable jobs on River: needs PostgreSQL), both (sync then async), bare (the reference handler), or a list such as async,queue")
+	fs.StringVar(&f.modes, "mode", "async", "the bot's handler mode: sync, async, queue (durable jobs on River: needs PostgreSQL), auto (inline within AUTO_INLINE_BUDGET, else acknowledged and followed up), both (sync then async), bare (the reference handler), or a list such as async,auto")
 	fs.BoolVar(&f.bare, "bare", false, "same as --mode bare")
 	fs.IntVar(&f.classes, "classes", 10, "classes (Slack workspaces, Discord guilds)")
 	fs.IntVar(&f.students, "students", 500, "students per class")
@@ -123,6 +124,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout for the acknowledgement")
 	fs.IntVar(&f.connections, "connections", 0, "connections to the bot (default: --concurrency for a closed loop, 4096 for an open loop)")
 	fs.StringVar(&f.modelLatency, "model-latency", "2s", "the model stand-in's latency: a duration, or lognormal:median=2s,p99=6s")
+	fs.Float64Var(&f.studentAskRate, "student-ask-rate", 0, "STUDENT_ASK_RATE for the bot it starts: /ask per student per minute (0: no limit)")
+	fs.DurationVar(&f.autoBudget, "auto-inline-budget", 0, "AUTO_INLINE_BUDGET for the bot it starts in auto mode (default: the bot's, 2s)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 20000, "MAX_IN_FLIGHT for the bot it starts (async commands at once)")
 	fs.IntVar(&f.llmConcurrency, "llm-concurrency", 20000, "LLM_MAX_CONCURRENCY for the bot it starts (model calls at once)")
 	fs.IntVar(&f.queueWorkers, "queue-workers", 0, "QUEUE_WORKERS for the bot it starts in queue mode (jobs at once; default: --max-in-flight, at most River's 10000)")
@@ -240,6 +243,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, _ io.Re
 			opts.BotEnv["LLM_MAX_CONCURRENCY"] = strconv.Itoa(f.llmConcurrency)
 			if rs.mode == "queue" {
 				opts.BotEnv["QUEUE_WORKERS"] = strconv.Itoa(f.workers())
+			}
+			// The limits of one student's or one class's share are off
+			// unless asked for: the load test measures the bot's capacity.
+			opts.BotEnv["STUDENT_ASK_RATE"] = strconv.FormatFloat(f.studentAskRate, 'g', -1, 64)
+			if rs.mode == "auto" && f.autoBudget > 0 {
+				opts.BotEnv["AUTO_INLINE_BUDGET"] = f.autoBudget.String()
 			}
 			child := loadtest.Child{Path: botPath, Args: []string{"serve"}, Name: "bot", Store: rs.store,
 				CPUs: cpus, CPUList: f.botCPUs, Progress: stderr}
@@ -516,10 +525,10 @@ func parseModes(s string, bare bool) ([]string, error) {
 		switch m = strings.TrimSpace(m); m {
 		case "both":
 			out = append(out, "sync", "async")
-		case "sync", "async", "queue", "bare":
+		case "sync", "async", "queue", "auto", "bare":
 			out = append(out, m)
 		default:
-			return nil, usagef("--mode %q: use sync, async, queue, both, bare, or a list such as async,queue", m)
+			return nil, usagef("--mode %q: use sync, async, queue, auto, both, bare, or a list such as async,auto", m)
 		}
 	}
 	return out, nil

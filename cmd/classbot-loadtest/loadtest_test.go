@@ -58,6 +58,8 @@ type report struct {
 		FollowUpsExpected     int      `json:"follow_ups_expected"`
 		FollowUpsDelivered    int      `json:"follow_ups_delivered"`
 		FollowUpsExactlyOnce  int      `json:"follow_ups_exactly_once"`
+		Inline                int      `json:"inline"`
+		MessagesPerCommand    float64  `json:"messages_per_command"`
 		FollowUpDuplicates    int      `json:"follow_up_duplicates"`
 		FollowUpsUnknown      int      `json:"follow_ups_unknown"`
 		QueueJobs             *struct {

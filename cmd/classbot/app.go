@@ -142,11 +142,13 @@ func newApp(ctx context.Context, cfg Config, e env, opts appOptions) (*app, erro
 		enq = a.queue
 	}
 	a.disp = bot.NewDispatcher(ctx, a.bot, bot.Config{
-		Mode:        cfg.Mode,
-		MaxInFlight: cfg.MaxInFlight,
-		Enqueuer:    enq,
-		AckFunc:     a.metrics.observeAck,
-		Logger:      log,
+		Mode:             cfg.Mode,
+		MaxInFlight:      cfg.MaxInFlight,
+		AutoInlineBudget: cfg.AutoInlineBudget,
+		StudentAskRate:   offIfZero(cfg.StudentAskRate),
+		Enqueuer:         enq,
+		AckFunc:          a.metrics.observeAck,
+		Logger:           log,
 		ObserveFunc: func(t bot.Trace) {
 			a.metrics.observe(t)
 			if opts.observe != nil {
@@ -165,6 +167,7 @@ func agentConfig(cfg Config, log *slog.Logger, offlineLatency time.Duration, onR
 		APIKey:         cfg.LLMAPIKey,
 		Model:          cfg.LLMModel,
 		MaxConcurrency: cfg.LLMMaxConcurrency,
+		ClassRPM:       cfg.ClassLLMRPM,
 		MaxTokens:      cfg.LLMMaxTokens,
 		Offline:        cfg.LLMAPIKey == "" && cfg.LLMBaseURL == "",
 		OfflineLatency: offlineLatency,
@@ -184,3 +187,11 @@ func (a *app) describe() string {
 }
 
 func (a *app) close() { a.store.Close() }
+
+// offIfZero maps a variable's 0 ("no limit") to the bot's negative.
+func offIfZero(f float64) float64 {
+	if f == 0 {
+		return -1
+	}
+	return f
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -22,8 +23,21 @@ import (
 // Config is everything classbot reads from its environment. Each field names
 // its variable and default; .env.example lists them all.
 type Config struct {
-	Mode        bot.Mode // HANDLER_MODE (sync|async|queue); --mode overrides. Default async.
-	DatabaseURL string   // DATABASE_URL. Default empty: the in-memory store, with a warning.
+	Mode bot.Mode // HANDLER_MODE (sync|async|queue|auto); --mode overrides. Default async.
+	// AutoInlineBudget is AUTO_INLINE_BUDGET: in auto mode, work done within
+	// it is answered inline, else acknowledged then and followed up. It must
+	// stay under the platforms' 3-second deadline. Default 2s.
+	AutoInlineBudget time.Duration
+	// StudentAskRate is STUDENT_ASK_RATE: /ask per student per minute (a
+	// minute's worth at once), counted in each process; 0 turns it off.
+	// Default 5.
+	StudentAskRate float64
+	// ClassLLMRPM is CLASS_LLM_RPM: model requests per minute per class (a
+	// channel), counted in each process; 0: no limit. Default 0. The
+	// model's slots (LLM_MAX_CONCURRENCY) are shared between classes in
+	// turn either way.
+	ClassLLMRPM float64
+	DatabaseURL string // DATABASE_URL. Default empty: the in-memory store, with a warning.
 
 	LLMBaseURL string // LLM_BASE_URL, alias GEMINI_BASE_URL. Default empty (OpenAI's API if a key is set).
 	LLMAPIKey  string // LLM_API_KEY, alias GEMINI_API_KEY. Neither key nor base URL: the offline model.
@@ -90,6 +104,8 @@ const (
 	defaultRetention         = 30 * 24 * time.Hour
 	defaultQueueWorkers      = queue.DefaultWorkers
 	defaultQueueJobTimeout   = queue.DefaultJobTimeout
+	defaultAutoInlineBudget  = 2 * time.Second
+	defaultStudentAskRate    = 5
 )
 
 // loadConfig reads the configuration and checks it. Its errors are
@@ -130,6 +146,17 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.Mode, err = bot.ParseMode(env("HANDLER_MODE", string(bot.ModeAsync))); err != nil {
 		errs = append(errs, fmt.Errorf("HANDLER_MODE: %w", err))
+	}
+	if c.AutoInlineBudget, err = positiveDuration(env("AUTO_INLINE_BUDGET", ""), defaultAutoInlineBudget); err != nil {
+		errs = append(errs, fmt.Errorf("AUTO_INLINE_BUDGET %w", err))
+	} else if c.AutoInlineBudget.Seconds() >= platformDeadline {
+		errs = append(errs, fmt.Errorf("AUTO_INLINE_BUDGET must stay under the platforms' 3-second deadline, such as 2s, not %s", c.AutoInlineBudget))
+	}
+	if c.StudentAskRate, err = perMinute(env("STUDENT_ASK_RATE", ""), defaultStudentAskRate); err != nil {
+		errs = append(errs, fmt.Errorf("STUDENT_ASK_RATE %w", err))
+	}
+	if c.ClassLLMRPM, err = perMinute(env("CLASS_LLM_RPM", ""), 0); err != nil {
+		errs = append(errs, fmt.Errorf("CLASS_LLM_RPM %w", err))
 	}
 	if c.MaxInFlight, err = positiveInt(env("MAX_IN_FLIGHT", ""), defaultMaxInFlight); err != nil {
 		errs = append(errs, fmt.Errorf("MAX_IN_FLIGHT %w", err))
@@ -227,6 +254,18 @@ func positiveInt(s string, def int) (int, error) {
 		return 0, fmt.Errorf("must be a whole number above 0, not %q", s)
 	}
 	return n, nil
+}
+
+// perMinute reads a rate per minute: a number, 0 for none.
+func perMinute(s string, def float64) (float64, error) {
+	if s == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("must be a number per minute, 0 for no limit, not %q", s)
+	}
+	return f, nil
 }
 
 func positiveDuration(s string, def time.Duration) (time.Duration, error) {

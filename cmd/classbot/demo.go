@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -49,7 +50,7 @@ func (f *demoFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }, dbDelay bool) {
-	fs.StringVar(&f.mode, "mode", "", "sync, async or queue (queue needs DATABASE_URL; default: HANDLER_MODE, else async)")
+	fs.StringVar(&f.mode, "mode", "", "sync, async, queue or auto (queue needs DATABASE_URL; default: HANDLER_MODE, else async)")
 	if dbDelay {
 		fs.DurationVar(&f.dbDelay, "db-delay", time.Second, "simulated latency added to the store write")
 	}
@@ -60,14 +61,15 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 && args[0] == "ask" {
 		return runDemoAsk(ctx, e, args[1:])
 	}
-	fs := newFlagSet(e, "demo", "[--mode sync|async|queue | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]\n"+
+	fs := newFlagSet(e, "demo", "[--mode sync|async|queue|auto | --compare] [--name NAME --email EMAIL] [--db-delay 1s] [--agent-delay 2s]\n"+
 		"       classbot demo ask [--mode sync|async] [--agent-delay 0s] \"QUESTION\"\n\n"+
 		"demo registers a student and shows the timings. demo ask asks one question\n"+
 		"about the example course (or COURSE_DIR's notes) and cites the notes; see\n"+
 		"classbot demo ask --help. demo's flags:")
 	var f demoFlags
 	f.register(fs, true)
-	compare := fs.Bool("compare", false, "run sync, then async, and print them side by side")
+	compare := fs.Bool("compare", false, "run sync, async, queue (with DATABASE_URL) and auto, with a fast and a slow offline model, and print them side by side")
+	fast := fs.Duration("fast-delay", 300*time.Millisecond, "--compare: the fast model's latency")
 	name := fs.String("name", "", "the student's name (default: asked on the terminal)")
 	email := fs.String("email", "", "the student's email (default: asked on the terminal)")
 	if err := parseFlags(fs, e, args); err != nil {
@@ -83,9 +85,32 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	modes := []bot.Mode{cfg.Mode}
+	runs := []demoRun{{mode: cfg.Mode, latency: f.agentDelay}}
 	if *compare {
-		modes = []bot.Mode{bot.ModeSync, bot.ModeAsync}
+		// The slow model is --agent-delay when given, else one past the
+		// deadline; a real model (LLM_API_KEY, LLM_BASE_URL) has one speed.
+		slow := compareSlowDelay
+		fs.Visit(func(fl *flag.Flag) {
+			if fl.Name == "agent-delay" {
+				slow = f.agentDelay
+			}
+		})
+		latencies := []time.Duration{*fast, slow}
+		if cfg.LLMAPIKey != "" || cfg.LLMBaseURL != "" {
+			latencies = latencies[:1]
+		}
+		runs = runs[:0]
+		for _, lat := range latencies {
+			for _, m := range []bot.Mode{bot.ModeSync, bot.ModeAsync, bot.ModeQueue, bot.ModeAuto} {
+				if m == bot.ModeQueue && cfg.DatabaseURL == "" {
+					continue
+				}
+				runs = append(runs, demoRun{mode: m, latency: lat})
+			}
+		}
+		if cfg.DatabaseURL == "" {
+			fmt.Fprintln(e.stdout, "DATABASE_URL is not set: queue mode (durable jobs in PostgreSQL) is left out of the comparison.")
+		}
 	}
 
 	in := bufio.NewReader(e.stdin)
@@ -101,19 +126,34 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	}
 	text := strings.TrimSpace(*name) + " " + strings.TrimSpace(*email)
 
-	var results []bot.Trace
-	for _, m := range modes {
-		cfg.Mode = m
+	var results []demoResult
+	for _, run := range runs {
+		cfg.Mode, f.agentDelay = run.mode, run.latency
 		tr, err := demoOnce(ctx, cfg, e, f, "register", text)
 		if err != nil {
 			return err
 		}
-		results = append(results, tr)
+		results = append(results, demoResult{Trace: tr, latency: run.latency})
 	}
 	if *compare {
-		printComparison(e.stdout, results)
+		printComparison(e.stdout, results, cfg.AutoInlineBudget)
 	}
 	return nil
+}
+
+// compareSlowDelay is --compare's slow model: past the platforms' deadline.
+const compareSlowDelay = 4 * time.Second
+
+// demoRun is one run of demo: a mode and the offline model's latency.
+type demoRun struct {
+	mode    bot.Mode
+	latency time.Duration
+}
+
+// demoResult is one run's trace and the model latency it ran with.
+type demoResult struct {
+	bot.Trace
+	latency time.Duration
 }
 
 func runAsk(ctx context.Context, e env, args []string) error {
@@ -281,22 +321,30 @@ func printTimeline(w io.Writer, tr bot.Trace) {
 		ms(at(tr.Acknowledged)), span(tr.Stored, tr.Store), span(tr.AgentDone, tr.Agent), ms(at(tr.Replied)))
 }
 
-func printComparison(w io.Writer, results []bot.Trace) {
+func printComparison(w io.Writer, results []demoResult, budget time.Duration) {
 	fmt.Fprintln(w, "\nblocking versus concurrent:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tfirst response\t3 s deadline\tanswer after\tdb\tagent\t")
+	fmt.Fprintln(tw, "mode\tmodel\tfirst response\t3 s deadline\tmessages\tanswer after\tdb\tagent\t")
 	for _, t := range results {
 		first := t.Acknowledged.Sub(t.Received)
 		deadline := "met"
 		if first.Seconds() > platformDeadline {
 			deadline = "MISSED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Mode, ms(first), deadline, secs(t.Total()), secs(t.Store), secs(t.Agent))
+		// The answer was the first response itself, or came after it.
+		messages := 2
+		if t.Acknowledged.Equal(t.Replied) {
+			messages = 1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", t.Mode, secs(t.latency), ms(first), deadline, messages, secs(t.Total()), secs(t.Store), secs(t.Agent))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "sync works inside the platform's request: its first response comes after db + agent,")
 	fmt.Fprintln(w, "and past 3 s Slack and Discord show the student an error instead.")
 	fmt.Fprintln(w, "async acknowledges at once, runs db and agent together, and answers after max(db, agent).")
+	fmt.Fprintln(w, "queue does async's work as durable jobs in PostgreSQL: a crash or a deploy loses nothing.")
+	fmt.Fprintf(w, "auto starts the work at once: done within %s, it answers in one message as sync does;\n", budget)
+	fmt.Fprintln(w, "otherwise it acknowledges then and the same work's answer follows, as in async.")
 }
 
 func prompt(in *bufio.Reader, out io.Writer, label string) (string, error) {

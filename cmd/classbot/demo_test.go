@@ -98,14 +98,36 @@ func TestDemoAsyncOverlapsSyncSerialises(t *testing.T) {
 
 func TestDemoCompareShowsTheDeadline(t *testing.T) {
 	out, err := runDemoCmd(t, map[string]string{}, "", "--compare", "--name", "Grace", "--email", "grace@example.com",
-		"--db-delay", "0", "--agent-delay", "3100ms")
+		"--db-delay", "0", "--fast-delay", "0", "--agent-delay", "3100ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sync := regexp.MustCompile(`(?m)^\s+sync\s+\S+\s+MISSED`)
-	async := regexp.MustCompile(`(?m)^\s+async\s+\S+\s+met`)
-	if !sync.MatchString(out) || !async.MatchString(out) {
-		t.Errorf("comparison does not show sync missing and async meeting the 3 s deadline:\n%s", out)
+	for _, row := range []struct{ what, re string }{
+		{"sync with the slow model missing the deadline", `sync\s+3\.10s\s+\S+\s+MISSED\s+1`},
+		{"async meeting it in two messages", `async\s+3\.10s\s+\S+\s+met\s+2`},
+		{"auto answering the fast model in one message", `auto\s+0\.00s\s+\S+\s+met\s+1`},
+		{"auto meeting the deadline with the slow model in two", `auto\s+3\.10s\s+\S+\s+met\s+2`},
+	} {
+		if !regexp.MustCompile(`(?m)^\s*` + row.re + `\s`).MatchString(out) {
+			t.Errorf("comparison does not show %s:\n%s", row.what, out)
+		}
+	}
+	if !strings.Contains(out, "queue mode (durable jobs in PostgreSQL) is left out") {
+		t.Errorf("without DATABASE_URL the comparison should say queue mode is left out:\n%s", out)
+	}
+}
+
+// With PostgreSQL the comparison has queue mode's rows too.
+func TestDemoCompareWithQueue(t *testing.T) {
+	out, err := runDemoCmd(t, map[string]string{"DATABASE_URL": testDatabaseURL}, "", "--compare", "--name", "Grace", "--email", "grace@example.com",
+		"--db-delay", "0", "--fast-delay", "0", "--agent-delay", "50ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"sync", "async", "queue", "auto"} {
+		if n := len(regexp.MustCompile(`(?m)^\s*`+mode+`\s+\d`).FindAllString(out, -1)); n != 2 {
+			t.Errorf("%d %s rows, want 2 (fast and slow model):\n%s", n, mode, out)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 func runServe(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "serve", "[--mode sync|async|queue] [--addr HOST:PORT] [--metrics-addr HOST:PORT]")
-	mode := fs.String("mode", "", "sync, async or queue (default: HANDLER_MODE, else async)")
+	mode := fs.String("mode", "", "sync, async, queue or auto (default: HANDLER_MODE, else async)")
 	addr := fs.String("addr", "", "HTTP listen address (default: HTTP_ADDR, else :8080)")
 	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics (default: METRICS_ADDR, else 127.0.0.1:9090)")
 	if err := parseFlags(fs, e, args); err != nil {

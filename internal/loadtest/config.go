@@ -26,8 +26,9 @@ const Deadline = 3 * time.Second
 type Config struct {
 	// Label names the run in reports and on the chart ("async", "sync", "bare").
 	Label string
-	// Mode is the bot's handler mode, "sync", "async" or "queue": it decides
-	// whether follow-ups are expected (async and queue) and, for queue, that
+	// Mode is the bot's handler mode, "sync", "async", "queue" or "auto": it
+	// decides whether follow-ups are expected (async and queue; in auto
+	// mode, for the commands acknowledged rather than answered) and, for queue, that
 	// the run's River jobs are counted and stale ones of earlier runs are
 	// removed first (see DatabaseURL). Default "async".
 	Mode string
@@ -101,8 +102,8 @@ type Config struct {
 	Seed uint64
 }
 
-// followsUp reports whether the mode answers with a follow-up after the
-// acknowledgement (async and queue) rather than in the response (sync).
+// followsUp reports whether the mode may answer with a follow-up after the
+// acknowledgement (async, queue, auto) rather than in the response (sync).
 func (c Config) followsUp() bool { return c.Mode != "sync" }
 
 func (c Config) withDefaults() Config {
@@ -166,9 +167,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("platform %q: use slack, discord or mix", c.Platform))
 	}
 	switch c.Mode {
-	case "", "sync", "async", "queue":
+	case "", "sync", "async", "queue", "auto":
 	default:
-		errs = append(errs, fmt.Errorf("mode %q: use sync, async or queue", c.Mode))
+		errs = append(errs, fmt.Errorf("mode %q: use sync, async, queue or auto", c.Mode))
 	}
 	if c.AskRatio > 1 {
 		errs = append(errs, errors.New("the ask ratio is a share between 0 and 1"))

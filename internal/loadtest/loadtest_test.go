@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -202,5 +204,51 @@ func TestConfigTakesQueueMode(t *testing.T) {
 		if got := (Config{Mode: mode}).followsUp(); got != want {
 			t.Errorf("%s: followsUp = %v, want %v", mode, got, want)
 		}
+	}
+}
+
+func TestClassifyAuto(t *testing.T) {
+	tests := []struct {
+		platform, body string
+		want           int
+	}{
+		{PlatformSlack, `{"response_type":"ephemeral","text":"Registering you…"}`, kindDeferred},
+		{PlatformSlack, `{"response_type":"in_channel","text":"Thinking…"}`, kindDeferred},
+		{PlatformSlack, `{"response_type":"ephemeral","text":"You're registered, Ada (ada@example.com)."}`, kindAnswer},
+		{PlatformSlack, `{"text":"Lots of students are typing right now, so I'm busy."}`, kindRefused},
+		{PlatformDiscord, `{"type":5,"data":{"flags":64}}`, kindDeferred},
+		{PlatformDiscord, `{"type":4,"data":{"content":"You're registered"}}`, kindAnswer},
+	}
+	for _, tt := range tests {
+		if got := classifyAuto(tt.platform, []byte(tt.body)); got != tt.want {
+			t.Errorf("classifyAuto(%s, %s) = %d, want %d", tt.platform, tt.body, got, tt.want)
+		}
+	}
+}
+
+// A place-in-line edit at the sink is not the answer: it is counted apart,
+// and the answer after it is the command's one delivery.
+func TestSinkTellsPlaceEditsFromAnswers(t *testing.T) {
+	tr := newTracker()
+	s, err := startSink("127.0.0.1:0", tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	tr.add(7, time.Now())
+	post := func(body string) {
+		t.Helper()
+		resp, err := http.Post(s.url+"/slack/commands/T1/7/x", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	post(`{"replace_original":true,"text":"Thinking… You're #12 in line for the assistant; your answer comes as soon as it's your turn."}`)
+	post(`{"text":"A goroutine is a function running concurrently."}`)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.places != 1 || len(tr.placeLat) != 1 || tr.delivered != 1 || tr.duplicates != 0 {
+		t.Errorf("places %d, delivered %d, posted twice %d; want 1, 1, 0", tr.places, tr.delivered, tr.duplicates)
 	}
 }

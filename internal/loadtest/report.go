@@ -65,7 +65,21 @@ type Report struct {
 	// once (Refused: nothing will happen, try again) that got a follow-up
 	// anyway: the refusal was not true.
 	FollowUpsAfterRefusal int     `json:"follow_ups_after_refusal"`
-	EndToEnd              Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync: → the answer)
+	EndToEnd              Summary `json:"end_to_end_ms"` // sent → follow-up at the sink (sync, auto's inline answers: → the answer)
+	// PlaceEdits are the edits of acknowledgements that told students
+	// their place in line for the model; Placed the commands that got at
+	// least one, and PlaceLatency the time from sending to the first.
+	PlaceEdits   int     `json:"place_edits,omitempty"`
+	Placed       int     `json:"placed,omitempty"`
+	PlaceLatency Summary `json:"place_ms"`
+	// Inline are auto mode's commands answered in the first response
+	// itself (the rest were acknowledged and followed up).
+	Inline int `json:"inline,omitempty"`
+	// MessagesPerCommand is the first responses that were not refusals
+	// plus the posts at the sink, per command not refused: 1 when every
+	// answer is the first response (sync), 2 when an acknowledgement
+	// precedes each answer (async, queue).
+	MessagesPerCommand float64 `json:"messages_per_command"`
 
 	// Complete interactions: acknowledged and followed up (async), or
 	// answered (sync). CompletePerSecond divides them by the time from the
@@ -187,8 +201,12 @@ func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
 		rep.FollowUpExtraPosts = r.t.extra
 		rep.FollowUpsUnknown = r.t.unknown
 		rep.FollowUpsAfterRefusal = r.t.afterRefusal
-		rep.EndToEnd = summarize(r.t.followLat)
-		rep.Complete = r.t.delivered
+		// Auto mode answers some commands in the response.
+		rep.EndToEnd = summarize(append(slices.Clone(r.t.followLat), r.answers...))
+		rep.Complete = r.t.delivered + len(r.answers)
+		rep.Inline = len(r.answers)
+		rep.PlaceEdits, rep.Placed = r.t.places, len(r.t.placeSeen)
+		rep.PlaceLatency = summarize(r.t.placeLat)
 		if r.t.last.After(last) || rep.Complete == 0 {
 			last = r.t.last
 		}
@@ -198,6 +216,13 @@ func (r *runner) fill(rep *Report, start, sendEnd time.Time) {
 	}
 	if last.IsZero() {
 		last = sendEnd
+	}
+	if answered := len(acks) - r.refused; answered > 0 {
+		posts := 0
+		if r.followUps {
+			posts = r.t.delivered + r.t.extra
+		}
+		rep.MessagesPerCommand = float64(answered+posts) / float64(answered)
 	}
 	if el := r.lastAck.Sub(start).Seconds(); el > 0 {
 		rep.ElapsedSeconds = el
@@ -241,6 +266,13 @@ func (r *Report) WriteText(w io.Writer) {
 			r.FollowUpsDelivered, r.FollowUpsExpected, fmtMs(r.EndToEnd.P50), fmtMs(r.EndToEnd.P99), fmtMs(r.EndToEnd.Max))
 		fmt.Fprintf(w, "  exactly once        %d of %d; posted more than once: %d (%d extra posts); for no command sent: %d\n",
 			r.FollowUpsExactlyOnce, r.FollowUpsExpected, r.FollowUpDuplicates, r.FollowUpExtraPosts, r.FollowUpsUnknown)
+		if r.PlaceEdits > 0 {
+			fmt.Fprintf(w, "  place in line       %d commands told their place (%d edits); first after p50 %s   p99 %s\n",
+				r.Placed, r.PlaceEdits, fmtMs(r.PlaceLatency.P50), fmtMs(r.PlaceLatency.P99))
+		}
+		if r.Mode == "auto" {
+			fmt.Fprintf(w, "  inline              %d answered in the first response; %.2f messages per command\n", r.Inline, r.MessagesPerCommand)
+		}
 		if r.FollowUpsAfterRefusal > 0 {
 			fmt.Fprintf(w, "  after a refusal     %d commands answered busy/sorry at once were followed up all the same\n", r.FollowUpsAfterRefusal)
 		}
@@ -356,7 +388,7 @@ func (e Environment) WriteHeader(w io.Writer) {
 // references beside it.
 func WriteTable(w io.Writer, reports []*Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tposted twice\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tother CPU s\tcommits/interaction\t")
+	fmt.Fprintln(tw, "run\tstore\tack p50\tack p99\tafter 3s\terrors\tfollow-ups\tposted twice\tmessages/command\tcomplete/s\tbot CPU µs/interaction\tpeak RSS MB\tother CPU s\tcommits/interaction\t")
 	for _, r := range reports {
 		store := r.Store
 		if r.DBLatency != "" {
@@ -376,8 +408,8 @@ func WriteTable(w io.Writer, reports []*Report) {
 		if r.MachineCPUSeconds > 0 {
 			other = fmt.Sprintf("%.1f", r.OtherCPUSeconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
-			r.Late, r.Errors+r.Timeouts, follow, dup, r.CompletePerSecond, cpu, rss, other, r.commitsText())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t\n", labelOf(r), store, fmtMs(r.Ack.P50), fmtMs(r.Ack.P99),
+			r.Late, r.Errors+r.Timeouts, follow, dup, r.MessagesPerCommand, r.CompletePerSecond, cpu, rss, other, r.commitsText())
 	}
 	_ = tw.Flush()
 }

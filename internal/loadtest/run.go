@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +14,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	classbot "github.com/classbot/classbot/bot"
 )
 
 // Bot is the server under test.
@@ -472,6 +476,9 @@ func (r *runner) send(ctx context.Context, cmd command, at time.Time) {
 		return
 	}
 	kind := classify(cmd.platform, r.followUps, body)
+	if r.cfg.Mode == "auto" {
+		kind = classifyAuto(cmd.platform, body)
+	}
 	switch kind {
 	case kindRefused:
 		r.t.refuse(cmd.seq) // a follow-up for it would contradict the refusal
@@ -512,7 +519,8 @@ func (r *runner) fail(counter *int, err error) {
 // mode), or an immediate refusal (busy, restarting, sorry).
 func classify(platform string, followUps bool, body []byte) int {
 	lower := bytes.ToLower(body)
-	if bytes.Contains(lower, []byte("busy")) || bytes.Contains(lower, []byte("restarting")) || bytes.Contains(lower, []byte("sorry")) {
+	if bytes.Contains(lower, []byte("busy")) || bytes.Contains(lower, []byte("restarting")) || bytes.Contains(lower, []byte("sorry")) ||
+		bytes.Contains(lower, []byte("try again in")) {
 		return kindRefused
 	}
 	if platform == PlatformDiscord {
@@ -522,6 +530,34 @@ func classify(platform string, followUps bool, body []byte) int {
 		return kindAnswer
 	}
 	if followUps {
+		return kindDeferred
+	}
+	return kindAnswer
+}
+
+// ackTexts are the bot's acknowledgements: in auto mode a Slack response
+// that says one of them is a deferral, any other is the answer.
+var ackTexts = func() []string {
+	var acks []string
+	for _, c := range classbot.Commands {
+		if c.Ack != "" {
+			acks = append(acks, c.Ack)
+		}
+	}
+	return acks
+}()
+
+// classifyAuto reads a 200 response in auto mode, where each command is
+// answered in the response or acknowledged and followed up.
+func classifyAuto(platform string, body []byte) int {
+	kind := classify(platform, true, body)
+	if kind != kindDeferred || platform == PlatformDiscord {
+		return kind
+	}
+	var m struct {
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(body, &m) == nil && slices.Contains(ackTexts, m.Text) {
 		return kindDeferred
 	}
 	return kindAnswer

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -34,8 +35,13 @@ type tracker struct {
 	// work, try again) that got a follow-up all the same: the refusal was
 	// wrong, and a student who tried again is answered twice.
 	afterRefusal int
-	last         time.Time     // the last first post
-	changed      chan struct{} // closed and replaced on every delivery
+	// places counts the place-in-line edits of acknowledgements (not
+	// answers), and placeLat the time from sending to the first one.
+	places    int
+	placeLat  []time.Duration
+	placeSeen map[uint64]bool
+	last      time.Time     // the last first post
+	changed   chan struct{} // closed and replaced on every delivery
 }
 
 // pending is one sent command: when it was due, how many follow-ups
@@ -106,11 +112,32 @@ func (t *tracker) deliver(seq uint64, now time.Time) {
 	t.changed = make(chan struct{})
 }
 
+// place records a place-in-line edit of command seq's acknowledgement.
+func (t *tracker) place(seq uint64, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.sent[seq]
+	if !ok {
+		return
+	}
+	t.places++
+	if t.placeSeen == nil {
+		t.placeSeen = map[uint64]bool{}
+	}
+	if !t.placeSeen[seq] {
+		t.placeSeen[seq] = true
+		t.placeLat = append(t.placeLat, now.Sub(p.at))
+	}
+}
+
 func (t *tracker) deliveredCount() (int, chan struct{}) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.delivered, t.changed
 }
+
+// placeMarker is in the bot's place-in-line edits of an acknowledgement.
+var placeMarker = []byte("in line for the assistant")
 
 // sink stands in for the platforms' side of follow-ups: Slack's
 // response_url (POST /slack/commands/TEAM/SEQ/X) and Discord's webhook REST
@@ -138,14 +165,18 @@ func (s *sink) close() { closeServer(s.srv) }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	deliver := s.t.deliver
+	if bytes.Contains(body, placeMarker) {
+		deliver = s.t.place // an edit of the acknowledgement, not the answer
+	}
 	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/slack/commands/"):
 		parts := strings.Split(strings.TrimPrefix(p, "/slack/commands/"), "/")
 		if len(parts) >= 2 {
 			if seq, err := strconv.ParseUint(parts[1], 10, 64); err == nil {
-				s.t.deliver(seq, now)
+				deliver(seq, now)
 			}
 		}
 		w.Header().Set("Content-Type", "text/plain")
@@ -158,7 +189,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.Trim(p, "/"), "/")
 		if len(parts) >= 5 && parts[2] == "webhooks" {
 			if seq, ok := seqFromDiscordToken(parts[4]); ok {
-				s.t.deliver(seq, now)
+				deliver(seq, now)
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")

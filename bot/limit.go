@@ -1,0 +1,164 @@
+package bot
+
+import (
+	"container/list"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/classbot/classbot/agent"
+)
+
+// OutcomeRateLimited is the outcome of an /ask refused by STUDENT_ASK_RATE.
+const OutcomeRateLimited = "rate_limited"
+
+// studentKey names one student on one platform.
+type studentKey struct{ platform, workspace, user string }
+
+// askLimits is STUDENT_ASK_RATE: a token bucket per student, refilled at the
+// rate and holding as many tokens as one minute brings, so a student may ask
+// a minute's questions at once and then one at a time. The table holds at
+// most max students; past that the least recently seen is forgotten (and
+// would start again with a full bucket). It is safe for concurrent use.
+type askLimits struct {
+	perMinute float64
+	limit     rate.Limit
+	burst     int
+	max       int
+
+	mu    sync.Mutex
+	order *list.List // of *askLimit, the most recently seen first
+	byKey map[studentKey]*list.Element
+}
+
+type askLimit struct {
+	key studentKey
+	lim *rate.Limiter
+}
+
+// newAskLimits returns the limits for perMinute questions a minute per
+// student, remembering at most max students; nil if perMinute is not
+// positive (no limit).
+func newAskLimits(perMinute float64, max int) *askLimits {
+	if perMinute <= 0 {
+		return nil
+	}
+	return &askLimits{
+		perMinute: perMinute,
+		limit:     rate.Limit(perMinute / 60),
+		burst:     max1(int(math.Ceil(perMinute))),
+		max:       max1(max),
+		order:     list.New(),
+		byKey:     make(map[studentKey]*list.Element),
+	}
+}
+
+func max1(n int) int { return max(n, 1) }
+
+// take uses one of k's questions at now. If none is left it uses nothing
+// and returns how long until one is.
+func (l *askLimits) take(k studentKey, now time.Time) (wait time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, found := l.byKey[k]
+	if found {
+		l.order.MoveToFront(e)
+	} else {
+		if l.order.Len() >= l.max {
+			oldest := l.order.Back()
+			l.order.Remove(oldest)
+			delete(l.byKey, oldest.Value.(*askLimit).key)
+		}
+		e = l.order.PushFront(&askLimit{key: k, lim: rate.NewLimiter(l.limit, l.burst)})
+		l.byKey[k] = e
+	}
+	r := e.Value.(*askLimit).lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// len reports how many students the table holds.
+func (l *askLimits) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.order.Len()
+}
+
+// rateLimitedText is the kind answer to a student over STUDENT_ASK_RATE.
+func rateLimitedText(perMinute float64, wait time.Duration) string {
+	secs := int(math.Ceil(wait.Seconds()))
+	when := fmt.Sprintf("in %d seconds", secs)
+	if secs <= 1 {
+		when = "in a second"
+	}
+	return fmt.Sprintf("You're asking quickly! So that the assistant has time for everyone, each student can ask %s questions a minute. Please try again %s.",
+		trimFloat(perMinute), when)
+}
+
+func trimFloat(f float64) string {
+	if f == math.Trunc(f) {
+		return fmt.Sprintf("%.0f", f)
+	}
+	return fmt.Sprintf("%.1f", f)
+}
+
+// limitAsk checks c against STUDENT_ASK_RATE if it is an /ask. Over the
+// limit it returns the student's answer and sets tr's outcome; nothing of
+// the command is worked on, so no model call and no memory.
+func (d *Dispatcher) limitAsk(c Command, tr *Trace) (Reply, bool) {
+	if d.asks == nil {
+		return Reply{}, false
+	}
+	if spec := lookup(c.Name); spec == nil || spec.Name != "ask" {
+		return Reply{}, false
+	}
+	wait, ok := d.asks.take(studentKey{c.Platform, c.Workspace, c.User}, time.Now())
+	if ok {
+		return Reply{}, false
+	}
+	tr.Outcome = OutcomeRateLimited
+	return Reply{Text: rateLimitedText(d.asks.perMinute, wait), Ephemeral: true}, true
+}
+
+// slotEstimator is what the Dispatcher asks the model runner
+// (*agent.Runner) before taking an /ask: the place in line a new model
+// call of the class would take and about how long it would wait.
+type slotEstimator interface {
+	EstimateWait(class string) (place int, wait time.Duration)
+}
+
+// modelFull answers an /ask at once when its model call could not get a
+// slot within CommandTimeout: the student hears now, with their place and
+// when to try again, rather than "took too long" minutes later. Only /ask:
+// a registration is saved even when the model is too busy to welcome.
+func (d *Dispatcher) modelFull(c Command, tr *Trace) (Reply, bool) {
+	est, ok := d.bot.agent.(slotEstimator)
+	if !ok {
+		return Reply{}, false
+	}
+	if spec := lookup(c.Name); spec == nil || spec.Name != "ask" {
+		return Reply{}, false
+	}
+	place, wait := est.EstimateWait(ClassOf(c))
+	if wait < d.cfg.CommandTimeout {
+		return Reply{}, false
+	}
+	tr.Outcome = OutcomeBusy
+	return Reply{Text: modelFullText(place, wait), Ephemeral: true}, true
+}
+
+// modelFullText tells a student the line is longer than an answer can
+// wait, with their place and when to try again (the line's length, to the
+// next ten seconds).
+func modelFullText(place int, wait time.Duration) string {
+	secs := int(math.Ceil(wait.Seconds()/10)) * 10
+	return fmt.Sprintf("Lots of students are asking right now: you would be #%d in line for the assistant, longer than I can keep you waiting. Please try again in %d seconds.", place, secs)
+}
+
+var _ slotEstimator = (*agent.Runner)(nil)
