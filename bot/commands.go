@@ -282,7 +282,7 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trac
 	dbTime += time.Since(recallStart)
 
 	start := time.Now()
-	r, err := b.agent.Run(ctx, b.askAgent(b.classCourse(key), turns, &dbTime), q)
+	r, err := b.runAnswer(ctx, b.askAgent(b.classCourse(key), turns, &dbTime), q)
 	tr.AgentDone = time.Now()
 	tr.Agent = tr.AgentDone.Sub(start)
 	answer := strings.TrimSpace(r.Output)

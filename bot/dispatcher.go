@@ -538,7 +538,7 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 	stopWatch := context.AfterFunc(d.stopCtx, cancel)
 	defer stopWatch()
 
-	reply := d.safeRun(ctx, w, tr)
+	reply := d.safeRun(withStreamer(ctx, r), w, tr)
 	if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 		switch {
 		case d.stopCtx.Err() != nil:
