@@ -314,7 +314,7 @@ func (d *Dispatcher) workQueued(ctx context.Context, run QueuedRun, tr *Trace) (
 			wctx = agent.WithWorkBudget(ctx, run.WorkBudget)
 		}
 		tr.queued = true
-		reply = d.safeRun(wctx, work, tr)
+		reply = d.safeRun(withStreamer(wctx, run.Responder), work, tr)
 		if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				reply = endedEarly(tr, reply, OutcomeTimeout, "attempt took too long")

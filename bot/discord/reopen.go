@@ -135,6 +135,7 @@ type reopened struct {
 	received time.Time   // the command's ReceivedAt; zero: unknown
 	command  string      // the command's name, for the DM fallback
 	posts    bot.PostLog // where the direct message fallback is recorded; nil: nowhere
+	preview  preview
 }
 
 // postKindDM is the bot.PostLog kind of the direct message fallback.

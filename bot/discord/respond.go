@@ -171,6 +171,7 @@ type httpResponder struct {
 	webhook
 	w       http.ResponseWriter
 	written bool
+	preview preview
 }
 
 var _ bot.Responder = (*httpResponder)(nil)
@@ -231,6 +232,7 @@ func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 // gatewayResponder answers a gateway interaction entirely over REST.
 type gatewayResponder struct {
 	webhook
+	preview preview
 }
 
 var _ bot.Responder = (*gatewayResponder)(nil)
