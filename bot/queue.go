@@ -261,6 +261,11 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 	if tr.Received.IsZero() {
 		tr.Received = time.Now()
 	}
+	// Given before the work: a streamed answer's message is recorded
+	// before any text is appended to it.
+	if pl, ok := run.Responder.(PostLogger); ok && run.Posts != nil {
+		pl.UsePostLog(run.Posts)
+	}
 	var answer QueuedAnswer
 	if run.Outbox != nil {
 		answer = *run.Outbox
@@ -277,9 +282,6 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 
 	// The post and the end's record each get their own time: the
 	// attempt's may be spent (a timeout's kind answer must still go out).
-	if pl, ok := run.Responder.(PostLogger); ok && run.Posts != nil {
-		pl.UsePostLog(run.Posts)
-	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
 	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral, File: answer.File})
 	cancel()
