@@ -63,7 +63,7 @@ type streamFixture struct {
 	disp    *bot.Dispatcher
 }
 
-func streamSetup(t *testing.T, a bot.Agent, interval time.Duration) *streamFixture {
+func streamSetup(t testing.TB, a bot.Agent, interval time.Duration) *streamFixture {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -95,7 +95,7 @@ func streamSetup(t *testing.T, a bot.Agent, interval time.Duration) *streamFixtu
 
 // ask posts a signed /ask with question q as interaction id and returns
 // the HTTP status.
-func (f *streamFixture) ask(t *testing.T, id, q string) int {
+func (f *streamFixture) ask(t testing.TB, id, q string) int {
 	b, err := discordtest.Interaction(payload, id, "token-"+id, "ask", map[string]string{"question": q})
 	if err != nil {
 		t.Error(err)
