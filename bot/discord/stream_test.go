@@ -252,3 +252,25 @@ func TestStandInEnforcesTheRouteLimit(t *testing.T) {
 		t.Errorf("codes %v, %d limited; want [200 200 429], 1", codes, d.RateLimited())
 	}
 }
+
+// In queue mode a retried attempt after a partial stream edits the same
+// original response, which its FollowUp completes: no second message.
+func TestStreamRetryInQueueModeEditsTheSameMessage(t *testing.T) {
+	w := setupWorker(t, "")
+	const id = "1200000000000000009"
+	first := w.reopen(id)
+	first.(bot.Streamer).Stream(t.Context(), "The exam is on")
+	// The attempt ends here: no FollowUp.
+	second := w.reopen(id)
+	second.(bot.Streamer).Stream(t.Context(), "The exam is in May")
+	if err := second.FollowUp(t.Context(), bot.Reply{Text: "The exam is in May."}); err != nil {
+		t.Fatal(err)
+	}
+	edits, followUps := w.webhookCalls("token-" + id)
+	if len(followUps) != 0 || len(edits) != 3 {
+		t.Fatalf("%d edits, %d follow-ups; want 3 edits of @original and no other message", len(edits), len(followUps))
+	}
+	if got := content(t, edits[len(edits)-1]); got != "The exam is in May." {
+		t.Errorf("last edit %q", got)
+	}
+}
