@@ -111,6 +111,9 @@ func lookup(name string) *Spec {
 			return &Commands[i]
 		}
 	}
+	if name == FeedbackCommand {
+		return &feedbackSpec
+	}
 	return nil
 }
 
@@ -304,5 +307,9 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trac
 	dbTime += time.Since(saveStart)
 	tr.Store = dbTime
 	tr.Outcome = OutcomeOK
-	return Reply{Text: answer}
+	reply := Reply{Text: answer}
+	if b.feedback != nil {
+		reply.Feedback = via
+	}
+	return reply
 }

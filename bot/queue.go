@@ -74,6 +74,7 @@ type QueuedAnswer struct {
 	Text      string    `json:"text"`
 	Ephemeral bool      `json:"ephemeral,omitempty"`
 	File      *File     `json:"file,omitempty"`
+	Feedback  string    `json:"feedback,omitempty"`
 	Outcome   string    `json:"outcome"`
 	Stored    time.Time `json:"stored,omitzero"`
 	AgentDone time.Time `json:"agent_done,omitzero"`
@@ -283,7 +284,7 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 	// The post and the end's record each get their own time: the
 	// attempt's may be spent (a timeout's kind answer must still go out).
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
-	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral, File: answer.File})
+	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral, File: answer.File, Feedback: answer.Feedback})
 	cancel()
 	switch {
 	case err == nil:
@@ -334,7 +335,7 @@ func (d *Dispatcher) workQueued(ctx context.Context, run QueuedRun, tr *Trace) (
 	default:
 		return QueuedAnswer{}, d.retry(ctx, tr, "work", errors.New("ended "+tr.Outcome))
 	}
-	answer := QueuedAnswer{Text: reply.Text, Ephemeral: reply.Ephemeral, File: reply.File, Outcome: tr.Outcome, Stored: tr.Stored, AgentDone: tr.AgentDone}
+	answer := QueuedAnswer{Text: reply.Text, Ephemeral: reply.Ephemeral, File: reply.File, Feedback: reply.Feedback, Outcome: tr.Outcome, Stored: tr.Stored, AgentDone: tr.AgentDone}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
 	defer cancel()
 	switch err := run.SaveAnswer(sctx, answer); {
