@@ -78,7 +78,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case discordgo.InteractionPing:
 		writeJSON(w, []byte(`{"type":1}`))
 		return
-	case discordgo.InteractionApplicationCommand:
+	case discordgo.InteractionApplicationCommand, discordgo.InteractionMessageComponent:
 	default:
 		a.refuse(r, http.StatusBadRequest, RefuseUnsupported)
 		httpError(w, http.StatusBadRequest, "interaction type not supported")
@@ -248,6 +248,9 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 	}
 	if c.Workspace == "" {
 		c.Workspace = "dm"
+	}
+	if in.Type == discordgo.InteractionMessageComponent {
+		return componentCommand(c, in), nil
 	}
 	if in.Type != discordgo.InteractionApplicationCommand {
 		return c, nil

@@ -179,7 +179,7 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 	}
 	content, parts := OneMessage(rep.Text)
 	embeds := embedsOf(parts)
-	err := r.edit(ctx, content, &embeds, filesOf(rep)...)
+	err := r.edit(ctx, content, &embeds, feedbackButtons(rep), filesOf(rep)...)
 	switch {
 	case err == nil:
 		return nil

@@ -48,7 +48,7 @@ func (w webhook) show(ctx context.Context, p *preview, text string) {
 		return
 	}
 	p.last = now
-	if err := w.edit(ctx, content, nil); err != nil {
+	if err := w.edit(ctx, content, nil, nil); err != nil {
 		p.off = true
 		w.a.log.LogAttrs(ctx, slog.LevelInfo, "discord: streamed edit failed; the answer comes whole",
 			slog.String("interaction", w.interaction), slog.Any("error", err))
