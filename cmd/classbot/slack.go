@@ -52,7 +52,7 @@ func setupSlack(ctx context.Context, a *app) (*platform, error) {
 		p.reopener = r
 	}
 	if a.cfg.SlackSigningSecret != "" {
-		p.routes = map[string]http.Handler{"POST /slack/commands": ad.Handler()}
+		p.routes = map[string]http.Handler{"POST /slack/commands": ad.Handler(), "POST /slack/interactions": ad.InteractionsHandler()}
 	}
 	if a.cfg.SlackAppToken != "" {
 		p.run = func(ctx context.Context) error {
