@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -26,10 +29,12 @@ type streamModel interface {
 // appending; a turn that turns out to call tools, or a retried call, starts
 // again from a shorter text, so onText must show the latest text whole
 // rather than append. Text is passed on only while the turn has asked for
-// no tool. The Result's Output is the final answer, the same as Run's;
-// onText may not have been called with all of it (the offline model calls
-// it once, with the whole answer). onText must not block for long: the
-// model's stream waits for it.
+// no tool, and only while more is to come: the chunk that ends the answer,
+// an answer that comes in one piece (a provider that does not stream) and
+// the offline model's answers show nothing before RunStream returns. The
+// Result's Output is the final answer, the same as Run's; onText has seen
+// at most a prefix of it. onText must not block for long: the model's
+// stream waits for it.
 func (r *Runner) RunStream(ctx context.Context, a Agent, input string, onText func(text string)) (Result, error) {
 	if onText == nil {
 		return r.Run(ctx, a, input)
@@ -118,7 +123,9 @@ func gather(s chunkSource, onText func(string)) (openai.ChatCompletionResponse, 
 			}
 			if ch.Delta.Content != "" {
 				content.WriteString(ch.Delta.Content)
-				if len(calls) == 0 && onText != nil {
+				// The chunk that ends the answer shows nothing more: the
+				// whole answer follows at once.
+				if len(calls) == 0 && onText != nil && ch.FinishReason == "" {
 					onText(content.String())
 				}
 			}
@@ -143,21 +150,57 @@ func gather(s chunkSource, onText func(string)) (openai.ChatCompletionResponse, 
 }
 
 // streamOrComplete makes one call: streamed when the Run has an onText and
-// the model can stream, else whole (and then onText, if any, sees the
-// final answer once).
+// the model can stream, else whole.
 func (r *Runner) streamOrComplete(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error) {
 	onText := onTextFrom(ctx)
-	if onText == nil {
-		return r.model.complete(ctx, req)
-	}
-	if sm, ok := r.model.(streamModel); ok {
+	if sm, ok := r.model.(streamModel); ok && onText != nil {
 		return sm.stream(ctx, req, onText)
 	}
-	resp, err := r.model.complete(ctx, req)
-	if err == nil && len(resp.Choices) > 0 && len(resp.Choices[0].Message.ToolCalls) == 0 && resp.Choices[0].Message.Content != "" {
-		onText(resp.Choices[0].Message.Content)
-	}
-	return resp, err
+	return r.model.complete(ctx, req)
 }
 
 var _ streamModel = openAIModel{}
+
+// maxUnstreamedBytes bounds a whole answer read by unstreamed.
+const maxUnstreamedBytes = 8 << 20
+
+// unstreamed turns resp, a provider's one-piece JSON answer to a request
+// for a stream (some OpenAI-compatible servers ignore "stream": true),
+// into the stream of one chunk that go-openai reads: the message's
+// content and tool calls as one delta, its finish reason, its usage, then
+// [DONE]. Any other response is returned as it is.
+func unstreamed(req *http.Request, resp *http.Response) *http.Response {
+	if resp == nil || resp.StatusCode != http.StatusOK ||
+		!strings.Contains(req.Header.Get("Accept"), "text/event-stream") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return resp
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUnstreamedBytes))
+	resp.Body.Close()
+	var whole openai.ChatCompletionResponse
+	if err == nil {
+		err = json.Unmarshal(body, &whole)
+	}
+	var sse bytes.Buffer
+	if err == nil && len(whole.Choices) > 0 {
+		msg := whole.Choices[0].Message
+		for i := range msg.ToolCalls {
+			msg.ToolCalls[i].Index = &i
+		}
+		chunk := openai.ChatCompletionStreamResponse{
+			ID: whole.ID, Object: "chat.completion.chunk", Model: whole.Model, Usage: &whole.Usage,
+			Choices: []openai.ChatCompletionStreamChoice{{
+				Delta:        openai.ChatCompletionStreamChoiceDelta{Role: msg.Role, Content: msg.Content, ToolCalls: msg.ToolCalls},
+				FinishReason: whole.Choices[0].FinishReason,
+			}},
+		}
+		if b, err := json.Marshal(chunk); err == nil {
+			fmt.Fprintf(&sse, "data: %s\n\ndata: [DONE]\n\n", b)
+		}
+	}
+	// Anything unreadable becomes an empty stream: the call fails as cut.
+	resp.Body = io.NopCloser(&sse)
+	resp.ContentLength = int64(sse.Len())
+	resp.Header.Set("Content-Type", "text/event-stream")
+	return resp
+}

@@ -231,13 +231,39 @@ func TestRunStreamFirstTextBeforeTheModelFinishes(t *testing.T) {
 	}
 }
 
-func TestRunStreamOfflineShowsTheAnswerOnce(t *testing.T) {
+// The offline model answers in one piece: nothing to show before it.
+func TestRunStreamOfflineShowsNothingBefore(t *testing.T) {
 	var rec recorder
 	res, err := NewRunner(Config{Offline: true}).RunStream(context.Background(), Agent{Name: "ask"}, "hello?", rec.onText)
+	if err != nil || res.Output == "" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Errorf("onText got %q", got)
+	}
+}
+
+// A provider that ignores "stream": true and answers in one JSON body
+// still answers, tool calls included; with nothing more to come, nothing
+// is shown before the answer.
+func TestRunStreamProviderThatDoesNotStream(t *testing.T) {
+	tool := Tool{Name: "search_course", Func: func(context.Context, json.RawMessage) (string, error) { return "hw 2: Friday", nil }}
+	f, cfg, _ := setup(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			toolCallAnswer(w, "call_1", "search_course", `{"query":"hw 2"}`, 1, 1)
+			return
+		}
+		textAnswer(w, "Due Friday.", 2, 3)
+	})
+	var rec recorder
+	res, err := NewRunner(cfg).RunStream(context.Background(), Agent{Name: "ask", Tools: []Tool{tool}}, "hw 2?", rec.onText)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.all(); len(got) != 1 || got[0] != res.Output {
-		t.Errorf("onText got %q, Output %q", got, res.Output)
+	if res.Output != "Due Friday." || res.Turns != 2 || res.Usage.TotalTokens != 7 || toolResults(f, 1)[0] != "hw 2: Friday" {
+		t.Errorf("result %+v", res)
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Errorf("onText got %q", got)
 	}
 }
