@@ -58,6 +58,9 @@ type recordingDoer struct {
 func (d *recordingDoer) Do(req *http.Request) (*http.Response, error) {
 	d.sent = true
 	resp, err := d.next.Do(req)
+	if err == nil {
+		resp = unstreamed(req, resp)
+	}
 	if resp != nil {
 		d.status = resp.StatusCode
 		d.retryAfter = resp.Header.Get("Retry-After")

@@ -26,7 +26,7 @@ var ErrUnavailable = errors.New("model unavailable")
 // call makes one chat completion call with retries (see callWithRetries).
 func (r *Runner) call(ctx context.Context, clock *budgetContext, req openai.ChatCompletionRequest) (openai.ChatCompletionResponse, int, error) {
 	return callWithRetries(ctx, r.cfg, r.sem, clock, req.Model, func(ctx context.Context) (openai.ChatCompletionResponse, error) {
-		return r.model.complete(ctx, req)
+		return r.streamOrComplete(ctx, req)
 	})
 }
 

@@ -80,6 +80,10 @@ type Options struct {
 	// folder for a teacher's /course reindex, and returns what changed.
 	// Default nil: /course reindex says how to do it on the server.
 	ReindexFunc func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
+	// Feedback keeps the clicks on answers' "helpful" / "not helpful"
+	// buttons. Default: the Store, if it implements Feedback (store.Postgres
+	// and store.Memory do); else answers carry no buttons.
+	Feedback Feedback
 	// Privacy answers /whoami and /forget. Default: the Store, if it
 	// implements Privacy (store.Postgres and store.Memory do); else those
 	// commands say they are not available.
@@ -108,6 +112,7 @@ type Bot struct {
 	admin    CourseAdmin
 	reindex  func(ctx context.Context, c store.Course) (store.CourseIndexReport, error)
 	privacy  Privacy
+	feedback Feedback
 }
 
 // New returns a Bot that keeps students in s and asks a for words.
@@ -151,5 +156,6 @@ func New(s Store, a Agent, opts Options) *Bot {
 	b.setupCourse(opts, about)
 	b.setupTeachers(opts)
 	b.setupPrivacy(s, opts)
+	b.setupFeedback(s, opts)
 	return b
 }

@@ -39,6 +39,10 @@ type Reply struct {
 	// Slack: a file in the user's direct message), or its Inline text is
 	// added to the answer where the platform cannot take it.
 	File *File
+	// Feedback, if set, is the interaction id of the /ask this Reply
+	// answers: adapters add "helpful" / "not helpful" buttons whose click
+	// comes back as a FeedbackCommand for it.
+	Feedback string
 }
 
 // File is a document attached to a Reply.

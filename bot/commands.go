@@ -111,6 +111,9 @@ func lookup(name string) *Spec {
 			return &Commands[i]
 		}
 	}
+	if name == FeedbackCommand {
+		return &feedbackSpec
+	}
 	return nil
 }
 
@@ -282,7 +285,7 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trac
 	dbTime += time.Since(recallStart)
 
 	start := time.Now()
-	r, err := b.agent.Run(ctx, b.askAgent(b.classCourse(key), turns, &dbTime), q)
+	r, err := b.runAnswer(ctx, b.askAgent(b.classCourse(key), turns, &dbTime), q)
 	tr.AgentDone = time.Now()
 	tr.Agent = tr.AgentDone.Sub(start)
 	answer := strings.TrimSpace(r.Output)
@@ -304,5 +307,9 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trac
 	dbTime += time.Since(saveStart)
 	tr.Store = dbTime
 	tr.Outcome = OutcomeOK
-	return Reply{Text: answer}
+	reply := Reply{Text: answer}
+	if b.feedback != nil {
+		reply.Feedback = via
+	}
+	return reply
 }

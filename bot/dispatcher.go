@@ -591,7 +591,7 @@ func (d *Dispatcher) work(base context.Context, c Command, r Responder, tr *Trac
 	stopWatch := context.AfterFunc(d.stopCtx, cancel)
 	defer stopWatch()
 
-	reply := d.runBounded(ctx, w, tr)
+	reply := d.runBounded(withStreamer(ctx, r), w, tr)
 	edits.finish()
 	d.followUp(base, c, r, tr, reply)
 }

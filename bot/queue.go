@@ -74,6 +74,7 @@ type QueuedAnswer struct {
 	Text      string    `json:"text"`
 	Ephemeral bool      `json:"ephemeral,omitempty"`
 	File      *File     `json:"file,omitempty"`
+	Feedback  string    `json:"feedback,omitempty"`
 	Outcome   string    `json:"outcome"`
 	Stored    time.Time `json:"stored,omitzero"`
 	AgentDone time.Time `json:"agent_done,omitzero"`
@@ -261,6 +262,11 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 	if tr.Received.IsZero() {
 		tr.Received = time.Now()
 	}
+	// Given before the work: a streamed answer's message is recorded
+	// before any text is appended to it.
+	if pl, ok := run.Responder.(PostLogger); ok && run.Posts != nil {
+		pl.UsePostLog(run.Posts)
+	}
 	var answer QueuedAnswer
 	if run.Outbox != nil {
 		answer = *run.Outbox
@@ -277,11 +283,8 @@ func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, erro
 
 	// The post and the end's record each get their own time: the
 	// attempt's may be spent (a timeout's kind answer must still go out).
-	if pl, ok := run.Responder.(PostLogger); ok && run.Posts != nil {
-		pl.UsePostLog(run.Posts)
-	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
-	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral, File: answer.File})
+	err := d.safeFollowUp(pctx, run.Responder, Reply{Text: answer.Text, Ephemeral: answer.Ephemeral, File: answer.File, Feedback: answer.Feedback})
 	cancel()
 	switch {
 	case err == nil:
@@ -314,7 +317,7 @@ func (d *Dispatcher) workQueued(ctx context.Context, run QueuedRun, tr *Trace) (
 			wctx = agent.WithWorkBudget(ctx, run.WorkBudget)
 		}
 		tr.queued = true
-		reply = d.safeRun(wctx, work, tr)
+		reply = d.safeRun(withStreamer(wctx, run.Responder), work, tr)
 		if tr.Outcome != OutcomeOK && ctx.Err() != nil {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				reply = endedEarly(tr, reply, OutcomeTimeout, "attempt took too long")
@@ -332,7 +335,7 @@ func (d *Dispatcher) workQueued(ctx context.Context, run QueuedRun, tr *Trace) (
 	default:
 		return QueuedAnswer{}, d.retry(ctx, tr, "work", errors.New("ended "+tr.Outcome))
 	}
-	answer := QueuedAnswer{Text: reply.Text, Ephemeral: reply.Ephemeral, File: reply.File, Outcome: tr.Outcome, Stored: tr.Stored, AgentDone: tr.AgentDone}
+	answer := QueuedAnswer{Text: reply.Text, Ephemeral: reply.Ephemeral, File: reply.File, Feedback: reply.Feedback, Outcome: tr.Outcome, Stored: tr.Stored, AgentDone: tr.AgentDone}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), QueueReplyTimeout)
 	defer cancel()
 	switch err := run.SaveAnswer(sctx, answer); {

@@ -268,7 +268,7 @@ const viaStillTheirsGrouped = `SELECT 1 WHERE COALESCE(
 // askTurnSQL inserts a remembered turn if its command (Via, $8) is still
 // the student's ($4; see viaStillTheirs).
 const askTurnSQL = `
-INSERT INTO ask_memory (platform, workspace, channel, user_id, question, answer, created_at)
-SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz
+INSERT INTO ask_memory (platform, workspace, channel, user_id, question, answer, created_at, via)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz, NULLIF($8::text, '')
 WHERE $8::text = '' OR COALESCE(
     (SELECT i.user_id FROM interactions i WHERE i.platform = $1::text AND i.id = $8::text FOR SHARE), $4::text) = $4::text`

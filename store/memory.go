@@ -18,6 +18,8 @@ type Memory struct {
 
 	courses memCourses // courses, their notes and classes (course_memory.go)
 	asks    []AskTurn  // remembered /ask turns, in the order added
+
+	feedback map[feedbackKey]Feedback // clicks on answers (feedback.go)
 }
 
 type regKey struct{ platform, workspace, user string }

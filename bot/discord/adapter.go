@@ -1,6 +1,7 @@
 package discord
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,10 @@ type Config struct {
 	// MentionIntents, whose Message Content intent is privileged: switch
 	// it on in the Developer Portal first. Default off.
 	Mentions bool
+	// StreamInterval is the least time between two edits of the deferred
+	// response that show an answer while the model writes it. Default
+	// DefaultStreamInterval.
+	StreamInterval time.Duration
 	// NowFunc returns the current time, for the signature timestamp check
 	// and for a reopened Responder's check that the interaction token still
 	// works (see Reopen). Default time.Now.
@@ -78,6 +83,8 @@ type Adapter struct {
 	cfg     Config
 	log     *slog.Logger
 	session *discordgo.Session // REST calls and, with a bot token, the gateway
+
+	streamInterval time.Duration // Config.StreamInterval, defaulted
 
 	// registerBackoff is the first delay between registration attempts;
 	// it doubles up to registerMaxBackoff. Tests shorten both.
@@ -133,6 +140,7 @@ func New(cfg Config) (*Adapter, error) {
 		cfg:                cfg,
 		log:                cfg.Logger,
 		session:            s,
+		streamInterval:     cmp.Or(cfg.StreamInterval, DefaultStreamInterval),
 		registerBackoff:    time.Second,
 		registerMaxBackoff: 5 * time.Minute,
 	}, nil

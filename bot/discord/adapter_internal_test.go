@@ -40,7 +40,7 @@ func TestDiscordRewriterUsesAPIURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := webhook{a: a, appID: "1", token: "secret-token"}
-	if err := w.edit(t.Context(), "hi", nil); err != nil {
+	if err := w.edit(t.Context(), "hi", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if g := <-got; g != "PATCH /proxy/api/v10/webhooks/1/secret-token/messages/@original auth=" {

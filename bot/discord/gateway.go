@@ -192,7 +192,8 @@ func (a *Adapter) CommandsRegistered() (ok bool, lastErr error) {
 // ignored with a warning (nothing could be sent back to it). One with an
 // option of the wrong type is answered here, at once, without dispatch.
 func (a *Adapter) handleGateway(ctx context.Context, in *discordgo.Interaction) {
-	if in == nil || (in.Type != discordgo.InteractionApplicationCommand && in.Type != discordgo.InteractionModalSubmit) {
+	if in == nil || (in.Type != discordgo.InteractionApplicationCommand && in.Type != discordgo.InteractionModalSubmit &&
+		in.Type != discordgo.InteractionMessageComponent) {
 		return
 	}
 	received := time.Now()

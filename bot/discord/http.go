@@ -78,7 +78,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case discordgo.InteractionPing:
 		writeJSON(w, []byte(`{"type":1}`))
 		return
-	case discordgo.InteractionApplicationCommand, discordgo.InteractionModalSubmit:
+	case discordgo.InteractionApplicationCommand, discordgo.InteractionModalSubmit, discordgo.InteractionMessageComponent:
 	default:
 		a.refuse(r, http.StatusBadRequest, RefuseUnsupported)
 		httpError(w, http.StatusBadRequest, "interaction type not supported")
@@ -258,6 +258,9 @@ func (a *Adapter) command(in *discordgo.Interaction, received time.Time) (bot.Co
 	}
 	if in.Type == discordgo.InteractionModalSubmit {
 		return modalCommand(c, in)
+	}
+	if in.Type == discordgo.InteractionMessageComponent {
+		return componentCommand(c, in), nil
 	}
 	if in.Type != discordgo.InteractionApplicationCommand {
 		return c, nil

@@ -68,7 +68,7 @@ func TestDiscordHTTPRefusals(t *testing.T) {
 		{"malformed JSON", func() *http.Request { return f.signed([]byte(`{"type":2,`), time.Now()) }, http.StatusBadRequest, discord.RefuseBadBody},
 		{"not an interaction", func() *http.Request { return f.signed([]byte(`[1,2,3]`), time.Now()) }, http.StatusBadRequest, discord.RefuseBadBody},
 		{"unsupported type", func() *http.Request {
-			return f.signed(patch(t, good, func(m map[string]any) { m["type"] = 3 }), time.Now())
+			return f.signed(patch(t, good, func(m map[string]any) { m["type"] = 4 }), time.Now()) // autocomplete: none declared
 		}, http.StatusBadRequest, discord.RefuseUnsupported},
 	}
 	// The ids and the token go into REST paths: anything but what Discord

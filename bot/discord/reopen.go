@@ -139,6 +139,7 @@ type reopened struct {
 	received time.Time   // the command's ReceivedAt; zero: unknown
 	command  string      // the command's name, for the DM fallback
 	posts    bot.PostLog // where the direct message fallback is recorded; nil: nowhere
+	preview  preview
 }
 
 // postKindDM is the bot.PostLog kind of the direct message fallback.
@@ -182,7 +183,7 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 	}
 	content, parts := OneMessage(rep.Text)
 	embeds := embedsOf(parts)
-	err := r.edit(ctx, content, &embeds, filesOf(rep)...)
+	err := r.edit(ctx, content, &embeds, feedbackButtons(rep), filesOf(rep)...)
 	switch {
 	case err == nil:
 		return nil

@@ -45,12 +45,14 @@ func deferred(r bot.Reply) *discordgo.InteractionResponse {
 	}
 }
 
-// message is the type 4 response carrying content.
-func message(r bot.Reply, content string) *discordgo.InteractionResponse {
-	return &discordgo.InteractionResponse{
-		Type: discordgo.InteractionResponseChannelMessageWithSource,
-		Data: &discordgo.InteractionResponseData{Content: content, Flags: flags(r), AllowedMentions: noMentions()},
+// message is the type 4 response carrying content; last: it is the
+// reply's only message, which carries its feedback buttons.
+func message(r bot.Reply, content string, last bool) *discordgo.InteractionResponse {
+	data := &discordgo.InteractionResponseData{Content: content, Flags: flags(r), AllowedMentions: noMentions()}
+	if last {
+		data.Components = feedbackButtons(r)
 	}
+	return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource, Data: data}
 }
 
 // MaxMessages caps the messages one answer becomes: the first response
@@ -82,12 +84,16 @@ type webhook struct {
 }
 
 // edit replaces the original (deferred) response's content and, when
-// embeds is not nil, its embeds (an empty list clears them). With files
+// embeds is not nil, its embeds (an empty list clears them), and when
+// comps is not nil, its components (buttons). With files
 // it is a multipart request whose attachments are exactly files: running
 // it again replaces them rather than adding more.
-func (w webhook) edit(ctx context.Context, content string, embeds *[]*discordgo.MessageEmbed, files ...*bot.File) error {
+func (w webhook) edit(ctx context.Context, content string, embeds *[]*discordgo.MessageEmbed, comps []discordgo.MessageComponent, files ...*bot.File) error {
 	uri := discordgo.EndpointInteractionResponseActions(w.appID, w.token)
 	data := &discordgo.WebhookEdit{Content: &content, Embeds: embeds, AllowedMentions: noMentions()}
+	if comps != nil {
+		data.Components = &comps
+	}
 	// discordgo's InteractionResponseEdit puts every edit of every
 	// interaction in one rate-limit bucket, which serialises them; Discord
 	// limits webhooks per token, so the bucket here is the URL.
@@ -140,13 +146,16 @@ func filesOf(r bot.Reply) []*bot.File {
 	return []*bot.File{r.File}
 }
 
-// followUps sends parts as follow-up messages, in order.
+// followUps sends parts as follow-up messages, in order; the last carries
+// the reply's feedback buttons.
 func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) error {
 	in := &discordgo.Interaction{AppID: w.appID, Token: w.token}
 	for i, p := range parts {
-		_, err := w.a.session.FollowupMessageCreate(in, true, &discordgo.WebhookParams{
-			Content: p, Flags: flags(r), AllowedMentions: noMentions(),
-		}, discordgo.WithContext(ctx))
+		params := &discordgo.WebhookParams{Content: p, Flags: flags(r), AllowedMentions: noMentions()}
+		if i == len(parts)-1 {
+			params.Components = feedbackButtons(r)
+		}
+		_, err := w.a.session.FollowupMessageCreate(in, true, params, discordgo.WithContext(ctx))
 		if err != nil {
 			return fmt.Errorf("follow-up message %d of %d: %w", i+1, len(parts), redact.Secret(err, w.token, "[token]"))
 		}
@@ -158,7 +167,11 @@ func (w webhook) followUps(ctx context.Context, r bot.Reply, parts []string) err
 // sends the rest as follow-ups.
 func (w webhook) FollowUp(ctx context.Context, r bot.Reply) error {
 	parts := Split(r.Text)
-	if err := w.edit(ctx, parts[0], nil, filesOf(r)...); err != nil {
+	var comps []discordgo.MessageComponent
+	if len(parts) == 1 {
+		comps = feedbackButtons(r)
+	}
+	if err := w.edit(ctx, parts[0], nil, comps, filesOf(r)...); err != nil {
 		return err
 	}
 	return w.followUps(ctx, r, parts[1:])
@@ -171,6 +184,7 @@ type httpResponder struct {
 	webhook
 	w       http.ResponseWriter
 	written bool
+	preview preview
 }
 
 var _ bot.Responder = (*httpResponder)(nil)
@@ -222,7 +236,7 @@ func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 		return h.FollowUp(ctx, r)
 	}
 	parts := Split(r.Text)
-	if err := h.write(message(r, parts[0])); err != nil {
+	if err := h.write(message(r, parts[0], len(parts) == 1)); err != nil {
 		return err
 	}
 	return h.followUps(ctx, r, parts[1:])
@@ -231,6 +245,7 @@ func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 // gatewayResponder answers a gateway interaction entirely over REST.
 type gatewayResponder struct {
 	webhook
+	preview preview
 }
 
 var _ bot.Responder = (*gatewayResponder)(nil)
@@ -252,7 +267,7 @@ func (g *gatewayResponder) Ack(ctx context.Context, r bot.Reply) error {
 // and follow-ups for long text.
 func (g *gatewayResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Split(r.Text)
-	resp := message(r, parts[0])
+	resp := message(r, parts[0], len(parts) == 1)
 	resp.Data.Files = discordFiles(filesOf(r))
 	if err := g.callback(ctx, resp); err != nil {
 		return err

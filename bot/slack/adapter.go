@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -61,6 +62,9 @@ type Config struct {
 	// connection changes). Default slog.Default(). Emails, tokens, secrets
 	// and response URLs are never logged.
 	Logger *slog.Logger
+	// StreamInterval is the least time between two chat.appendStream
+	// calls of a streamed answer. Default DefaultStreamInterval.
+	StreamInterval time.Duration
 	// NowFunc returns the current time, for the signature timestamp check
 	// and for a reopened Responder's check that the response_url still
 	// lives (see Reopen). Default time.Now. (slack-go's verifier also checks
@@ -82,12 +86,14 @@ var DefaultResponseURLPrefixes = []string{"https://hooks.slack.com/"}
 // Handler and Run may be used at the same time, from many goroutines. It
 // runs no goroutines of its own for commands: the Dispatcher owns them.
 type Adapter struct {
-	cfg      Config
-	log      *slog.Logger
-	api      *slackgo.Client // Web API: chat.postEphemeral, apps.connections.open
-	hooks    *http.Client    // posts to response_urls, guarded by prefixes
-	prefixes []urlPrefix
-	events   recentEvents // greeted assistant threads' event ids
+	cfg   Config
+	log   *slog.Logger
+	api   *slackgo.Client // Web API: chat.postEphemeral, apps.connections.open
+	hooks *http.Client    // posts to response_urls, guarded by prefixes
+
+	streamInterval time.Duration // Config.StreamInterval, defaulted
+	prefixes       []urlPrefix
+	events         recentEvents // greeted assistant threads' event ids
 }
 
 // New checks cfg and returns an Adapter. It does no I/O.
@@ -130,11 +136,13 @@ func New(cfg Config) (*Adapter, error) {
 		opts = append(opts, slackgo.OptionAppLevelToken(cfg.AppToken))
 	}
 	return &Adapter{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		api:      slackgo.New(cfg.BotToken, opts...),
-		hooks:    newHookClient(prefixes),
-		prefixes: prefixes,
+		cfg:   cfg,
+		log:   cfg.Logger,
+		api:   slackgo.New(cfg.BotToken, opts...),
+		hooks: newHookClient(prefixes),
+
+		streamInterval: cmp.Or(cfg.StreamInterval, DefaultStreamInterval),
+		prefixes:       prefixes,
 	}, nil
 }
 

@@ -85,8 +85,9 @@ func responseType(r bot.Reply) string {
 // message is a slash command's immediate response: the HTTP body, or the
 // payload of a Socket Mode acknowledgement.
 type message struct {
-	ResponseType string `json:"response_type"`
-	Text         string `json:"text"`
+	ResponseType string          `json:"response_type"`
+	Text         string          `json:"text"`
+	Blocks       *slackgo.Blocks `json:"blocks,omitempty"`
 }
 
 // delivery sends what comes after the first response: posts to the
@@ -121,7 +122,7 @@ func (d delivery) FollowUp(ctx context.Context, r bot.Reply) error {
 // send delivers parts (already escaped) in order.
 func (d delivery) send(ctx context.Context, r bot.Reply, parts []string) error {
 	for i, p := range parts {
-		err := d.post(ctx, r, p)
+		err := d.post(ctx, r, p, i == len(parts)-1)
 		if err == nil {
 			continue
 		}
@@ -141,17 +142,20 @@ func (d delivery) send(ctx context.Context, r bot.Reply, parts []string) error {
 	return nil
 }
 
-// post sends one message to the response_url. Its error never shows the
-// URL (platformhttp.Redact), however net/http renders it.
-func (d delivery) post(ctx context.Context, r bot.Reply, text string) error {
+// post sends one message to the response_url; the last of an answer
+// carries its feedback buttons. Its error never shows the URL
+// (platformhttp.Redact), however net/http renders it.
+func (d delivery) post(ctx context.Context, r bot.Reply, text string, last bool) error {
 	if d.responseURL == "" {
 		return errors.New("the command has no response_url")
 	}
 	ctx, cancel := context.WithTimeout(ctx, responseURLTimeout)
 	defer cancel()
-	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.hooks, &slackgo.WebhookMessage{
-		Text: text, ResponseType: responseType(r),
-	})
+	msg := &slackgo.WebhookMessage{Text: text, ResponseType: responseType(r)}
+	if last {
+		msg.Blocks = feedbackBlocks(r, text)
+	}
+	err := slackgo.PostWebhookCustomHTTPContext(ctx, d.responseURL, d.a.hooks, msg)
 	return redact.Secret(err, d.responseURL, "[response_url]")
 }
 
@@ -220,7 +224,11 @@ func (h *httpResponder) Ack(_ context.Context, r bot.Reply) error {
 // the response.
 func (h *httpResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Messages(h.withFile(ctx, r, nil))
-	b, err := json.Marshal(message{ResponseType: responseType(r), Text: parts[0]})
+	m := message{ResponseType: responseType(r), Text: parts[0]}
+	if len(parts) == 1 {
+		m.Blocks = feedbackBlocks(r, parts[0])
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}

@@ -134,8 +134,17 @@ func (a *Adapter) handleEvent(ctx context.Context, client *socketmode.Client, ev
 		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
 			a.handleCallback(ctx, ev, time.Now(), false)
 		}
+	case socketmode.EventTypeInteractive:
+		if evt.Request == nil || evt.Request.EnvelopeID == "" {
+			return
+		}
+		// Acknowledged at once: a click's answer goes to its response_url.
+		a.ack(ctx, client, evt.Request.EnvelopeID, nil)
+		if cb, ok := evt.Data.(slackgo.InteractionCallback); ok {
+			a.handleClick(ctx, cb)
+		}
 	default:
-		// interactive, …: classbot has nothing to do with them,
+		// anything else: classbot has nothing to do with it,
 		// but Slack waits for every envelope's acknowledgement.
 		if evt.Request != nil && evt.Request.EnvelopeID != "" {
 			a.ack(ctx, client, evt.Request.EnvelopeID, nil)
@@ -213,7 +222,11 @@ func (s *socketResponder) Ack(ctx context.Context, r bot.Reply) error {
 // Dispatcher's, detached from the event loop).
 func (s *socketResponder) Respond(ctx context.Context, r bot.Reply) error {
 	parts := Messages(s.withFile(ctx, r, nil))
-	if err := s.sendAck(ctx, message{ResponseType: responseType(r), Text: parts[0]}); err != nil {
+	m := message{ResponseType: responseType(r), Text: parts[0]}
+	if len(parts) == 1 {
+		m.Blocks = feedbackBlocks(r, parts[0])
+	}
+	if err := s.sendAck(ctx, m); err != nil {
 		return err
 	}
 	return s.send(ctx, r, parts[1:])

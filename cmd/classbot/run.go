@@ -65,6 +65,7 @@ func subcommands() []subcommand {
 		{"course", "courses and their notes for /ask: course add|bind|unbind|index|list|search|remove|eval", runCourse},
 		{"discord", "Discord tools: discord register-commands", runDiscord},
 		{"roster", "roster export: the registered students as CSV on stdout", runRoster},
+		{"feedback", "the answers students marked not helpful, with the question and the cited sections", runFeedback},
 		{"loadtest", "moved: from the source tree, go run ./cmd/classbot-loadtest", runLoadtest},
 		{"version", "print the version", runVersion},
 	}

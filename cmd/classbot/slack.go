@@ -53,7 +53,11 @@ func setupSlack(ctx context.Context, a *app) (*platform, error) {
 		p.reopener = r
 	}
 	if a.cfg.SlackSigningSecret != "" {
-		p.routes = map[string]http.Handler{"POST /slack/commands": ad.Handler(), "POST /slack/events": ad.EventsHandler()}
+		p.routes = map[string]http.Handler{
+			"POST /slack/commands":     ad.Handler(),
+			"POST /slack/events":       ad.EventsHandler(),
+			"POST /slack/interactions": ad.InteractionsHandler(),
+		}
 	}
 	if a.cfg.SlackAppToken != "" {
 		p.run = func(ctx context.Context) error {

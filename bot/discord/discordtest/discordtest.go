@@ -115,6 +115,71 @@ type Server struct {
 	deadTokens     map[string]int  // interaction token -> status its webhook calls get
 	dmChannels     map[string]string
 	dmStatus       int // non-zero: direct messages fail with it
+
+	limit       int                    // requests per route per window; 0: no limit
+	limitWindow time.Duration          // see RouteLimit
+	routes      map[string]*routeState // method + path -> its window
+	limited     int                    // requests answered 429
+}
+
+// routeState is one route's current rate-limit window.
+type routeState struct {
+	start time.Time
+	used  int
+}
+
+// RouteLimit makes every REST route (method and path, as Discord counts a
+// webhook token's routes) take at most n requests per window, the way
+// Discord documents its per-route limits: each answer carries
+// X-RateLimit-Limit, -Remaining, -Reset, -Reset-After and -Bucket, and a
+// request past the limit is answered 429 with {"retry_after": seconds,
+// "global": false} and Retry-After. RateLimited counts them.
+func (s *Server) RouteLimit(n int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit, s.limitWindow = n, window
+	s.routes = make(map[string]*routeState)
+}
+
+// RateLimited returns how many requests were answered 429.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// rateLimit counts a request on route and sets the rate-limit headers; it
+// reports false, having answered 429, when the route's window is used up.
+func (s *Server) rateLimit(w http.ResponseWriter, route string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limit == 0 {
+		return true
+	}
+	now := time.Now()
+	st := s.routes[route]
+	if st == nil || now.Sub(st.start) >= s.limitWindow {
+		st = &routeState{start: now}
+		s.routes[route] = st
+	}
+	resetAt := st.start.Add(s.limitWindow)
+	after := resetAt.Sub(now).Seconds()
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit))
+	h.Set("X-RateLimit-Reset", strconv.FormatFloat(float64(resetAt.UnixMilli())/1000, 'f', 3, 64))
+	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(after, 'f', 3, 64))
+	h.Set("X-RateLimit-Bucket", route)
+	if st.used >= s.limit {
+		s.limited++
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("Retry-After", strconv.Itoa(int(after)+1))
+		h.Set("X-RateLimit-Scope", "user")
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"message": "You are being rate limited.", "retry_after": after, "global": false})
+		return false
+	}
+	st.used++
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(s.limit-st.used))
+	return true
 }
 
 // FailWebhooks makes every webhook call with the interaction token (edits
@@ -397,6 +462,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if !s.rateLimit(w, r.Method+" "+path) {
+		return
+	}
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Files: files})
 	s.notify()

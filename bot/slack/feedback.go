@@ -1,0 +1,182 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/classbot/classbot/bot"
+)
+
+// Action ids of the feedback buttons; each button's value is the /ask's
+// interaction id (its trigger_id).
+const (
+	actionHelpful    = "classbot_helpful"
+	actionNotHelpful = "classbot_not_helpful"
+)
+
+// feedbackBlocks returns text (already escaped) as a section followed by
+// the "helpful" / "not helpful" buttons for r, or nil when r asks for none.
+func feedbackBlocks(r bot.Reply, text string) *slackgo.Blocks {
+	if r.Feedback == "" || text == "" {
+		return nil
+	}
+	helpful := slackgo.NewButtonBlockElement(actionHelpful, r.Feedback, slackgo.NewTextBlockObject(slackgo.PlainTextType, "👍 Helpful", true, false))
+	notHelpful := slackgo.NewButtonBlockElement(actionNotHelpful, r.Feedback, slackgo.NewTextBlockObject(slackgo.PlainTextType, "👎 Not helpful", true, false))
+	return &slackgo.Blocks{BlockSet: []slackgo.Block{
+		slackgo.NewSectionBlock(slackgo.NewTextBlockObject(slackgo.MarkdownType, text, false, true), nil, nil),
+		slackgo.NewActionBlock("classbot_feedback", helpful, notHelpful),
+	}}
+}
+
+// InteractionsHandler serves POST /slack/interactions: clicks on the
+// feedback buttons of answers (block_actions), signed and checked like
+// slash commands (413, 401, 400 as Handler). A click becomes a
+// bot.FeedbackCommand whose answer goes to the clicker alone through the
+// click's response_url; the HTTP response is an empty 200, as Slack wants.
+// Other interactions are acknowledged and ignored. It is safe for
+// concurrent use.
+func (a *Adapter) InteractionsHandler() http.Handler {
+	return http.HandlerFunc(a.serveInteraction)
+}
+
+func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
+	ctx := r.Context()
+	if a.cfg.Dispatcher == nil {
+		http.Error(w, "no dispatcher configured", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	if reason := a.verify(r.Header, body); reason != "" {
+		a.refuse(r, http.StatusUnauthorized, reason)
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+	var cb slackgo.InteractionCallback
+	form, err := url.ParseQuery(string(body))
+	if err == nil {
+		err = json.Unmarshal([]byte(form.Get("payload")), &cb)
+	}
+	if err != nil || cb.Type == "" {
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
+		http.Error(w, "body is not an interaction", http.StatusBadRequest)
+		return
+	}
+	c, ok := feedbackCommand(cb, received)
+	if !ok {
+		w.WriteHeader(http.StatusOK) // not classbot's button: nothing to do
+		return
+	}
+	if err := a.checkResponseURL(cb.ResponseURL); err != nil || cb.ResponseURL == "" {
+		a.refuse(r, http.StatusBadRequest, RefuseResponseURL, slog.String("response_url_host", responseURLHost(cb.ResponseURL)))
+		http.Error(w, "response_url not allowed", http.StatusBadRequest)
+		return
+	}
+	resp := &actionResponder{httpResponder{delivery: delivery{a: a, id: cb.TriggerID, responseURL: cb.ResponseURL,
+		channel: c.Channel, user: c.User, team: c.Workspace}, w: w}}
+	if err := a.cfg.Dispatcher.Dispatch(ctx, c, resp); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: answer to a click failed",
+			slog.String("interaction", cb.TriggerID), slog.Any("err", err))
+	}
+	if !resp.written {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// feedbackCommand turns a click on a feedback button into a
+// bot.FeedbackCommand; ok is false for anything else.
+func feedbackCommand(cb slackgo.InteractionCallback, received time.Time) (bot.Command, bool) {
+	if cb.Type != slackgo.InteractionTypeBlockActions || cb.TriggerID == "" || cb.User.ID == "" {
+		return bot.Command{}, false
+	}
+	for _, act := range cb.ActionCallback.BlockActions {
+		helpful := ""
+		switch act.ActionID {
+		case actionHelpful:
+			helpful = "true"
+		case actionNotHelpful:
+			helpful = "false"
+		default:
+			continue
+		}
+		ws := cb.Team.ID
+		if ws == "" {
+			ws = cb.User.TeamID
+		}
+		return bot.Command{
+			Platform: bot.PlatformSlack, InteractionID: cb.TriggerID, Workspace: ws,
+			Channel: cb.Channel.ID, User: cb.User.ID, Name: bot.FeedbackCommand,
+			Options:    map[string]string{bot.FeedbackAnswer: act.Value, bot.FeedbackHelpful: helpful},
+			ReceivedAt: received,
+		}, true
+	}
+	return bot.Command{}, false
+}
+
+// actionResponder answers a click: Slack ignores the HTTP response's body,
+// so every answer goes through the click's response_url as a new message
+// (replace_original false: the answer and its buttons stay).
+type actionResponder struct{ httpResponder }
+
+// Ack answers 200 with an empty body.
+func (a *actionResponder) Ack(context.Context, bot.Reply) error { return a.write(nil) }
+
+// Respond answers 200 with an empty body, then posts r to the response_url.
+func (a *actionResponder) Respond(ctx context.Context, r bot.Reply) error {
+	if err := a.write(nil); err != nil {
+		return err
+	}
+	return a.FollowUp(ctx, r)
+}
+
+// handleClick hands a Socket Mode click on a feedback button, already
+// acknowledged, to the Dispatcher; anything else is ignored.
+func (a *Adapter) handleClick(ctx context.Context, cb slackgo.InteractionCallback) {
+	c, ok := feedbackCommand(cb, time.Now())
+	if !ok {
+		return
+	}
+	if err := a.checkResponseURL(cb.ResponseURL); err != nil || cb.ResponseURL == "" {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: click refused", slog.String("reason", RefuseResponseURL),
+			slog.String("response_url_host", responseURLHost(cb.ResponseURL)))
+		return
+	}
+	d := delivery{a: a, id: cb.TriggerID, responseURL: cb.ResponseURL, channel: c.Channel, user: c.User, team: c.Workspace}
+	a.cfg.Dispatcher.Go(ctx, c, &ackedResponder{delivery: d})
+}
+
+// ackedResponder answers a Socket Mode click whose envelope was
+// acknowledged already: every answer goes to the response_url.
+type ackedResponder struct{ delivery }
+
+// Ack does nothing: the envelope was acknowledged on arrival.
+func (r *ackedResponder) Ack(context.Context, bot.Reply) error { return nil }
+
+// Respond posts rep to the response_url.
+func (r *ackedResponder) Respond(ctx context.Context, rep bot.Reply) error {
+	return r.FollowUp(ctx, rep)
+}

@@ -1,0 +1,150 @@
+package slacktest
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxStreamLen is the most characters of markdown_text one streamed
+// message takes over chat.startStream and chat.appendStream.
+const MaxStreamLen = 12000
+
+// Streamed is one message written through chat.startStream,
+// chat.appendStream and chat.stopStream (or chat.postMessage, and changed
+// by chat.update), as a student would see it.
+type Streamed struct {
+	TS              string
+	Channel         string
+	ThreadTS        string
+	RecipientUserID string
+	RecipientTeamID string
+	Chunks          []string // each call's markdown_text (or text), in order
+	Text            string   // what the message shows: the chunks joined, or chat.update's text
+	Stopped         bool     // chat.stopStream was called (or it was never a stream)
+	Updated         bool     // chat.update replaced its text
+}
+
+// FailStreams makes chat.startStream answer {"ok": false, "error": code}
+// ("not_in_channel", "missing_scope"...). An empty code undoes it.
+func (s *Server) FailStreams(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streamFail = code
+}
+
+// Streamed returns the messages written in channel, in the order they
+// were started.
+func (s *Server) Streamed(channel string) []Streamed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Streamed
+	for _, ts := range s.streamOrder {
+		if m := s.streams[ts]; m.Channel == channel {
+			m.Chunks = append([]string(nil), m.Chunks...)
+			out = append(out, *m)
+		}
+	}
+	return out
+}
+
+// serveStream answers the streaming methods and chat.postMessage and
+// chat.update as Slack documents them; it reports whether c was one of
+// them.
+func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
+	method, ok := strings.CutPrefix(c.Path, "api/")
+	switch method {
+	case "chat.startStream", "chat.appendStream", "chat.stopStream", "chat.postMessage", "chat.update":
+	default:
+		return false
+	}
+	if !ok {
+		return false
+	}
+	fail := func(code string) { writeJSON(w, map[string]any{"ok": false, "error": code}) }
+	f := c.Form
+	if !strings.HasPrefix(token, "xoxb-") {
+		fail("not_authed")
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.missing["chat:write"] {
+		fail("missing_scope")
+		return true
+	}
+	text := f.Get("markdown_text")
+	if method == "chat.postMessage" || method == "chat.update" {
+		text = f.Get("text")
+	}
+	channel := f.Get("channel")
+	switch method {
+	case "chat.startStream", "chat.postMessage":
+		switch {
+		case channel == "":
+			fail("channel_not_found")
+			return true
+		case method == "chat.startStream" && s.streamFail != "":
+			fail(s.streamFail)
+			return true
+		case method == "chat.startStream" && f.Get("thread_ts") == "":
+			fail("invalid_arguments") // a stream is always a reply in a thread
+			return true
+		case method == "chat.startStream" && !strings.HasPrefix(channel, "D") &&
+			(f.Get("recipient_user_id") == "" || f.Get("recipient_team_id") == ""):
+			fail("invalid_arguments") // channels need the recipient's ids
+			return true
+		case utf8.RuneCountInString(text) > MaxStreamLen:
+			fail("msg_too_long")
+			return true
+		case method == "chat.postMessage" && text == "":
+			fail("no_text")
+			return true
+		}
+		s.nextTS++
+		ts := fmt.Sprintf("1700000000.%06d", s.nextTS)
+		m := &Streamed{TS: ts, Channel: channel, ThreadTS: f.Get("thread_ts"),
+			RecipientUserID: f.Get("recipient_user_id"), RecipientTeamID: f.Get("recipient_team_id"),
+			Stopped: method == "chat.postMessage"}
+		if text != "" {
+			m.Chunks, m.Text = append(m.Chunks, text), text
+		}
+		if s.streams == nil {
+			s.streams = make(map[string]*Streamed)
+		}
+		s.streams[ts] = m
+		s.streamOrder = append(s.streamOrder, ts)
+		s.notify()
+		writeJSON(w, map[string]any{"ok": true, "channel": channel, "ts": ts})
+	default:
+		m := s.streams[f.Get("ts")]
+		switch {
+		case m == nil || m.Channel != channel:
+			fail("message_not_found")
+			return true
+		case method != "chat.update" && m.Stopped:
+			fail("message_not_in_streaming_state")
+			return true
+		case method == "chat.appendStream" && text == "":
+			fail("invalid_arguments")
+			return true
+		case method == "chat.update" && utf8.RuneCountInString(text) > MaxStreamLen,
+			method != "chat.update" && utf8.RuneCountInString(m.Text+text) > MaxStreamLen:
+			fail("msg_too_long")
+			return true
+		}
+		switch method {
+		case "chat.update":
+			m.Text, m.Updated = text, true
+		default:
+			if text != "" {
+				m.Chunks, m.Text = append(m.Chunks, text), m.Text+text
+			}
+			m.Stopped = m.Stopped || method == "chat.stopStream"
+		}
+		s.notify()
+		writeJSON(w, map[string]any{"ok": true, "channel": channel, "ts": m.TS})
+	}
+	return true
+}
