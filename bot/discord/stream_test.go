@@ -73,7 +73,7 @@ func streamSetup(t testing.TB, a bot.Agent, interval time.Duration) *streamFixtu
 	t.Cleanup(f.discord.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := bot.New(store.NewMemory(), a, bot.Options{Logger: log})
-	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: bot.ModeAsync, Logger: log})
+	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: bot.ModeAsync, Logger: log, StudentAskRate: -1}) // one student asks 200 times
 	ad, err := discord.New(discord.Config{
 		AppID: appID, PublicKey: pub, APIURL: f.discord.APIURL, Dispatcher: f.disp, Logger: log,
 		StreamInterval: interval,

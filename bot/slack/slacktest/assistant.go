@@ -11,14 +11,13 @@ import (
 // assistantScope is the bot token scope each method of Slack's AI-app
 // surface needs here (Slack also takes chat:write for setStatus).
 var assistantScope = map[string]string{
-	"api/chat.postMessage":                      "chat:write",
 	"api/assistant.threads.setStatus":           "assistant:write",
 	"api/assistant.threads.setSuggestedPrompts": "assistant:write",
 }
 
-// serveAssistant answers chat.postMessage, assistant.threads.setStatus and
+// serveAssistant answers assistant.threads.setStatus and
 // assistant.threads.setSuggestedPrompts as Slack documents them, and
-// reports whether c was one of them.
+// reports whether c was one of them (chat.postMessage: serveStream).
 func (s *Server) serveAssistant(w http.ResponseWriter, c Call, token string) bool {
 	scope, ok := assistantScope[c.Path]
 	if !ok {
@@ -26,8 +25,6 @@ func (s *Server) serveAssistant(w http.ResponseWriter, c Call, token string) boo
 	}
 	s.mu.Lock()
 	missing := s.missing[scope]
-	s.posted++
-	n := s.posted
 	s.mu.Unlock()
 	f := c.Form
 	switch {
@@ -35,18 +32,6 @@ func (s *Server) serveAssistant(w http.ResponseWriter, c Call, token string) boo
 		writeJSON(w, map[string]any{"ok": false, "error": "not_authed"})
 	case missing:
 		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope", "needed": scope})
-	case c.Path == "api/chat.postMessage":
-		if f.Get("channel") == "" {
-			writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
-			return true
-		}
-		if f.Get("text") == "" {
-			writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
-			return true
-		}
-		ts := strconv.FormatInt(time.Now().Unix(), 10) + "." + strconv.Itoa(100000+n)
-		writeJSON(w, map[string]any{"ok": true, "channel": f.Get("channel"), "ts": ts,
-			"message": map[string]any{"type": "message", "text": f.Get("text"), "ts": ts, "thread_ts": f.Get("thread_ts")}})
 	case f.Get("channel_id") == "" || f.Get("thread_ts") == "":
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
 	case c.Path == "api/assistant.threads.setSuggestedPrompts":

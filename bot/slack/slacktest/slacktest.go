@@ -108,7 +108,6 @@ type Server struct {
 	wg          sync.WaitGroup
 
 	missing  map[string]bool    // bot token scopes the app lacks (RemoveScope)
-	posted   int                // chat.postMessage and assistant calls, for ts values
 	uploads  map[string]*upload // file id -> an upload not yet completed
 	shared   []File             // completed uploads, in order
 	nextFile int
