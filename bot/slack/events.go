@@ -41,30 +41,8 @@ func (a *Adapter) EventsHandler() http.Handler {
 
 func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
-	if a.cfg.Dispatcher == nil {
-		http.Error(w, "no dispatcher configured", http.StatusServiceUnavailable)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
-		http.Error(w, "cannot read body", http.StatusBadRequest)
-		return
-	}
-	if reason := a.verify(r.Header, body); reason != "" {
-		a.refuse(r, http.StatusUnauthorized, reason)
-		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+	body, ok := a.readSigned(w, r)
+	if !ok {
 		return
 	}
 	ev, err := slackevents.ParseEvent(json.RawMessage(body), slackevents.OptionNoVerifyToken())

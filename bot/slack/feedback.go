@@ -3,8 +3,6 @@ package slack
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -50,30 +48,8 @@ func (a *Adapter) InteractionsHandler() http.Handler {
 func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	ctx := r.Context()
-	if a.cfg.Dispatcher == nil {
-		http.Error(w, "no dispatcher configured", http.StatusServiceUnavailable)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
-		http.Error(w, "cannot read body", http.StatusBadRequest)
-		return
-	}
-	if reason := a.verify(r.Header, body); reason != "" {
-		a.refuse(r, http.StatusUnauthorized, reason)
-		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+	body, ok := a.readSigned(w, r)
+	if !ok {
 		return
 	}
 	var cb slackgo.InteractionCallback

@@ -49,25 +49,8 @@ func (a *Adapter) Handler() http.Handler {
 func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	ctx := r.Context()
-	if a.cfg.Dispatcher == nil {
-		http.Error(w, "no dispatcher configured", http.StatusServiceUnavailable)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
-		http.Error(w, "cannot read body", http.StatusBadRequest)
+	body, ok := a.readPost(w, r)
+	if !ok {
 		return
 	}
 	if sslCheck(body) {
@@ -158,4 +141,46 @@ func sslCheck(body []byte) bool {
 	}
 	form, err := url.ParseQuery(string(body))
 	return err == nil && form.Get("ssl_check") == "1"
+}
+
+// readPost reads the body of a POST from Slack, up to MaxBodyBytes, and
+// reports whether to go on; it has already answered the request (503
+// without a Dispatcher, 405, 413, 400) when it returns false.
+func (a *Adapter) readPost(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if a.cfg.Dispatcher == nil {
+		http.Error(w, "no dispatcher configured", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.refuse(r, http.StatusRequestEntityTooLarge, RefuseTooLarge)
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return nil, false
+		}
+		a.refuse(r, http.StatusBadRequest, RefuseBadBody)
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
+}
+
+// readSigned is readPost, then the signature check (401).
+func (a *Adapter) readSigned(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, ok := a.readPost(w, r)
+	if !ok {
+		return nil, false
+	}
+	if reason := a.verify(r.Header, body); reason != "" {
+		a.refuse(r, http.StatusUnauthorized, reason)
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return nil, false
+	}
+	return body, true
 }
