@@ -88,21 +88,25 @@ func (a *Adapter) courseName(ctx context.Context, team string, th slackevents.As
 // threadResponder answers a question typed in a thread, a direct message
 // or a mention: with chat.postMessage in the thread of the question, and,
 // in an assistant thread, with assistant.threads.setStatus while the agent
-// works. The Dispatcher calls it from one goroutine at a time. A streaming
-// answer replaces FollowUp's one post when the platform supports it.
+// works. The Dispatcher calls it from one goroutine at a time. An answer
+// the model streams (Stream) is written into the thread with a
+// ThreadStream, which FollowUp finishes.
 type threadResponder struct {
 	a         *Adapter
 	channel   string
 	user      string
+	team      string // the student's team: a streamed message's recipient
 	thread    string // ts of the thread's parent
 	assistant bool   // an assistant thread: it has a status line
 	// posts, set in a queue worker (UsePostLog), records the answer's
-	// post: a later attempt finding it posts nothing.
-	posts bot.PostLog
+	// post or streamed message: a later attempt finding it posts no other.
+	posts  bot.PostLog
+	stream *ThreadStream // nil until the first Stream
 }
 
 var (
 	_ bot.Responder  = (*threadResponder)(nil)
+	_ bot.Streamer   = (*threadResponder)(nil)
 	_ bot.Addressed  = (*threadResponder)(nil)
 	_ bot.PostLogger = (*threadResponder)(nil)
 )
@@ -111,14 +115,42 @@ var (
 const postKindThread = "slack_thread"
 
 // UsePostLog makes FollowUp post the whole answer as one message, record
-// it in l, and post nothing when l holds one already: a retried queued
+// it in l, and post nothing when l holds one already; a streamed message
+// is recorded there too, and a later attempt finishes it: a retried queued
 // job does not answer twice.
-func (t *threadResponder) UsePostLog(l bot.PostLog) { t.posts = l }
+func (t *threadResponder) UsePostLog(l bot.PostLog) {
+	t.posts = l
+	if t.stream != nil {
+		t.stream.posts = l
+	}
+}
+
+// threadStream returns the ThreadStream of the answer, created once.
+func (t *threadResponder) threadStream() *ThreadStream {
+	if t.stream == nil {
+		t.stream = t.a.NewStream(Thread{Channel: t.channel, TS: t.thread, User: t.user, Team: t.team}, t.posts)
+	}
+	return t.stream
+}
+
+// Stream shows the answer so far in the thread (ThreadStream.Stream).
+func (t *threadResponder) Stream(ctx context.Context, text string) {
+	t.threadStream().Stream(ctx, text)
+}
+
+// streamed reports whether the answer has a streamed message, this
+// attempt's or, in the PostLog, an earlier one's: FollowUp finishes it.
+func (t *threadResponder) streamed() bool {
+	if t.stream != nil && t.stream.ts != "" {
+		return true
+	}
+	return t.posts != nil && t.posts.Posted(postKindStream) != ""
+}
 
 // Address says where the answer goes: channel, user, thread and whether it
 // is an assistant thread. It holds no secret.
 func (t *threadResponder) Address() (json.RawMessage, error) {
-	return json.Marshal(address{Channel: t.channel, User: t.user, Thread: t.thread, Assistant: t.assistant})
+	return json.Marshal(address{Channel: t.channel, User: t.user, Team: t.team, Thread: t.thread, Assistant: t.assistant})
 }
 
 // reopenThread is Reopen for an address a threadResponder made.
@@ -135,7 +167,10 @@ func (a *Adapter) reopenThread(c bot.Command, ad address) (bot.Responder, error)
 	if a.cfg.BotToken == "" {
 		return nil, fmt.Errorf("slack: reopen %s: answering in a thread needs SLACK_BOT_TOKEN", c.InteractionID)
 	}
-	return &threadResponder{a: a, channel: ad.Channel, user: ad.User, thread: ad.Thread, assistant: ad.Assistant}, nil
+	if ad.Team == "" {
+		ad.Team = c.Workspace
+	}
+	return &threadResponder{a: a, channel: ad.Channel, user: ad.User, team: ad.Team, thread: ad.Thread, assistant: ad.Assistant}, nil
 }
 
 // Ack shows StatusText in an assistant thread (Slack clears it when the
@@ -159,11 +194,20 @@ func (t *threadResponder) Respond(ctx context.Context, r bot.Reply) error { retu
 // FollowUp posts the answer in the thread, escaped and split like every
 // answer. An ephemeral reply in a channel (a refusal meant for the student
 // only) goes with chat.postEphemeral in the thread; in a direct message
-// the student alone sees it anyway.
+// the student alone sees it anyway. When part of the answer was streamed,
+// FollowUp finishes that message with the reply instead (an ephemeral
+// one replaces its text), so no half answer stays in the thread.
 func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 	text := r.Text
 	if r.File != nil && r.File.Inline != "" {
 		text += "\n\n" + r.File.Inline
+	}
+	if t.streamed() {
+		s := t.threadStream()
+		if r.Ephemeral {
+			s.replace = true
+		}
+		return s.Finish(ctx, text)
 	}
 	if t.posts != nil {
 		return t.postOnce(ctx, r, text)

@@ -154,7 +154,7 @@ func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, th
 		Text:          q,
 		ReceivedAt:    received,
 	}
-	a.cfg.Dispatcher.Go(ctx, c, &threadResponder{a: a, channel: channel, user: user, thread: thread, assistant: assistant})
+	a.cfg.Dispatcher.Go(ctx, c, &threadResponder{a: a, channel: channel, user: user, team: team, thread: thread, assistant: assistant})
 }
 
 // seenEvents is how many event ids firstDelivery remembers.

@@ -131,6 +131,43 @@ func TestSlackAppMentionIsAnsweredInThread(t *testing.T) {
 	}
 }
 
+// A mention whose model streams its answer in pieces gets it in the
+// thread as one streamed message (chat.startStream, appendStream,
+// stopStream) showing the whole answer, escaped, and no other post.
+func TestSlackAppMentionAnswerStreams(t *testing.T) {
+	f := setup(t, options{mode: bot.ModeAsync, botToken: botToken, open: true})
+	f.agent.parts = []string{"Homework 2 ", "is due <!chan", "nel> Friday & ", "not later."}
+	final := "Homework 2 is due <!channel> Friday & not later."
+	srv := f.eventsServer()
+	ev := callback(t, "Ev0MENTION2", map[string]any{
+		"type": "app_mention", "user": asker, "text": "<@U0BOT0000> when is hw 2 due?",
+		"ts": threadTS, "channel": channel, "event_ts": threadTS,
+	})
+	if status, _ := f.postEvent(srv.URL, ev, time.Now(), 0); status != http.StatusOK {
+		t.Fatalf("event = %d, want 200", status)
+	}
+	f.shutdown()
+	msgs := f.slack.Streamed(channel)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages in the channel, want 1 streamed: %+v", len(msgs), msgs)
+	}
+	m := msgs[0]
+	if !m.Stopped || m.Updated || m.ThreadTS != threadTS || m.RecipientUserID != asker || m.RecipientTeamID != team {
+		t.Errorf("message %+v: want a stopped stream in the thread, for the asker", m)
+	}
+	if m.Text != slack.Escape(final) || strings.Contains(m.Text, "<!channel>") {
+		t.Errorf("message shows %q, want %q", m.Text, slack.Escape(final))
+	}
+	for _, method := range []string{"chat.startStream", "chat.appendStream", "chat.stopStream"} {
+		if len(f.slack.APICalls(method)) == 0 {
+			t.Errorf("no %s call", method)
+		}
+	}
+	if n := len(f.posted(channel, threadTS)); n != 0 {
+		t.Errorf("%d chat.postMessage calls besides the stream, want 0", n)
+	}
+}
+
 func TestSlackAssistantThread(t *testing.T) {
 	f := setup(t, options{mode: bot.ModeAsync, botToken: botToken, courses: true})
 	ctx := t.Context()

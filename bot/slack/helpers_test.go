@@ -75,6 +75,8 @@ func (e *events) String() string {
 type gatedAgent struct {
 	gate         chan struct{}
 	answerFunc   func(input string) string
+	// parts, when set, is the answer streamed (RunStream) in these pieces.
+	parts []string
 	releaseAfter time.Duration
 	events       *events
 	once         sync.Once
@@ -120,6 +122,21 @@ func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agen
 	}
 	g.events.add("model answered")
 	return agent.Result{Output: g.answerFunc(input)}, nil
+}
+
+// RunStream is Run; with parts set, the answer is those parts joined,
+// each growing prefix given to onText first.
+func (g *gatedAgent) RunStream(ctx context.Context, a agent.Agent, input string, onText func(string)) (agent.Result, error) {
+	res, err := g.Run(ctx, a, input)
+	if err != nil || g.parts == nil {
+		return res, err
+	}
+	var sb strings.Builder
+	for _, p := range g.parts {
+		sb.WriteString(p)
+		onText(sb.String())
+	}
+	return agent.Result{Output: sb.String()}, nil
 }
 
 func (g *gatedAgent) stats() (calls int) {

@@ -251,7 +251,7 @@ func TestThreadResponderStreamsThroughTheDispatcher(t *testing.T) {
 	t.Cleanup(func() { _ = d.Shutdown(context.WithoutCancel(t.Context())) })
 	c := bot.Command{Platform: bot.PlatformSlack, InteractionID: "Ev1", Workspace: "T0A1B2C3D", Channel: streamChannel,
 		User: "U0STUDENT", Name: "ask", Text: "when is hw 2 due?"}
-	if err := d.Dispatch(t.Context(), c, a.streamResponder(thread)); err != nil {
+	if err := d.Dispatch(t.Context(), c, &threadResponder{a: a, channel: thread.Channel, user: thread.User, team: thread.Team, thread: thread.TS}); err != nil {
 		t.Fatal(err)
 	}
 	final := "Homework 2 is due <!here> Friday."
