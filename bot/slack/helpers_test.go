@@ -73,10 +73,10 @@ func (e *events) String() string {
 // waits for the model then shows up as events in the wrong order, not as a
 // hang.
 type gatedAgent struct {
-	gate         chan struct{}
-	answerFunc   func(input string) string
+	gate       chan struct{}
+	answerFunc func(input string) string
 	// parts, when set, is the answer streamed (RunStream) in these pieces.
-	parts []string
+	parts        []string
 	releaseAfter time.Duration
 	events       *events
 	once         sync.Once

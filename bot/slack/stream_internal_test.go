@@ -267,3 +267,28 @@ func TestThreadResponderStreamsThroughTheDispatcher(t *testing.T) {
 		t.Errorf("first chunk %q", m.Chunks[0])
 	}
 }
+
+// A queued question whose first attempt streamed part of its answer and
+// stopped is answered once: the retry, streaming or not, finishes that
+// message rather than posting another.
+func TestThreadResponderRetryFinishesTheStream(t *testing.T) {
+	a, srv := streamAdapter(t)
+	posts := &memPostLog{}
+	attempt := func() *threadResponder {
+		r := &threadResponder{a: a, channel: thread.Channel, user: thread.User, team: thread.Team, thread: thread.TS}
+		r.UsePostLog(posts)
+		return r
+	}
+	first := attempt()
+	first.Stream(t.Context(), "Homework 2 is")
+	if err := attempt().FollowUp(t.Context(), bot.Reply{Text: "Homework 2 is due Friday."}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.Streamed(streamChannel)
+	if len(msgs) != 1 || msgs[0].Text != "Homework 2 is due Friday." || !msgs[0].Stopped {
+		t.Errorf("messages %+v, want the one streamed, finished with the answer", msgs)
+	}
+	if n := len(srv.APICalls("chat.postMessage")); n != 0 {
+		t.Errorf("%d chat.postMessage calls, want 0", n)
+	}
+}
