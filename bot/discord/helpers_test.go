@@ -128,6 +128,10 @@ type options struct {
 	teachers []string
 	// mentions turns on Config.Mentions.
 	mentions bool
+	// model, when set, answers instead of the fixture's gated agent.
+	model bot.Agent
+	// streamInterval is Config.StreamInterval; default its own.
+	streamInterval time.Duration
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -146,12 +150,17 @@ func setup(t *testing.T, o options) *fixture {
 	if o.teachers != nil {
 		bo.Teachers, bo.Roster, bo.Courses = o.teachers, f.store, f.store
 	}
-	b := bot.New(f.store, f.agent, bo)
+	var model bot.Agent = f.agent
+	if o.model != nil {
+		model = o.model
+	}
+	b := bot.New(f.store, model, bo)
 	f.disp = bot.NewDispatcher(t.Context(), b, bot.Config{Mode: o.mode, Logger: log, AutoInlineBudget: o.autoBudget})
 	t.Cleanup(f.shutdown)
 	f.adapter, err = discord.New(discord.Config{
 		AppID: appID, PublicKey: pub, BotToken: o.botToken, GuildID: o.guild,
 		APIURL: f.discord.APIURL, Dispatcher: f.disp, Logger: log, Mentions: o.mentions,
+		StreamInterval: o.streamInterval,
 		OnRefuseFunc: func(reason string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()

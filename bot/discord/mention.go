@@ -122,6 +122,8 @@ type mentionResponder struct {
 	channel string
 	guild   string
 	posts   bot.PostLog // queue mode: where the reply is recorded; nil: nowhere
+	reply   string      // the reply's id once posted (or found in posts)
+	preview preview
 }
 
 var (
@@ -139,8 +141,9 @@ func (r *mentionResponder) Respond(ctx context.Context, rep bot.Reply) error {
 	return r.FollowUp(ctx, rep)
 }
 
-// UsePostLog makes FollowUp record its reply in l and send none when l
-// holds one already: a retried queued job does not answer twice.
+// UsePostLog makes the first Stream or FollowUp record the reply in l, and
+// edit the reply l holds instead of posting one: a retried queued job does
+// not answer twice.
 func (r *mentionResponder) UsePostLog(l bot.PostLog) { r.posts = l }
 
 // Address says where the reply goes: the message, its channel and guild.
@@ -149,29 +152,71 @@ func (r *mentionResponder) Address() (json.RawMessage, error) {
 	return json.Marshal(address{Message: r.message, Channel: r.channel, Guild: r.guild})
 }
 
-// FollowUp posts the answer as one reply to the message, laid out by
-// OneMessage (content, the rest in embeds), with no mention parsed and
-// the author not pinged by the reply. Ephemeral cannot be honoured in a
-// channel message; only /ask answers and its refusals come here.
-func (r *mentionResponder) FollowUp(ctx context.Context, rep bot.Reply) error {
-	if r.posts != nil && r.posts.Posted(postKindMention) != "" {
-		return nil
+// replyID returns the id of the reply already posted (by this attempt or,
+// per the PostLog, an earlier one), or "" when there is none.
+func (r *mentionResponder) replyID() string {
+	if r.reply == "" && r.posts != nil {
+		r.reply = r.posts.Posted(postKindMention)
 	}
+	return r.reply
+}
+
+// Stream shows the answer so far (see preview.next): the first time by
+// posting the reply, recorded in the PostLog before any edit of it, then
+// by editing it.
+func (r *mentionResponder) Stream(ctx context.Context, text string) {
+	id := r.replyID()
+	bucket := discordgo.EndpointChannelMessages(r.channel)
+	if id != "" {
+		bucket = discordgo.EndpointChannelMessage(r.channel, "") // discordgo's bucket for edits
+	}
+	content, ok := r.preview.next(r.a, bucket, text)
+	if !ok {
+		return
+	}
+	var err error
+	if id == "" {
+		err = r.post(ctx, content, nil)
+	} else {
+		err = r.edit(ctx, id, content, nil)
+	}
+	r.preview.sent(content, err)
+	if err != nil {
+		r.a.log.LogAttrs(ctx, slog.LevelInfo, "discord: streamed reply failed; the answer comes whole",
+			slog.String("message", r.message), slog.Any("error", err))
+	}
+}
+
+// FollowUp answers with one reply to the message, laid out by OneMessage
+// (content, the rest in embeds), with no mention parsed and the author not
+// pinged by the reply: it edits the reply Stream or an earlier attempt
+// posted, or else posts it. Ephemeral cannot be honoured in a channel
+// message; only /ask answers and its refusals come here.
+func (r *mentionResponder) FollowUp(ctx context.Context, rep bot.Reply) error {
 	text := rep.Text
 	if rep.File != nil && rep.File.Inline != "" {
 		text += "\n\n" + rep.File.Inline
 	}
 	content, parts := OneMessage(text)
+	if id := r.replyID(); id != "" {
+		return r.edit(ctx, id, content, embedsOf(parts))
+	}
+	return r.post(ctx, content, embedsOf(parts))
+}
+
+// post sends the reply and records its id in the PostLog, if any.
+func (r *mentionResponder) post(ctx context.Context, content string, embeds []*discordgo.MessageEmbed) error {
 	no := false
 	sent, err := r.a.session.ChannelMessageSendComplex(r.channel, &discordgo.MessageSend{
 		Content:         content,
-		Embeds:          embedsOf(parts),
+		Embeds:          embeds,
 		Reference:       &discordgo.MessageReference{MessageID: r.message, ChannelID: r.channel, GuildID: r.guild, FailIfNotExists: &no},
 		AllowedMentions: noMentions(),
 	}, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("discord: reply to message %s: %w", r.message, redact.Secret(err, r.a.cfg.BotToken, "[token]"))
 	}
+	r.reply = sent.ID
 	if r.posts != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bot.RecordPostTimeout)
 		defer cancel()
@@ -179,6 +224,21 @@ func (r *mentionResponder) FollowUp(ctx context.Context, rep bot.Reply) error {
 			r.a.log.LogAttrs(ctx, slog.LevelWarn, "discord: recording a mention's reply failed",
 				slog.String("message", r.message), slog.Any("err", err))
 		}
+	}
+	return nil
+}
+
+// edit replaces the reply id's content and embeds (nil: none), with no
+// mention parsed.
+func (r *mentionResponder) edit(ctx context.Context, id, content string, embeds []*discordgo.MessageEmbed) error {
+	if embeds == nil {
+		embeds = []*discordgo.MessageEmbed{}
+	}
+	_, err := r.a.session.ChannelMessageEditComplex(&discordgo.MessageEdit{
+		ID: id, Channel: r.channel, Content: &content, Embeds: &embeds, AllowedMentions: noMentions(),
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: edit the reply to message %s: %w", r.message, redact.Secret(err, r.a.cfg.BotToken, "[token]"))
 	}
 	return nil
 }

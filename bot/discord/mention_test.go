@@ -1,11 +1,13 @@
 package discord_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -199,5 +201,122 @@ func TestDiscordMentionReopenedRepliesOnce(t *testing.T) {
 	}
 	if _, err := w.adapter.Reopen(t.Context(), c, json.RawMessage(`{"msg":"../1"}`)); err == nil {
 		t.Fatal("a malformed message id was reopened")
+	}
+}
+
+// edits returns the edits of channel messages, in order.
+func (f *fixture) edits() []discordtest.Request {
+	return channelEdits(f.discord)
+}
+
+func channelEdits(s *discordtest.Server) []discordtest.Request {
+	var out []discordtest.Request
+	for _, r := range s.Requests() {
+		if r.Method == http.MethodPatch && strings.HasPrefix(r.Path, "channels/"+channelID+"/messages/") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A mention's answer streams into one reply: the reply is posted with the
+// answer so far, then edited until it holds the whole answer.
+func TestDiscordMentionStreamsIntoItsReply(t *testing.T) {
+	const id = "1400000000000000030"
+	parts := []string{"Homework 2 ", "is due ", "Friday. @everyone"}
+	var f *fixture
+	model := &streamAgent{parts: parts, afterFirst: func(context.Context, string) error {
+		// The first part is posted before the model writes on.
+		return f.discord.Wait(wait, func() bool { return len(f.replies(id)) == 1 })
+	}}
+	f = setup(t, options{mode: bot.ModeAsync, botToken: "test-bot-token", guild: guildID, mentions: true,
+		model: model, streamInterval: time.Nanosecond})
+	f.discord.BotUserID = botUserID
+	runGateway(t, f)
+	waitReady(t, f)
+	f.discord.SendEvent("MESSAGE_CREATE", messageCreate(t, id, studentID, "<@"+botUserID+"> when is hw 2 due?", false, botUserID))
+	answer := strings.Join(parts, "")
+	if err := f.discord.Wait(wait, func() bool {
+		e := f.edits()
+		return len(e) > 0 && strings.Contains(content(t, e[len(e)-1]), "Friday.")
+	}); err != nil {
+		t.Fatalf("the reply was not edited to the answer: %v", err)
+	}
+	f.shutdown()
+	replies := f.replies(id)
+	if len(replies) != 1 {
+		t.Fatalf("%d replies, want 1", len(replies))
+	}
+	if c := content(t, replies[0]); c != strings.TrimSpace(parts[0]) {
+		t.Fatalf("the reply was posted with %q, want the first part %q", c, parts[0])
+	}
+	edits := f.edits()
+	for _, e := range append(edits, replies...) {
+		if err := discordtest.NoPings(e.Body); err != nil {
+			t.Fatal(err)
+		}
+		if e.Method == http.MethodPatch && e.Path != edits[0].Path {
+			t.Fatalf("edits of %s and %s, want one message edited", edits[0].Path, e.Path)
+		}
+	}
+	if c := content(t, edits[len(edits)-1]); c != answer {
+		t.Fatalf("last edit %q, want the answer %q", c, answer)
+	}
+}
+
+// A queued retry edits the reply an earlier attempt posted and recorded,
+// while streaming and when it answers, and posts none.
+func TestDiscordMentionRetryEditsRecordedReply(t *testing.T) {
+	w := setupWorker(t, "test-bot-token")
+	const msg = "1400000000000000031"
+	raw, err := discord.MentionResponder(w.adapter, msg, channelID, guildID).(bot.Addressed).Address()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bot.Command{Platform: bot.PlatformDiscord, InteractionID: msg, Workspace: guildID, Channel: channelID, User: student, Name: "ask"}
+	log := &memPostLog{}
+	attempt := func() bot.Responder {
+		r, err := w.adapter.Reopen(t.Context(), c, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.(bot.PostLogger).UsePostLog(log)
+		return r
+	}
+	// The first attempt streams a part and dies before its FollowUp.
+	attempt().(bot.Streamer).Stream(t.Context(), "Homework 2")
+	posted := log.Posted("discord_mention")
+	if posted == "" {
+		t.Fatal("the streamed reply was not recorded")
+	}
+	r := attempt()
+	r.(bot.Streamer).Stream(t.Context(), "Homework 2 is due")
+	answer := "Homework 2 is due Friday. @everyone"
+	if err := r.FollowUp(t.Context(), bot.Reply{Text: answer}); err != nil {
+		t.Fatal(err)
+	}
+	posts := 0
+	for _, q := range w.discord.Requests() {
+		if q.Method == http.MethodPost && q.Path == "channels/"+channelID+"/messages" {
+			posts++
+		}
+	}
+	if posts != 1 {
+		t.Fatalf("%d replies from two attempts, want 1", posts)
+	}
+	edits := channelEdits(w.discord)
+	if len(edits) != 2 {
+		t.Fatalf("%d edits, want the stream's and the answer's", len(edits))
+	}
+	for _, e := range edits {
+		if e.Path != "channels/"+channelID+"/messages/"+posted {
+			t.Fatalf("edit of %s, want of the recorded reply %s", e.Path, posted)
+		}
+		if err := discordtest.NoPings(e.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := content(t, edits[1]); got != answer {
+		t.Fatalf("last edit %q, want %q", got, answer)
 	}
 }

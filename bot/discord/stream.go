@@ -23,38 +23,57 @@ type preview struct {
 	off   bool      // an edit failed: no more previews, FollowUp still answers
 }
 
-// show edits the deferred response to show text, the answer so far, unless
-// an edit went out less than the adapter's StreamInterval ago, or the
-// route's rate limit (as discordgo learnt it from Discord's X-RateLimit-*
-// headers) has fewer than two requests left: one is kept for the final
-// edit, which FollowUp makes whatever the previews did. A preview shows at
-// most the answer's first message (2,000 characters); like every edit it
-// sets allowed_mentions to none.
-func (w webhook) show(ctx context.Context, p *preview, text string) {
+// next returns what the preview should show of text, the answer so far,
+// and whether to send it now: not when text adds nothing to what is shown,
+// an edit went out less than a's StreamInterval ago, or the rate limit of
+// bucket (as discordgo learnt it from Discord's X-RateLimit-* headers) has
+// fewer than two requests left: one is kept for the final message, which
+// FollowUp sends whatever the previews did. A preview shows at most the
+// answer's first message (2,000 characters).
+func (p *preview) next(a *Adapter, bucket, text string) (string, bool) {
 	if p.off {
-		return
+		return "", false
 	}
 	content := Split(strings.TrimSpace(text))[0]
 	if content == "" || content == p.shown {
-		return
+		return "", false
 	}
 	now := time.Now()
-	if !p.last.IsZero() && now.Sub(p.last) < w.a.streamInterval {
-		return
+	if !p.last.IsZero() && now.Sub(p.last) < a.streamInterval {
+		return "", false
 	}
-	uri := discordgo.EndpointInteractionResponseActions(w.appID, w.token)
-	rl := w.a.session.Ratelimiter
-	if rl.GetWaitTime(rl.GetBucket(uri), 2) > 0 {
-		return
+	rl := a.session.Ratelimiter
+	if rl.GetWaitTime(rl.GetBucket(bucket), 2) > 0 {
+		return "", false
 	}
 	p.last = now
-	if err := w.edit(ctx, content, nil, nil); err != nil {
+	return content, true
+}
+
+// sent notes the outcome of sending content: after an error no more
+// previews are sent (FollowUp still answers).
+func (p *preview) sent(content string, err error) {
+	if err != nil {
 		p.off = true
-		w.a.log.LogAttrs(ctx, slog.LevelInfo, "discord: streamed edit failed; the answer comes whole",
-			slog.String("interaction", w.interaction), slog.Any("error", err))
 		return
 	}
 	p.shown = content
+}
+
+// show edits the deferred response to show text, the answer so far, when
+// preview.next allows it; like every edit it sets allowed_mentions to none.
+func (w webhook) show(ctx context.Context, p *preview, text string) {
+	uri := discordgo.EndpointInteractionResponseActions(w.appID, w.token)
+	content, ok := p.next(w.a, uri, text)
+	if !ok {
+		return
+	}
+	err := w.edit(ctx, content, nil, nil)
+	p.sent(content, err)
+	if err != nil {
+		w.a.log.LogAttrs(ctx, slog.LevelInfo, "discord: streamed edit failed; the answer comes whole",
+			slog.String("interaction", w.interaction), slog.Any("error", err))
+	}
 }
 
 // Stream shows the answer so far by editing the deferred response (see
@@ -73,4 +92,5 @@ var (
 	_ bot.Streamer = (*httpResponder)(nil)
 	_ bot.Streamer = (*gatewayResponder)(nil)
 	_ bot.Streamer = (*reopened)(nil)
+	_ bot.Streamer = (*mentionResponder)(nil)
 )

@@ -535,6 +535,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodPatch && len(parts) == 4 && parts[0] == "channels" && parts[2] == "messages":
+		if !bot {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})
+			return
+		}
+		m := message(parts[3], body)
+		m["channel_id"] = parts[1]
+		writeJSON(w, http.StatusOK, m)
 	case r.Method == http.MethodPatch && len(parts) == 5 && parts[0] == "webhooks" && parts[3] == "messages":
 		writeJSON(w, http.StatusOK, message(parts[4], body))
 	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "webhooks":
