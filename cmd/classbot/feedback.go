@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/classbot/classbot/store"
 )
 
 const feedbackUsage = `Usage: classbot feedback [--limit N]
@@ -37,21 +34,11 @@ func runFeedback(ctx context.Context, e env, args []string) error {
 	if fs.NArg() > 0 || *limit <= 0 {
 		return usagef("feedback takes only --limit N (N > 0), got %q", args)
 	}
-	cfg, err := loadConfig(e.getenv)
-	if err != nil {
-		return err
-	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set: feedback lives in PostgreSQL")
-	}
-	pg, err := store.Open(ctx, cfg.DatabaseURL)
+	pg, err := openMigrated(ctx, e, "feedback lives in PostgreSQL")
 	if err != nil {
 		return err
 	}
 	defer pg.Close()
-	if err := store.Migrate(ctx, pg.Pool()); err != nil {
-		return err
-	}
 	fb, err := pg.UnhelpfulFeedback(ctx, *limit)
 	if err != nil {
 		return fmt.Errorf("feedback: %w", err)

@@ -63,3 +63,26 @@ func runVersion(_ context.Context, e env, args []string) error {
 	fmt.Fprintln(e.stdout, "classbot", v)
 	return nil
 }
+
+// openMigrated opens the PostgreSQL store of DATABASE_URL and migrates
+// classbot's tables, for subcommands that only read or write the database
+// (roster export, feedback). Without DATABASE_URL it says so and why the
+// command needs it (why). The caller closes the store.
+func openMigrated(ctx context.Context, e env, why string) (*store.Postgres, error) {
+	cfg, err := loadConfig(e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set: " + why)
+	}
+	pg, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx, pg.Pool()); err != nil {
+		pg.Close()
+		return nil, err
+	}
+	return pg, nil
+}

@@ -79,21 +79,11 @@ func runRosterExport(ctx context.Context, e env, args []string) error {
 	default:
 		return usagef("roster export: --platform is slack or discord, not %q", f.Platform)
 	}
-	cfg, err := loadConfig(e.getenv)
-	if err != nil {
-		return err
-	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set: the roster lives in PostgreSQL")
-	}
-	pg, err := store.Open(ctx, cfg.DatabaseURL)
+	pg, err := openMigrated(ctx, e, "the roster lives in PostgreSQL")
 	if err != nil {
 		return err
 	}
 	defer pg.Close()
-	if err := store.Migrate(ctx, pg.Pool()); err != nil {
-		return err
-	}
 	w := bufio.NewWriterSize(e.stdout, 64<<10)
 	out, err := bot.NewRosterCSV(w)
 	if err != nil {
