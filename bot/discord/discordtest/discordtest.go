@@ -369,23 +369,7 @@ func (s *Server) ReadyConns() int {
 // interaction object) on every ready gateway connection. It returns how
 // many got it.
 func (s *Server) SendInteraction(payload json.RawMessage) int {
-	s.mu.Lock()
-	s.seq++
-	seq := s.seq
-	var conns []*gwConn
-	for c := range s.conns {
-		if c.ready {
-			conns = append(conns, c)
-		}
-	}
-	s.mu.Unlock()
-	n := 0
-	for _, c := range conns {
-		if c.write(map[string]any{"op": 0, "t": "INTERACTION_CREATE", "s": seq, "d": payload}) == nil {
-			n++
-		}
-	}
-	return n
+	return s.SendEvent("INTERACTION_CREATE", payload)
 }
 
 // Intents returns the intents of the last IDENTIFY.
