@@ -120,12 +120,30 @@ func TestQueueLeavesNoStudentDataInRiver(t *testing.T) {
 	}
 }
 
-// A worker without the job's platform puts the job back without using an
-// attempt; a worker that has it answers every job once.
+// A worker without a job's platform never takes it: jobs go to a queue per
+// platform, and a worker takes only its platforms' queues. A job left in
+// the shared queue of earlier versions is put back without using an
+// attempt. A worker that has the platform answers every job once, at its
+// first attempt.
 func TestQueuePlatformlessWorkerBesideAFullOne(t *testing.T) {
 	dbURL := newDB(t)
 	b := newBoard()
 	web := startReplica(t, dbURL, &model{}, b, queue.Config{Workers: -1})
+	const n = 20
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = "N" + string(rune('A'+i))
+		send(t, web, dbURL, register(ids[i], "U"+ids[i]))
+	}
+	var inQueue int
+	query(t, dbURL, `SELECT count(*) FROM river_job WHERE queue = $1`, []any{queue.QueueFor(bot.PlatformConsole)}, &inQueue)
+	if inQueue != n {
+		t.Fatalf("%d of %d jobs in the %s queue", inQueue, n, queue.QueueFor(bot.PlatformConsole))
+	}
+	// Half of them as an earlier version enqueued them.
+	query(t, dbURL, `WITH moved AS (UPDATE river_job SET queue = $1 WHERE id IN (SELECT id FROM river_job ORDER BY id LIMIT $2) RETURNING 1)
+		SELECT count(*) FROM moved`, []any{queue.Name, n / 2}, &inQueue)
+
 	var snoozed atomic.Int32
 	startReplicaWith(t, dbURL, &model{}, queue.Config{Workers: 10, PlatformSnooze: 100 * time.Millisecond,
 		ObserveFunc: func(r queue.Report) {
@@ -133,18 +151,17 @@ func TestQueuePlatformlessWorkerBesideAFullOne(t *testing.T) {
 				snoozed.Add(1)
 			}
 		}}, bot.Options{}, nil)
-	const n = 20
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = "N" + string(rune('A'+i))
-		send(t, web, dbURL, register(ids[i], "U"+ids[i]))
-	}
 	deadline := time.Now().Add(30 * time.Second)
-	for snoozed.Load() < 2*n {
+	for snoozed.Load() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the platform-less worker snoozed %d times", snoozed.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	var touched int
+	query(t, dbURL, `SELECT count(*) FROM river_job WHERE queue <> $1 AND (state <> 'available' OR attempt <> 0)`, []any{queue.Name}, &touched)
+	if touched != 0 {
+		t.Errorf("the platform-less worker took %d jobs of a platform queue", touched)
 	}
 	startReplica(t, dbURL, &model{}, b, queue.Config{Workers: 10})
 	waitPosts(t, b, ids, 30*time.Second)

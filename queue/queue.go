@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -34,8 +35,23 @@ import (
 	"github.com/classbot/classbot/store"
 )
 
-// Name is the River queue classbot's jobs go to.
+// Name is the River queue of the jobs enqueued before jobs went to a queue
+// per platform (QueueFor). Every worker still takes its jobs, putting back
+// (snoozed, attempts untouched) those whose platform it lacks, so an
+// upgrade loses none.
 const Name = "classbot"
+
+// QueueFor is the River queue of platform's jobs ("classbot_slack", ...). A
+// worker subscribes to the queues of the platforms it can answer through
+// and no other: a replica without Discord's secrets never takes a Discord
+// job, so a job waits only for a replica that can answer it, and none of
+// its attempts is spent where it cannot succeed.
+func QueueFor(platform string) string { return Name + "_" + platform }
+
+// Queues are every queue classbot's jobs go to: Name and one per platform.
+func Queues() []string {
+	return []string{Name, QueueFor(bot.PlatformSlack), QueueFor(bot.PlatformDiscord), QueueFor(bot.PlatformConsole)}
+}
 
 // Defaults of Config's fields, and why.
 const (
@@ -92,9 +108,10 @@ type Config struct {
 	// RetryMax; each is jittered by up to a quarter either way, so jobs
 	// that failed together do not come back together. Defaults 2 s and 60 s.
 	RetryBase, RetryMax time.Duration
-	// PlatformSnooze is how long a job whose platform this process cannot
-	// answer through is put back for another process, without using an
-	// attempt. Default 5 s.
+	// PlatformSnooze is how long a job of the Name queue (enqueued before
+	// the queues per platform) whose platform this process cannot answer
+	// through is put back for another process, without using an attempt.
+	// Default 5 s.
 	PlatformSnooze time.Duration
 	// Logger gets River's warnings and the workers' lines. Default slog.Default().
 	Logger *slog.Logger
@@ -254,7 +271,7 @@ func (q *Queue) insert(ctx context.Context, tx pgx.Tx, jobs []any) error {
 		if !ok {
 			return fmt.Errorf("queue: a job of type %T", j)
 		}
-		params[i] = river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: Name, MaxAttempts: q.cfg.MaxAttempts}}
+		params[i] = river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: QueueFor(args.Platform), MaxAttempts: q.cfg.MaxAttempts}}
 	}
 	// InsertManyTx (one multi-row INSERT) rather than InsertManyFastTx
 	// (COPY through a temporary table): one statement less in the
@@ -282,12 +299,19 @@ func (q *Queue) forget(ctx context.Context, tx pgx.Tx, platform string, ids []st
 
 // Start runs the workers (if Config.Workers > 0) until Stop: they run the
 // work through d and answer through the Reopener of the command's platform
-// (by bot.PlatformSlack, ...). A job of a platform missing here is put back
-// (snoozed, its attempt not counted) for a process that has it.
+// (by bot.PlatformSlack, ...). They take the jobs of the queues of the
+// platforms in reopeners (QueueFor), Config.Workers at once in each, and
+// those of the Name queue; a job there of a platform missing here is put
+// back (snoozed, its attempt not counted) for a process that has it.
 func (q *Queue) Start(ctx context.Context, d *bot.Dispatcher, reopeners map[string]bot.Reopener) error {
 	q.worker.d, q.reopeners = d, reopeners
 	if q.cfg.Workers < 0 {
 		return nil
+	}
+	for _, p := range slices.Sorted(maps.Keys(reopeners)) {
+		if err := q.client.Queues().Add(QueueFor(p), river.QueueConfig{MaxWorkers: q.cfg.Workers}); err != nil {
+			return fmt.Errorf("queue: the %s queue: %w", p, err)
+		}
 	}
 	if err := q.client.Start(ctx); err != nil {
 		return fmt.Errorf("queue: starting the workers: %w", err)
@@ -382,8 +406,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) (err error) {
 	a := job.Args
 	reopen, ok := w.q.reopeners[a.Platform]
 	if !ok {
-		// This process has no adapter for the job's platform: put the job
-		// back, attempts untouched, for a process that has one.
+		// A job of the Name queue (enqueued before the queues per
+		// platform) and this process has no adapter for its platform: put
+		// it back, attempts untouched, for a process that has one.
 		rep.Snoozed = SnoozeNoPlatform
 		return river.JobSnooze(w.q.cfg.PlatformSnooze)
 	}

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,6 +13,9 @@ import (
 type Depth struct {
 	Available, Running, Retryable, Scheduled int64
 	OldestAvailable                          time.Duration // how long the oldest available job has waited; 0 if none
+	// AvailableBy is the available jobs by platform (its queue's, QueueFor;
+	// the shared Name queue's are not counted here).
+	AvailableBy map[string]int64
 }
 
 // ReadDepth counts the jobs that are not finished: one statement, over
@@ -26,15 +30,34 @@ SELECT
     count(*) FILTER (WHERE state = 'scheduled'),
     COALESCE(EXTRACT(EPOCH FROM now() - min(scheduled_at) FILTER (WHERE state = 'available')), 0)
 FROM river_job
-WHERE state IN ('available', 'running', 'retryable', 'scheduled') AND queue = $1`
+WHERE state IN ('available', 'running', 'retryable', 'scheduled') AND queue = any($1)`
 	var (
 		d      Depth
 		oldest float64
 	)
-	if err := pool.QueryRow(ctx, q, Name).Scan(&d.Available, &d.Running, &d.Retryable, &d.Scheduled, &oldest); err != nil {
+	if err := pool.QueryRow(ctx, q, Queues()).Scan(&d.Available, &d.Running, &d.Retryable, &d.Scheduled, &oldest); err != nil {
 		return Depth{}, fmt.Errorf("queue: reading the queue's depth: %w", err)
 	}
 	d.OldestAvailable = time.Duration(max(oldest, 0) * float64(time.Second))
+	const by = `SELECT queue, count(*) FROM river_job WHERE state = 'available' AND queue = any($1) GROUP BY queue`
+	rows, err := pool.Query(ctx, by, Queues()[1:])
+	if err != nil {
+		return Depth{}, fmt.Errorf("queue: reading the queue's depth: %w", err)
+	}
+	d.AvailableBy = map[string]int64{}
+	for rows.Next() {
+		var (
+			name string
+			n    int64
+		)
+		if err := rows.Scan(&name, &n); err != nil {
+			return Depth{}, fmt.Errorf("queue: reading the queue's depth: %w", err)
+		}
+		d.AvailableBy[strings.TrimPrefix(name, Name+"_")] = n
+	}
+	if err := rows.Err(); err != nil {
+		return Depth{}, fmt.Errorf("queue: reading the queue's depth: %w", err)
+	}
 	return d, nil
 }
 
@@ -64,10 +87,10 @@ SELECT
     count(*) FILTER (WHERE attempt > 1 AND errors::text ILIKE '%rescue%'),
     COALESCE(max(attempt), 0)
 FROM river_job
-WHERE queue = $1 AND state IN ('completed', 'discarded') AND finalized_at > now() - $2::interval`
+WHERE queue = any($1) AND state IN ('completed', 'discarded') AND finalized_at > now() - $2::interval`
 	r := Recent{Since: since}
 	var w50, w99, t50, t99 float64
-	if err := pool.QueryRow(ctx, q, Name, since).Scan(&r.Completed, &r.Discarded, &w50, &w99, &t50, &t99,
+	if err := pool.QueryRow(ctx, q, Queues(), since).Scan(&r.Completed, &r.Discarded, &w50, &w99, &t50, &t99,
 		&r.Retried, &r.Rescued, &r.MaxAttempt); err != nil {
 		return Recent{}, fmt.Errorf("queue: reading recent jobs: %w", err)
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +25,10 @@ const platformDeadline = 3.0 // seconds
 // metrics are classbot's Prometheus metrics, on their own registry and
 // served at GET /metrics. Safe for concurrent use.
 type metrics struct {
+	// servedPlatforms are the platforms this process's queue workers
+	// answer through, once they have started.
+	servedPlatforms atomic.Pointer[[]string]
+
 	reg            *prometheus.Registry
 	commands       *prometheus.CounterVec
 	ackLatency     *prometheus.HistogramVec
@@ -199,21 +205,28 @@ func (m *metrics) observeJob(r queue.Report) {
 // watchQueue adds the queue's depth, read from the database at most once
 // a second (a scrape never holds a connection for long).
 func (m *metrics) watchQueue(pool *pgxpool.Pool) {
-	m.reg.MustRegister(&depthCollector{pool: pool})
+	m.reg.MustRegister(&depthCollector{pool: pool, served: &m.servedPlatforms})
 }
 
 var depthDesc = prometheus.NewDesc("classbot_queue_jobs", "Queued jobs not finished, by River state (available: waiting for a worker).", []string{"state"}, nil)
 var oldestDesc = prometheus.NewDesc("classbot_queue_oldest_available_seconds", "How long the oldest available job has waited for a worker.", nil, nil)
+var unservedDesc = prometheus.NewDesc("classbot_queue_not_taken_jobs",
+	"Available jobs of a platform this process cannot answer through: it never takes them; a process with that platform's secrets must.", []string{"platform"}, nil)
 
 type depthCollector struct {
-	pool *pgxpool.Pool
-	mu   sync.Mutex
-	at   time.Time
-	last queue.Depth
-	err  error
+	pool   *pgxpool.Pool
+	served *atomic.Pointer[[]string] // the platforms this process's workers answer through; nil: not started
+	mu     sync.Mutex
+	at     time.Time
+	last   queue.Depth
+	err    error
 }
 
-func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc; ch <- oldestDesc }
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- depthDesc
+	ch <- oldestDesc
+	ch <- unservedDesc
+}
 
 func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -233,6 +246,13 @@ func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(n), state)
 	}
 	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, d.OldestAvailable.Seconds())
+	if served := c.served.Load(); served != nil {
+		for p, n := range d.AvailableBy {
+			if !slices.Contains(*served, p) {
+				ch <- prometheus.MustNewConstMetric(unservedDesc, prometheus.GaugeValue, float64(n), p)
+			}
+		}
+	}
 }
 
 // commandRegistration records one attempt to register the Discord commands.

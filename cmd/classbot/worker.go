@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -24,13 +25,17 @@ func (a *app) startQueue(ctx context.Context, platforms []platform) error {
 	if len(reopen) == 0 && a.cfg.QueueWorkers > 0 {
 		a.log.Warn(noPlatformText)
 	}
+	if a.cfg.QueueWorkers > 0 {
+		served := slices.Sorted(maps.Keys(reopen))
+		a.metrics.servedPlatforms.Store(&served)
+	}
 	return a.queue.Start(ctx, a.disp, reopen)
 }
 
 // noPlatformText is what a worker with no platform says at start and in
 // /readyz.
 const noPlatformText = "no platform is configured (no Slack or Discord secrets): this process answers no jobs; " +
-	"it puts each back, attempts untouched, for a process that has the job's platform"
+	"each platform's jobs wait in its own queue for a process that has the platform's secrets"
 
 // stopQueue stops the workers: the jobs still running after ctx are
 // cancelled and tried again later, here or on another replica.
