@@ -180,6 +180,26 @@ func (c Config) withDefaults() Config {
 // work after it.
 func (c Config) attemptTimeout() time.Duration { return c.SlotWait + c.JobTimeout }
 
+// priorityAhead are the bounds of River's priorities 1 to 3 by how many
+// commands of the job's class are pending ahead of it; from the last on, 4.
+var priorityAhead = []int{2, 8, 32}
+
+// PriorityFor is the River priority (1 first, 4 last) of a job with ahead
+// commands of its class (platform, workspace, channel) pending before it:
+// a class's first two commands go first, its next six after every class's
+// first two, and so on, so the workers of every replica (River fetches by
+// priority, then arrival) take a lone student's command before the tail
+// of another class's burst, and one class's burst cannot keep another
+// class waiting behind it. Within a priority, in order of arrival.
+func PriorityFor(ahead int) int {
+	for i, bound := range priorityAhead {
+		if ahead < bound {
+			return i + 1
+		}
+	}
+	return len(priorityAhead) + 1
+}
+
 // Args are a job's arguments: the ids of the command's ledger row, which
 // holds what the job needs (bot.QueuedCommand) until the command ends. Job
 // rows outlive the command (River keeps finished jobs a while): they hold
@@ -263,20 +283,31 @@ func (q *Queue) Enqueue(ctx context.Context, in store.Interaction, job bot.Queue
 	return q.store.RecordAndEnqueue(ctx, in, input, Args{Platform: in.Platform, ID: in.ID})
 }
 
-// insert is the store's Enqueue hook: one multi-row insert for a batch.
+// insert is the store's Enqueue hook: one multi-row insert for a batch,
+// each job with its class's priority (PriorityFor).
 func (q *Queue) insert(ctx context.Context, tx pgx.Tx, jobs []any) error {
-	params := make([]river.InsertManyParams, len(jobs))
+	platforms, ids := make([]string, len(jobs)), make([]string, len(jobs))
 	for i, j := range jobs {
 		args, ok := j.(Args)
 		if !ok {
 			return fmt.Errorf("queue: a job of type %T", j)
 		}
-		params[i] = river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: QueueFor(args.Platform), MaxAttempts: q.cfg.MaxAttempts}}
+		platforms[i], ids[i] = args.Platform, args.ID
+	}
+	ahead, err := store.PendingAhead(ctx, tx, platforms, ids, priorityAhead[len(priorityAhead)-1])
+	if err != nil {
+		return fmt.Errorf("queue: counting the classes' pending commands: %w", err)
+	}
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{Args: j.(Args), InsertOpts: &river.InsertOpts{
+			Queue: QueueFor(platforms[i]), MaxAttempts: q.cfg.MaxAttempts, Priority: PriorityFor(ahead[i]),
+		}}
 	}
 	// InsertManyTx (one multi-row INSERT) rather than InsertManyFastTx
 	// (COPY through a temporary table): one statement less in the
 	// transaction.
-	_, err := q.client.InsertManyTx(ctx, tx, params)
+	_, err = q.client.InsertManyTx(ctx, tx, params)
 	return err
 }
 

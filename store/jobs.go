@@ -129,3 +129,38 @@ WHERE platform = $1 AND id = $2 AND job_input IS NOT NULL`
 func (p *Postgres) FinishJob(ctx context.Context, in Interaction) error {
 	return p.w.submit(ctx, &write{kind: writeFinishJob, in: in}).err
 }
+
+// pendingAheadSQL counts, for each ledger row (platform, id), the commands
+// of its class (platform, workspace, channel) not yet ended that were
+// received before it, up to $3 (the index interactions_pending_by_class
+// reads at most that many entries a row).
+const pendingAheadSQL = `
+SELECT j.ord, (
+    SELECT count(*) FROM (
+        SELECT 1 FROM interactions p
+        WHERE p.platform = i.platform AND p.workspace = i.workspace AND p.channel = i.channel
+          AND p.job_input IS NOT NULL AND (p.received_at, p.id) < (i.received_at, i.id)
+        LIMIT $3) ahead)
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS j(platform, id, ord)
+JOIN interactions i ON i.platform = j.platform AND i.id = j.id`
+
+// PendingAhead returns, for each ledger row (platforms[k], ids[k]) in tx,
+// how many commands of its class (platform, workspace, channel) that have
+// not ended were received before it, counting up to limit: the jobs of a
+// class's burst are told apart from a lone command of another class. A row
+// not found counts 0.
+func PendingAhead(ctx context.Context, tx pgx.Tx, platforms, ids []string, limit int) ([]int, error) {
+	ahead := make([]int, len(ids))
+	rows, err := tx.Query(ctx, pendingAheadSQL, platforms, ids, limit)
+	if err != nil {
+		return nil, err
+	}
+	var ord, n int64
+	_, err = pgx.ForEachRow(rows, []any{&ord, &n}, func() error {
+		if ord >= 1 && int(ord) <= len(ahead) {
+			ahead[ord-1] = int(n)
+		}
+		return nil
+	})
+	return ahead, err
+}
