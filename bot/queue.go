@@ -184,6 +184,11 @@ func (d *Dispatcher) enqueue(ctx context.Context, c Command, r Responder, tr *Tr
 	// request, through the group commit (the trace has no outcome yet, so
 	// only that moment is written); the worker's trace ends the command.
 	base := context.WithoutCancel(ctx)
+	if qp, ok := d.cfg.Enqueuer.(QueuePlacer); ok {
+		if pr, ok := r.(Progresser); ok {
+			go d.watchQueued(base, qp, c, pr, Reply{Text: spec.Ack, Ephemeral: spec.Ephemeral})
+		}
+	}
 	go func() {
 		defer d.release()
 		d.callObserver(base, "AckFunc", d.cfg.AckFunc, tr)

@@ -94,8 +94,12 @@ func (p *Postgres) ReadJob(ctx context.Context, platform, id string) (JobRow, er
 // is gone or the command has ended. It commits on its own, apart from the
 // group commit: the post waits for it.
 func (p *Postgres) SaveOutbox(ctx context.Context, platform, id string, answer []byte) error {
-	const q = `UPDATE interactions SET outbox = COALESCE(outbox, $3) WHERE platform = $1 AND id = $2 AND job_input IS NOT NULL`
-	tag, err := p.pool.Exec(ctx, q, platform, id, answer)
+	// The advisory lock waits for a HoldUnanswered of the command (a place
+	// in line being shown) to end: the answer is posted after this returns,
+	// so never before that edit.
+	const q = `WITH hold AS MATERIALIZED (SELECT pg_advisory_xact_lock($4, hashtext($1 || '/' || $2)))
+UPDATE interactions SET outbox = COALESCE(outbox, $3) FROM hold WHERE platform = $1 AND id = $2 AND job_input IS NOT NULL`
+	tag, err := p.pool.Exec(ctx, q, platform, id, answer, int32(answerLockClass))
 	if err != nil {
 		return pgErr("recording an answer", err)
 	}
@@ -163,4 +167,40 @@ func PendingAhead(ctx context.Context, tx pgx.Tx, platforms, ids []string, limit
 		return nil
 	})
 	return ahead, err
+}
+
+// answerLockClass is the first key of the transaction-scoped advisory lock
+// that holds a queued command's answer back (HoldUnanswered, SaveOutbox):
+// "clas" in ASCII, apart from any other user of advisory locks.
+const answerLockClass = 0x636c6173
+
+// HoldUnanswered calls f in a transaction that holds the queued command
+// (platform, id) back from having its answer recorded (SaveOutbox waits
+// until f returns and the transaction ends), if no answer is recorded yet
+// and the command has not ended. It reports whether f was called: false if
+// the answer is recorded, the command ended, or another holder has it now.
+// It holds no row lock: the ledger's other writes never wait for f.
+func (p *Postgres) HoldUnanswered(ctx context.Context, platform, id string, f func(ctx context.Context, tx pgx.Tx) error) (bool, error) {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return false, pgErr("holding a command", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit, a no-op
+	const q = `SELECT pg_try_advisory_xact_lock($3, hashtext($1 || '/' || $2))
+  AND EXISTS (SELECT 1 FROM interactions WHERE platform = $1 AND id = $2
+              AND job_input IS NOT NULL AND outbox IS NULL AND replied_at IS NULL)`
+	var held bool
+	if err := tx.QueryRow(ctx, q, platform, id, int32(answerLockClass)).Scan(&held); err != nil {
+		return false, pgErr("holding a command", err)
+	}
+	if !held {
+		return false, nil
+	}
+	if err := f(ctx, tx); err != nil {
+		return true, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return true, pgErr("holding a command", err)
+	}
+	return true, nil
 }

@@ -282,3 +282,59 @@ func TestLostCommitIsUncertain(t *testing.T) {
 		})
 	}
 }
+
+// HoldUnanswered keeps a command's answer from being recorded while its f
+// runs (SaveOutbox waits), holds no row lock (the ledger's other writes go
+// on), and is refused once the answer is recorded.
+func TestHoldUnansweredHoldsTheAnswerBack(t *testing.T) {
+	pg, _, _ := openQueueStore(t)
+	ctx := t.Context()
+	for _, id := range []string{"held", "other"} {
+		if err := pg.RecordAndEnqueue(ctx, interaction(id), input, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inside, release := make(chan struct{}), make(chan struct{})
+	holdDone := make(chan bool, 1)
+	go func() {
+		held, err := pg.HoldUnanswered(ctx, "slack", "held", func(context.Context, pgx.Tx) error {
+			close(inside)
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		holdDone <- held
+	}()
+	<-inside
+	saved := make(chan error, 1)
+	go func() { saved <- pg.SaveOutbox(ctx, "slack", "held", []byte(`{"text":"answer"}`)) }()
+	// The row itself is not locked: another write of it goes through.
+	if err := pg.RecordPost(ctx, "slack", "held", "probe", "m1"); err != nil {
+		t.Fatalf("a write of the held row: %v", err)
+	}
+	if err := pg.SaveOutbox(ctx, "slack", "other", []byte(`{"text":"other"}`)); err != nil {
+		t.Fatalf("another command's answer: %v", err)
+	}
+	select {
+	case err := <-saved:
+		close(release)
+		t.Fatalf("the answer was recorded while held (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if !<-holdDone {
+		t.Error("HoldUnanswered did not hold an unanswered command")
+	}
+	if err := <-saved; err != nil {
+		t.Fatal(err)
+	}
+	held, err := pg.HoldUnanswered(ctx, "slack", "held", func(context.Context, pgx.Tx) error {
+		t.Error("f called for an answered command")
+		return nil
+	})
+	if held || err != nil {
+		t.Errorf("an answered command: held %v, %v", held, err)
+	}
+}
