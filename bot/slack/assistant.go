@@ -196,7 +196,9 @@ func (t *threadResponder) Respond(ctx context.Context, r bot.Reply) error { retu
 // only) goes with chat.postEphemeral in the thread; in a direct message
 // the student alone sees it anyway. When part of the answer was streamed,
 // FollowUp finishes that message with the reply instead (an ephemeral
-// one replaces its text), so no half answer stays in the thread.
+// one replaces its text), so no half answer stays in the thread. An /ask
+// answer (r.Feedback) ends with the feedback buttons: under the streamed
+// text, or on its last posted message.
 func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 	text := r.Text
 	if r.File != nil && r.File.Inline != "" {
@@ -207,17 +209,23 @@ func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 		if r.Ephemeral {
 			s.replace = true
 		}
+		s.SetFeedback(r.Feedback)
 		return s.Finish(ctx, text)
 	}
 	if t.posts != nil {
 		return t.postOnce(ctx, r, text)
 	}
-	for i, p := range Messages(text) {
+	parts := Messages(text)
+	for i, p := range parts {
+		opts := []slackgo.MsgOption{slackgo.MsgOptionText(p, false), slackgo.MsgOptionTS(t.thread)}
+		if i == len(parts)-1 {
+			opts = append(opts, msgBlocks(feedbackBlocks(r, p))...)
+		}
 		var err error
 		if r.Ephemeral && !t.isDM() {
-			_, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, slackgo.MsgOptionText(p, false), slackgo.MsgOptionTS(t.thread))
+			_, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, opts...)
 		} else {
-			_, _, err = t.a.api.PostMessageContext(ctx, t.channel, slackgo.MsgOptionText(p, false), slackgo.MsgOptionTS(t.thread))
+			_, _, err = t.a.api.PostMessageContext(ctx, t.channel, opts...)
 		}
 		if err != nil {
 			return fmt.Errorf("slack: answer %d in thread: %w", i+1, err)
@@ -236,15 +244,17 @@ func (t *threadResponder) postOnce(ctx context.Context, r bot.Reply, text string
 	if t.posts.Posted(postKindThread) != "" {
 		return nil
 	}
-	msg := Escape(chunk.Split(text, MaxFollowUpLen, 1, escapedLen)[0])
+	raw := chunk.Split(text, MaxFollowUpLen, 1, escapedLen)[0]
+	opts := append([]slackgo.MsgOption{slackgo.MsgOptionText(Escape(raw), false), slackgo.MsgOptionTS(t.thread)},
+		msgBlocks(answerBlocks(r, raw))...)
 	var (
 		ts  string
 		err error
 	)
 	if r.Ephemeral && !t.isDM() {
-		ts, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, slackgo.MsgOptionText(msg, false), slackgo.MsgOptionTS(t.thread))
+		ts, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, opts...)
 	} else {
-		_, ts, err = t.a.api.PostMessageContext(ctx, t.channel, slackgo.MsgOptionText(msg, false), slackgo.MsgOptionTS(t.thread))
+		_, ts, err = t.a.api.PostMessageContext(ctx, t.channel, opts...)
 	}
 	if err != nil {
 		return fmt.Errorf("slack: answer in thread: %w", err)

@@ -53,9 +53,10 @@ func (c Call) JSON(v any) error { return json.Unmarshal(c.Body, v) }
 
 // Message is the JSON body of a response_url post.
 type Message struct {
-	ResponseType    string `json:"response_type"`
-	Text            string `json:"text"`
-	ReplaceOriginal bool   `json:"replace_original"`
+	ResponseType    string          `json:"response_type"`
+	Text            string          `json:"text"`
+	ReplaceOriginal bool            `json:"replace_original"`
+	Blocks          json.RawMessage `json:"blocks,omitempty"`
 }
 
 // Message decodes the call's body as a response_url message.
@@ -586,6 +587,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "used_url", -status)
 		case !json.Valid(body):
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
+		case checkBlocks(messageBlocks(body)) != "":
+			http.Error(w, "invalid_blocks", http.StatusBadRequest)
 		default:
 			_, _ = io.WriteString(w, "ok")
 			var m Message
@@ -617,6 +620,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
 		case c.Form.Get("text") == "":
 			writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
+		case checkBlocks(c.Form.Get("blocks")) != "":
+			writeJSON(w, map[string]any{"ok": false, "error": "invalid_blocks"})
 		default:
 			writeJSON(w, map[string]any{"ok": true, "message_ts": strconv.FormatInt(time.Now().UnixMicro(), 10)[:10] + ".000100"})
 		}
@@ -633,6 +638,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// messageBlocks returns the blocks of a response_url message's JSON body,
+// or "" when it has none.
+func messageBlocks(body []byte) string {
+	var m Message
+	if json.Unmarshal(body, &m) != nil || len(m.Blocks) == 0 || string(m.Blocks) == "null" {
+		return ""
+	}
+	return string(m.Blocks)
 }
 
 // acceptsAppToken says whether apps.connections.open takes token; s.mu
