@@ -32,9 +32,12 @@ const eventTimeout = 15 * time.Second
 // is answered once. It is safe for concurrent use.
 //
 // Events handled (see handleCallback): assistant_thread_started (a
-// greeting and suggested prompts), message.im (a question in the
+// greeting and suggested prompts), assistant_thread_context_changed (the
+// student moved to another channel), message.im (a question in the
 // assistant's thread or a direct message) and app_mention (a question in
-// a class channel), both answered as /ask in a thread of the question.
+// a class channel), both answered as /ask in a thread of the question; a
+// question in an assistant thread from the course of the channel the
+// student is viewing (see threadContexts).
 func (a *Adapter) EventsHandler() http.Handler {
 	return http.HandlerFunc(a.serveEvents)
 }
@@ -96,6 +99,7 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 	}
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AssistantThreadStartedEvent:
+		a.contexts.remember(e.AssistantThread)
 		if !a.firstDelivery(cb.EventID) {
 			return
 		}
@@ -109,6 +113,8 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 		} else {
 			go greet()
 		}
+	case *slackevents.AssistantThreadContextChangedEvent:
+		a.contexts.remember(e.AssistantThread)
 	case *slackevents.AppMentionEvent:
 		if e.BotID != "" || e.User == "" || e.Channel == "" {
 			return
@@ -117,7 +123,7 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 		if thread == "" {
 			thread = e.TimeStamp
 		}
-		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, e.Text, false, received)
+		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, "", e.Text, false, received)
 	case *slackevents.MessageEvent:
 		// Only what a person typed in a direct message with the app: not
 		// edits, joins or bots (classbot's own answers included).
@@ -125,10 +131,14 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 			return
 		}
 		thread, assistant := e.ThreadTimeStamp, e.ThreadTimeStamp != ""
+		viewing := ""
+		if assistant {
+			viewing = a.contexts.viewing(e.Channel, thread)
+		}
 		if thread == "" {
 			thread = e.TimeStamp
 		}
-		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, e.Text, assistant, received)
+		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, viewing, e.Text, assistant, received)
 	}
 }
 
@@ -138,8 +148,10 @@ var leadingMentions = regexp.MustCompile(`^\s*(<@[A-Z0-9]+(\|[^>]*)?>[\s,:]*)+`)
 
 // question hands a question typed in a thread, a direct message or a
 // mention to the Dispatcher as /ask. The event id is the interaction id;
-// the channel is the memory key's; the answer goes to the thread.
-func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, thread, text string, assistant bool, received time.Time) {
+// the channel is the memory key's; the answer goes to the thread. With
+// viewing (an assistant thread's context), the answer comes from the
+// course of that channel instead of channel's.
+func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, thread, viewing, text string, assistant bool, received time.Time) {
 	q := PlainText(leadingMentions.ReplaceAllString(text, ""))
 	if strings.TrimSpace(q) == "" || team == "" {
 		return
@@ -152,6 +164,7 @@ func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, th
 		User:          user,
 		Name:          "ask",
 		Text:          q,
+		CourseChannel: viewing,
 		ReceivedAt:    received,
 	}
 	a.cfg.Dispatcher.Go(ctx, c, &threadResponder{a: a, channel: channel, user: user, team: team, thread: thread, assistant: assistant})
