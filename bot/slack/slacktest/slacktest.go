@@ -6,7 +6,9 @@
 // upload URL, files.completeUploadExternal), the
 // Socket Mode websocket (hello, envelopes, pings, and the acknowledgements
 // that come back), and the response_url of slash commands, which records
-// what is posted to it. The real slack-go client talks to it; tests read
+// what is posted to it. Blocks on messages are checked against Block Kit's
+// limits (checkBlocks: invalid_blocks, as Slack answers). The real slack-go
+// client talks to it; tests read
 // what arrived. It also signs slash commands as Slack does and builds them
 // from recorded form bodies. Nothing here is used in production.
 package slacktest
