@@ -54,6 +54,27 @@ func (a *Adapter) greet(ctx context.Context, team string, th slackevents.Assista
 		slackgo.MsgOptionTS(th.ThreadTimeStamp)); err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: assistant greeting failed", slog.Any("err", err))
 	}
+	a.contexts.setCourse(th.ChannelID, th.ThreadTimeStamp, course)
+	a.setPrompts(ctx, th, course)
+}
+
+// refreshPrompts sets the suggested prompts of an assistant thread whose
+// student moved to another channel, when that channel's course is not the
+// one the prompts name: a prompt about the old course would be answered
+// from the new one. A failure is logged.
+func (a *Adapter) refreshPrompts(ctx context.Context, team string, th slackevents.AssistantThread) {
+	if a.cfg.Courses == nil || th.ChannelID == "" || th.ThreadTimeStamp == "" {
+		return
+	}
+	course := a.courseName(ctx, team, th)
+	if !a.contexts.setCourse(th.ChannelID, th.ThreadTimeStamp, course) {
+		return
+	}
+	a.setPrompts(ctx, th, course)
+}
+
+// setPrompts sets the thread's suggested prompts (Prompts) for course.
+func (a *Adapter) setPrompts(ctx context.Context, th slackevents.AssistantThread, course string) {
 	title := "Try asking"
 	if course != "" {
 		title = "Ask about " + course

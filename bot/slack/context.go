@@ -26,31 +26,40 @@ type threadKey struct{ channel, ts string }
 // It is safe for concurrent use.
 type threadContexts struct {
 	mu    sync.Mutex
-	m     map[threadKey]string
+	m     map[threadKey]threadContext
 	order []threadKey // insertion order, for eviction
 }
 
+// threadContext is what is remembered of one assistant thread.
+type threadContext struct {
+	viewing string // the channel the student is viewing
+	course  string // the course its suggested prompts name; "": not set yet
+}
+
 // remember records th's context channel, if it has one other than the
-// thread's own channel.
-func (t *threadContexts) remember(th slackevents.AssistantThread) {
+// thread's own channel, and reports whether it differs from the one
+// remembered before.
+func (t *threadContexts) remember(th slackevents.AssistantThread) bool {
 	viewing := th.Context.ChannelID
 	if th.ChannelID == "" || th.ThreadTimeStamp == "" || viewing == "" || viewing == th.ChannelID {
-		return
+		return false
 	}
 	k := threadKey{th.ChannelID, th.ThreadTimeStamp}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = make(map[threadKey]string)
+		t.m = make(map[threadKey]threadContext)
 	}
-	if _, ok := t.m[k]; !ok {
+	old, ok := t.m[k]
+	if !ok {
 		t.order = append(t.order, k)
 	}
-	t.m[k] = viewing
+	t.m[k] = threadContext{viewing: viewing, course: old.course}
 	for len(t.order) > maxThreadContexts {
 		delete(t.m, t.order[0])
 		t.order = t.order[1:]
 	}
+	return old.viewing != viewing
 }
 
 // viewing returns the channel the student was viewing in the assistant
@@ -58,5 +67,24 @@ func (t *threadContexts) remember(th slackevents.AssistantThread) {
 func (t *threadContexts) viewing(channel, ts string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.m[threadKey{channel, ts}]
+	return t.m[threadKey{channel, ts}].viewing
+}
+
+// setCourse records that the suggested prompts of the thread ts of
+// channel name course, and reports whether that changes what they named.
+// A thread not remembered (no context) is not recorded, and reports true.
+func (t *threadContexts) setCourse(channel, ts, course string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := threadKey{channel, ts}
+	c, ok := t.m[k]
+	if !ok {
+		return true
+	}
+	if c.course == course {
+		return false
+	}
+	c.course = course
+	t.m[k] = c
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func (c *courseLog) channels() []string {
 // stays remembered under the thread's own channel. A thread whose context
 // is not known (started before a restart) uses the direct message's class.
 func TestSlackAssistantThreadUsesTheViewedChannelsCourse(t *testing.T) {
-	const other = "C0OTHER0001"
+	const other, third = "C0OTHER0001", "C0THIRD0001"
 	var courses *courseLog
 	f := setup(t, options{mode: bot.ModeAsync, botToken: botToken, open: true, courses: true,
 		notes: func(m *store.Memory) bot.CourseNotes { courses = &courseLog{Memory: m}; return courses }})
@@ -55,10 +56,12 @@ func TestSlackAssistantThreadUsesTheViewedChannelsCourse(t *testing.T) {
 		}
 	}
 	ctx := t.Context()
-	for name, ch := range map[string]string{"cs101": channel, "cs202": other} {
+	for _, name := range []string{"cs101", "cs202"} {
 		if _, err := f.store.PutCourse(ctx, name, "/notes/"+name); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for ch, name := range map[string]string{channel: "cs101", other: "cs202", third: "cs202"} {
 		if err := f.store.BindCourse(ctx, name, store.Class{Platform: bot.PlatformSlack, Workspace: team, Channel: ch}); err != nil {
 			t.Fatal(err)
 		}
@@ -99,17 +102,32 @@ func TestSlackAssistantThreadUsesTheViewedChannelsCourse(t *testing.T) {
 	if got := ask(threadTS); got[len(got)-1] != other {
 		t.Fatalf("courses looked up for %v, want the channel moved to, %s, last", got, other)
 	}
+	// The suggested prompts follow the course: set again for cs202, not
+	// again for a third channel of the same course.
+	if err := f.slack.Wait(wait, func() bool { return len(f.slack.APICalls("assistant.threads.setSuggestedPrompts")) == 2 }); err != nil {
+		t.Fatalf("prompts not set again for the new course: %v", err)
+	}
+	if p := f.slack.APICalls("assistant.threads.setSuggestedPrompts")[1].Form; !strings.Contains(p.Get("prompts"), "cs202") || p.Get("thread_ts") != threadTS {
+		t.Fatalf("prompts %v, want cs202's for the thread", p)
+	}
+	send("Ev0CTXMOVE2", map[string]any{"type": "assistant_thread_context_changed", "event_ts": threadTS, "assistant_thread": thread(threadTS, third)})
+	if got := ask(threadTS); got[len(got)-1] != third {
+		t.Fatalf("courses looked up for %v, want the channel moved to, %s, last", got, third)
+	}
+	if n := len(f.slack.APICalls("assistant.threads.setSuggestedPrompts")); n != 2 {
+		t.Fatalf("%d setSuggestedPrompts calls, want 2: the course did not change", n)
+	}
 	// A thread this process knows nothing of: the direct message's class.
 	if got := ask("1764640000.000900"); got[len(got)-1] != imChan {
 		t.Fatalf("courses looked up for %v, want the direct message %s's last", got, imChan)
 	}
 	f.shutdown()
-	if slices.Contains(courses.channels()[:2], imChan) {
+	if slices.Contains(courses.channels()[:3], imChan) {
 		t.Errorf("the direct message's course was looked up for a thread with a context: %v", courses.channels())
 	}
 	// Memory stays the thread's: both questions of the thread are there.
 	turns, err := f.store.AskTurns(ctx, store.AskKey{Platform: bot.PlatformSlack, Workspace: team, Channel: imChan, User: asker}, time.Time{}, 10)
-	if err != nil || len(turns) != 3 {
-		t.Fatalf("turns under the direct message: %d (%v), want 3", len(turns), err)
+	if err != nil || len(turns) != 4 {
+		t.Fatalf("turns under the direct message: %d (%v), want 4", len(turns), err)
 	}
 }

@@ -85,9 +85,8 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 
 // handleCallback handles one event_callback, from HTTP or Socket Mode.
 // Questions go to Dispatcher.Go, which returns at once. The greeting of
-// an assistant thread is posted here when wait is true (HTTP: the request
-// is answered already), and in a goroutine bounded by eventTimeout when it
-// is not (Socket Mode: the event loop must not wait).
+// an assistant thread, and its prompts when the student moves to a
+// channel of another course, are set here (eventWork).
 func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEvent, received time.Time, wait bool) {
 	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
 	if !ok || cb.EventID == "" {
@@ -103,18 +102,11 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 		if !a.firstDelivery(cb.EventID) {
 			return
 		}
-		greet := func() {
-			gctx, cancel := context.WithTimeout(ctx, eventTimeout)
-			defer cancel()
-			a.greet(gctx, team, e.AssistantThread)
-		}
-		if wait {
-			greet()
-		} else {
-			go greet()
-		}
+		a.eventWork(ctx, wait, func(ctx context.Context) { a.greet(ctx, team, e.AssistantThread) })
 	case *slackevents.AssistantThreadContextChangedEvent:
-		a.contexts.remember(e.AssistantThread)
+		if a.contexts.remember(e.AssistantThread) {
+			a.eventWork(ctx, wait, func(ctx context.Context) { a.refreshPrompts(ctx, team, e.AssistantThread) })
+		}
 	case *slackevents.AppMentionEvent:
 		if e.BotID != "" || e.User == "" || e.Channel == "" {
 			return
@@ -139,6 +131,23 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 			thread = e.TimeStamp
 		}
 		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, viewing, e.Text, assistant, received)
+	}
+}
+
+// eventWork runs f, the adapter's own work for an event, bounded by
+// eventTimeout: at once when wait is true (HTTP: the request is answered
+// already), and in a goroutine when it is not (Socket Mode: the event loop
+// must not wait).
+func (a *Adapter) eventWork(ctx context.Context, wait bool, f func(context.Context)) {
+	run := func() {
+		wctx, cancel := context.WithTimeout(ctx, eventTimeout)
+		defer cancel()
+		f(wctx)
+	}
+	if wait {
+		run()
+	} else {
+		go run()
 	}
 }
 
