@@ -50,9 +50,15 @@ func (a *Adapter) greet(ctx context.Context, team string, th slackevents.Assista
 		return
 	}
 	course := a.courseName(ctx, team, th)
-	if _, _, err := a.api.PostMessageContext(ctx, th.ChannelID, slackgo.MsgOptionText(Escape(Greeting), false),
-		slackgo.MsgOptionTS(th.ThreadTimeStamp)); err != nil {
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(Escape(Greeting), false), slackgo.MsgOptionTS(th.ThreadTimeStamp)}
+	if c, _ := a.contexts.lookup(th.ChannelID, th.ThreadTimeStamp); c.viewing != "" {
+		// Kept where any process can read it (storedContext).
+		opts = append(opts, slackgo.MsgOptionMetadata(contextMetadata(c.viewing)))
+	}
+	if _, ts, err := a.api.PostMessageContext(ctx, th.ChannelID, opts...); err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: assistant greeting failed", slog.Any("err", err))
+	} else {
+		a.contexts.setGreeting(th.ChannelID, th.ThreadTimeStamp, ts)
 	}
 	a.contexts.setCourse(th.ChannelID, th.ThreadTimeStamp, course)
 	a.setPrompts(ctx, th, course)

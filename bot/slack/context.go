@@ -1,8 +1,13 @@
 package slack
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 
+	slackgo "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 )
 
@@ -18,11 +23,10 @@ type threadKey struct{ channel, ts string }
 // threadContexts remembers, per assistant thread, the channel the student
 // was viewing when the thread started (assistant_thread_started) or last
 // moved to (assistant_thread_context_changed): a question in the thread
-// is answered from that channel's course. It lives in this process's
-// memory only: after a restart, or on a replica that did not receive the
-// thread's events, a thread has no context and its questions are answered
-// from the course of the direct message's class (the workspace's course,
-// else the default one) until the student moves to another channel.
+// is answered from that channel's course. It is this process's cache;
+// the context is also kept in Slack, in the metadata of classbot's
+// greeting in the thread (see storedContext), which a process that did not
+// receive the thread's events (a restart, another replica) reads once.
 // It is safe for concurrent use.
 type threadContexts struct {
 	mu    sync.Mutex
@@ -32,8 +36,9 @@ type threadContexts struct {
 
 // threadContext is what is remembered of one assistant thread.
 type threadContext struct {
-	viewing string // the channel the student is viewing
-	course  string // the course its suggested prompts name; "": not set yet
+	viewing  string // the channel the student is viewing; "": none
+	course   string // the course its suggested prompts name; "": not set yet
+	greeting string // ts of classbot's greeting, whose metadata keeps viewing; "": not known
 }
 
 // remember records th's context channel, if it has one other than the
@@ -47,27 +52,63 @@ func (t *threadContexts) remember(th slackevents.AssistantThread) bool {
 	k := threadKey{th.ChannelID, th.ThreadTimeStamp}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	old := t.m[k]
+	t.putLocked(k, threadContext{viewing: viewing, course: old.course, greeting: old.greeting})
+	return old.viewing != viewing
+}
+
+// putLocked stores c for k, forgetting the oldest thread past
+// maxThreadContexts; t.mu must be held.
+func (t *threadContexts) putLocked(k threadKey, c threadContext) {
 	if t.m == nil {
 		t.m = make(map[threadKey]threadContext)
 	}
-	old, ok := t.m[k]
-	if !ok {
+	if _, ok := t.m[k]; !ok {
 		t.order = append(t.order, k)
 	}
-	t.m[k] = threadContext{viewing: viewing, course: old.course}
+	t.m[k] = c
 	for len(t.order) > maxThreadContexts {
 		delete(t.m, t.order[0])
 		t.order = t.order[1:]
 	}
-	return old.viewing != viewing
 }
 
-// viewing returns the channel the student was viewing in the assistant
-// thread ts of channel, or "" when it is not known.
-func (t *threadContexts) viewing(channel, ts string) string {
+// lookup returns what is remembered of the thread ts of channel, and
+// whether anything is (a thread read from Slack without a context is
+// remembered with viewing "").
+func (t *threadContexts) lookup(channel, ts string) (threadContext, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.m[threadKey{channel, ts}].viewing
+	c, ok := t.m[threadKey{channel, ts}]
+	return c, ok
+}
+
+// found records what storedContext read of the thread ts of channel,
+// unless an event has given its context meanwhile.
+func (t *threadContexts) found(channel, ts, viewing, greeting string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := threadKey{channel, ts}
+	c, ok := t.m[k]
+	if ok && c.viewing != "" {
+		if c.greeting == "" {
+			c.greeting = greeting
+			t.m[k] = c
+		}
+		return
+	}
+	t.putLocked(k, threadContext{viewing: viewing, greeting: greeting, course: c.course})
+}
+
+// setGreeting records the ts of classbot's greeting in the thread ts of
+// channel.
+func (t *threadContexts) setGreeting(channel, ts, greeting string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := threadKey{channel, ts}
+	c := t.m[k]
+	c.greeting = greeting
+	t.putLocked(k, c)
 }
 
 // setCourse records that the suggested prompts of the thread ts of
@@ -78,7 +119,7 @@ func (t *threadContexts) setCourse(channel, ts, course string) bool {
 	defer t.mu.Unlock()
 	k := threadKey{channel, ts}
 	c, ok := t.m[k]
-	if !ok {
+	if !ok || c.viewing == "" {
 		return true
 	}
 	if c.course == course {
@@ -87,4 +128,87 @@ func (t *threadContexts) setCourse(channel, ts, course string) bool {
 	c.course = course
 	t.m[k] = c
 	return true
+}
+
+// contextEventType is the event_type of the message metadata in which
+// classbot keeps an assistant thread's context, on its greeting.
+const contextEventType = "classbot_assistant_context"
+
+// contextMetadata is the metadata that keeps viewing, the channel the
+// student is viewing.
+func contextMetadata(viewing string) slackgo.SlackMetadata {
+	return slackgo.SlackMetadata{EventType: contextEventType, EventPayload: map[string]any{"channel_id": viewing}}
+}
+
+// storedContext reads the context kept in the metadata of classbot's
+// greeting in the assistant thread ts of channel (conversations.replies,
+// needing im:history): the channel the student is viewing and the
+// greeting's ts, "" for what it does not find.
+func (a *Adapter) storedContext(ctx context.Context, channel, ts string) (viewing, greeting string, err error) {
+	msgs, _, _, err := a.api.GetConversationRepliesContext(ctx, &slackgo.GetConversationRepliesParameters{
+		ChannelID: channel, Timestamp: ts, Limit: 20, IncludeAllMetadata: true,
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("conversations.replies: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Metadata.EventType != contextEventType || m.BotID == "" {
+			continue
+		}
+		v, _ := m.Metadata.EventPayload["channel_id"].(string)
+		return v, m.Timestamp, nil
+	}
+	return "", "", nil
+}
+
+// viewing returns the channel the student is viewing in the assistant
+// thread ts of channel: remembered, or else read once from the thread's
+// greeting (storedContext) and remembered. "" when there is none or it
+// cannot be read (logged).
+func (a *Adapter) viewing(ctx context.Context, channel, ts string) string {
+	if c, ok := a.contexts.lookup(channel, ts); ok {
+		return c.viewing
+	}
+	v, g, err := a.storedContext(ctx, channel, ts)
+	if err != nil {
+		a.log.LogAttrs(ctx, slog.LevelInfo, "slack: reading an assistant thread's context failed; answering from the direct message's course",
+			slog.String("channel", channel), slog.Any("err", err))
+		var refused slackgo.SlackErrorResponse
+		if !errors.As(err, &refused) {
+			return "" // a timeout, a 5xx: the next question tries again
+		}
+		v, g = "", "" // Slack's answer (thread_not_found, missing_scope): no context for this thread
+	}
+	a.contexts.found(channel, ts, v, g)
+	if c, ok := a.contexts.lookup(channel, ts); ok {
+		return c.viewing
+	}
+	return v
+}
+
+// keepContext writes th's context into the metadata of classbot's
+// greeting in the thread (chat.update), so that a process that did not
+// see this event reads it there. A failure is logged: this process still
+// has it.
+func (a *Adapter) keepContext(ctx context.Context, th slackevents.AssistantThread) {
+	c, _ := a.contexts.lookup(th.ChannelID, th.ThreadTimeStamp)
+	if c.viewing == "" {
+		return
+	}
+	greeting := c.greeting
+	if greeting == "" {
+		_, g, err := a.storedContext(ctx, th.ChannelID, th.ThreadTimeStamp)
+		if err != nil || g == "" {
+			a.log.LogAttrs(ctx, slog.LevelInfo, "slack: no greeting to keep an assistant thread's context on",
+				slog.String("channel", th.ChannelID), slog.Any("err", err))
+			return
+		}
+		greeting = g
+		a.contexts.setGreeting(th.ChannelID, th.ThreadTimeStamp, g)
+	}
+	if _, _, _, err := a.api.UpdateMessageContext(ctx, th.ChannelID, greeting,
+		slackgo.MsgOptionText(Escape(Greeting), false), slackgo.MsgOptionMetadata(contextMetadata(c.viewing))); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelInfo, "slack: keeping an assistant thread's context failed",
+			slog.String("channel", th.ChannelID), slog.Any("err", err))
+	}
 }

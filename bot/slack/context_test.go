@@ -3,6 +3,7 @@ package slack_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/bot/slack"
 	"github.com/classbot/classbot/store"
 )
 
@@ -95,6 +97,9 @@ func TestSlackAssistantThreadUsesTheViewedChannelsCourse(t *testing.T) {
 	}
 
 	send("Ev0CTXSTART", map[string]any{"type": "assistant_thread_started", "event_ts": threadTS, "assistant_thread": thread(threadTS, channel)})
+	if err := f.slack.Wait(wait, func() bool { return len(f.slack.APICalls("assistant.threads.setSuggestedPrompts")) == 1 }); err != nil {
+		t.Fatalf("no greeting: %v", err)
+	}
 	if got := ask(threadTS); got[len(got)-1] != channel {
 		t.Fatalf("courses looked up for %v, want the viewed channel %s's last", got, channel)
 	}
@@ -129,5 +134,67 @@ func TestSlackAssistantThreadUsesTheViewedChannelsCourse(t *testing.T) {
 	turns, err := f.store.AskTurns(ctx, store.AskKey{Platform: bot.PlatformSlack, Workspace: team, Channel: imChan, User: asker}, time.Time{}, 10)
 	if err != nil || len(turns) != 4 {
 		t.Fatalf("turns under the direct message: %d (%v), want 4", len(turns), err)
+	}
+}
+
+// The context is kept in Slack too, in the metadata of classbot's
+// greeting: a process that did not receive the thread's events (a
+// restart, another replica) reads it there once (conversations.replies)
+// and answers from the viewed channel's course.
+func TestSlackAssistantContextSurvivesARestart(t *testing.T) {
+	const other = "C0OTHER0001"
+	var courses *courseLog
+	f := setup(t, options{mode: bot.ModeAsync, botToken: botToken, open: true, courses: true,
+		notes: func(m *store.Memory) bot.CourseNotes { courses = &courseLog{Memory: m}; return courses }})
+	f.agent.useTools = func(ctx context.Context, a agent.Agent) {
+		for _, tool := range a.Tools {
+			_, _ = tool.Func(ctx, []byte(`{"query":"late policy"}`))
+		}
+	}
+	srv := f.eventsServer()
+	thread := map[string]any{"user_id": asker, "channel_id": imChan, "thread_ts": threadTS,
+		"context": map[string]any{"channel_id": channel, "team_id": team}}
+	f.postEvent(srv.URL, callback(t, "Ev0KEEP1", map[string]any{"type": "assistant_thread_started", "event_ts": threadTS, "assistant_thread": thread}), time.Now(), 0)
+	if err := f.slack.Wait(wait, func() bool {
+		m := f.slack.Streamed(imChan)
+		return len(m) == 1 && strings.Contains(m[0].Metadata, `"channel_id":"`+channel+`"`)
+	}); err != nil {
+		t.Fatalf("greeting %+v: want the context %s in its metadata", f.slack.Streamed(imChan), channel)
+	}
+	thread["context"] = map[string]any{"channel_id": other, "team_id": team}
+	f.postEvent(srv.URL, callback(t, "Ev0KEEP2", map[string]any{"type": "assistant_thread_context_changed", "event_ts": threadTS, "assistant_thread": thread}), time.Now(), 0)
+	if err := f.slack.Wait(wait, func() bool {
+		m := f.slack.Streamed(imChan)
+		return len(m) == 1 && strings.Contains(m[0].Metadata, other)
+	}); err != nil {
+		t.Fatalf("the greeting's metadata does not follow the move to %s: %+v", other, f.slack.Streamed(imChan))
+	}
+
+	// A new process: same stand-in, same dispatcher, nothing remembered.
+	restarted, err := slack.New(slack.Config{Courses: f.store, SigningSecret: secret, BotToken: botToken,
+		APIURL: f.slack.APIURL, Dispatcher: f.disp, ResponseURLPrefixes: []string{f.slack.URL + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(restarted.EventsHandler())
+	t.Cleanup(srv2.Close)
+	for i, ts := range []string{"1764648020.000001", "1764648020.000002"} {
+		q := callback(t, "Ev0KEEPQ"+string(rune('1'+i)), map[string]any{
+			"type": "message", "channel_type": "im", "user": asker, "text": "What is the late policy?",
+			"ts": ts, "thread_ts": threadTS, "channel": imChan,
+		})
+		if status, _ := f.postEvent(srv2.URL, q, time.Now(), 0); status != http.StatusOK {
+			t.Fatalf("message.im = %d", status)
+		}
+		if err := f.slack.Wait(wait, func() bool { return f.agent.stats() == i+1 }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.shutdown()
+	if got := courses.channels(); len(got) == 0 || got[0] != other {
+		t.Fatalf("courses looked up for %v, want the context kept in Slack, %s", got, other)
+	}
+	if n := len(f.slack.APICalls("conversations.replies")); n != 1 {
+		t.Fatalf("%d conversations.replies calls for two questions, want 1: read once, then remembered", n)
 	}
 }

@@ -71,6 +71,9 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// A thread's context is remembered before the answer, so a question
+	// Slack sends once it has the answer finds it.
+	moved := a.noteContext(ev)
 	// Answer first: what follows may call the Web API.
 	w.WriteHeader(http.StatusOK)
 	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -80,14 +83,29 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "slack: retried event delivery",
 			slog.String("retry", n), slog.String("reason", r.Header.Get("X-Slack-Retry-Reason")))
 	}
-	a.handleCallback(context.WithoutCancel(r.Context()), ev, received, true)
+	a.handleCallback(context.WithoutCancel(r.Context()), ev, received, true, moved)
+}
+
+// noteContext remembers the context of an assistant thread event
+// (assistant_thread_started, assistant_thread_context_changed) and reports
+// whether it moved the thread to another channel; it does no I/O.
+func (a *Adapter) noteContext(ev slackevents.EventsAPIEvent) bool {
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.AssistantThreadStartedEvent:
+		return a.contexts.remember(e.AssistantThread)
+	case *slackevents.AssistantThreadContextChangedEvent:
+		return a.contexts.remember(e.AssistantThread)
+	}
+	return false
 }
 
 // handleCallback handles one event_callback, from HTTP or Socket Mode.
 // Questions go to Dispatcher.Go, which returns at once. The greeting of
 // an assistant thread, and its prompts when the student moves to a
 // channel of another course, are set here (eventWork).
-func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEvent, received time.Time, wait bool) {
+//
+// moved is noteContext's answer for ev, which the caller calls first.
+func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEvent, received time.Time, wait, moved bool) {
 	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
 	if !ok || cb.EventID == "" {
 		return
@@ -98,14 +116,16 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 	}
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AssistantThreadStartedEvent:
-		a.contexts.remember(e.AssistantThread)
 		if !a.firstDelivery(cb.EventID) {
 			return
 		}
 		a.eventWork(ctx, wait, func(ctx context.Context) { a.greet(ctx, team, e.AssistantThread) })
 	case *slackevents.AssistantThreadContextChangedEvent:
-		if a.contexts.remember(e.AssistantThread) {
-			a.eventWork(ctx, wait, func(ctx context.Context) { a.refreshPrompts(ctx, team, e.AssistantThread) })
+		if moved {
+			a.eventWork(ctx, wait, func(ctx context.Context) {
+				a.keepContext(ctx, e.AssistantThread)
+				a.refreshPrompts(ctx, team, e.AssistantThread)
+			})
 		}
 	case *slackevents.AppMentionEvent:
 		if e.BotID != "" || e.User == "" || e.Channel == "" {
@@ -122,15 +142,20 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 		if e.ChannelType != "im" || e.SubType != "" || e.BotID != "" || e.User == "" || e.Channel == "" {
 			return
 		}
-		thread, assistant := e.ThreadTimeStamp, e.ThreadTimeStamp != ""
-		viewing := ""
-		if assistant {
-			viewing = a.contexts.viewing(e.Channel, thread)
+		if e.ThreadTimeStamp == "" {
+			a.question(ctx, cb.EventID, team, e.Channel, e.User, e.TimeStamp, "", e.Text, false, received)
+			return
 		}
-		if thread == "" {
-			thread = e.TimeStamp
+		// An assistant thread: its context, remembered or (once per
+		// thread and process) read from Slack, says the course.
+		if c, ok := a.contexts.lookup(e.Channel, e.ThreadTimeStamp); ok {
+			a.question(ctx, cb.EventID, team, e.Channel, e.User, e.ThreadTimeStamp, c.viewing, e.Text, true, received)
+			return
 		}
-		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, viewing, e.Text, assistant, received)
+		a.eventWork(ctx, wait, func(wctx context.Context) {
+			viewing := a.viewing(wctx, e.Channel, e.ThreadTimeStamp)
+			a.question(ctx, cb.EventID, team, e.Channel, e.User, e.ThreadTimeStamp, viewing, e.Text, true, received)
+		})
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package slacktest is a local stand-in for Slack: the Web API methods
 // classbot calls (apps.connections.open, chat.postEphemeral, auth.test,
 // chat.startStream, chat.appendStream, chat.stopStream, chat.postMessage,
-// chat.update,
+// chat.update, conversations.replies,
 // conversations.open and the file upload: files.getUploadURLExternal, the
 // upload URL, files.completeUploadExternal), the
 // Socket Mode websocket (hello, envelopes, pings, and the acknowledgements
@@ -634,7 +634,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, map[string]any{"ok": true, "url": "https://cs101-fall.slack.com/", "team": "CS101", "user": "classbot",
 			"team_id": "T0A1B2C3D", "user_id": "U0BOT0000", "bot_id": "B0BOT0000"})
-	case s.serveStream(w, c, token):
+	case s.serveStream(w, c, token), s.serveReplies(w, c, token):
 	case strings.HasPrefix(c.Path, "api/"):
 		writeJSON(w, map[string]any{"ok": false, "error": "unknown_method"})
 	default:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,6 +30,9 @@ type Streamed struct {
 	// or chat.update's, or what chat.stopStream added under the streamed
 	// text; "" when it has none.
 	Blocks string
+	// Metadata is the message's metadata (a JSON object with event_type
+	// and event_payload), from chat.postMessage or chat.update; "": none.
+	Metadata string
 }
 
 // FailStreams makes chat.startStream answer {"ok": false, "error": code}
@@ -115,7 +119,7 @@ func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
 		ts := fmt.Sprintf("1700000000.%06d", s.nextTS)
 		m := &Streamed{TS: ts, Channel: channel, ThreadTS: f.Get("thread_ts"),
 			RecipientUserID: f.Get("recipient_user_id"), RecipientTeamID: f.Get("recipient_team_id"),
-			Stopped: method == "chat.postMessage", Blocks: f.Get("blocks")}
+			Stopped: method == "chat.postMessage", Blocks: f.Get("blocks"), Metadata: f.Get("metadata")}
 		if text != "" {
 			m.Chunks, m.Text = append(m.Chunks, text), text
 		}
@@ -145,6 +149,9 @@ func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
 		}
 		if b := f.Get("blocks"); b != "" || method == "chat.update" {
 			m.Blocks = b
+		}
+		if md := f.Get("metadata"); md != "" && method == "chat.update" {
+			m.Metadata = md
 		}
 		switch method {
 		case "chat.update":
@@ -250,4 +257,53 @@ func SectionText(blocks string) string {
 		}
 	}
 	return sb.String()
+}
+
+// serveReplies answers conversations.replies for the messages written
+// through the stand-in: those of the thread ts in channel, oldest first,
+// as the bot's (bot_id), with their metadata when include_all_metadata is
+// set. It needs im:history (the only history classbot reads is its direct
+// messages'). It reports whether c was that method.
+func (s *Server) serveReplies(w http.ResponseWriter, c Call, token string) bool {
+	if c.Path != "api/conversations.replies" {
+		return false
+	}
+	f := c.Form
+	if f == nil {
+		f = url.Values{}
+	}
+	if !strings.HasPrefix(token, "xoxb-") {
+		writeJSON(w, map[string]any{"ok": false, "error": "not_authed"})
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.missing["im:history"] {
+		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope"})
+		return true
+	}
+	channel, ts := f.Get("channel"), f.Get("ts")
+	if channel == "" || ts == "" {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return true
+	}
+	msgs := []map[string]any{}
+	for _, id := range s.streamOrder {
+		m := s.streams[id]
+		if m.Channel != channel || (m.ThreadTS != ts && m.TS != ts) {
+			continue
+		}
+		out := map[string]any{"type": "message", "ts": m.TS, "thread_ts": m.ThreadTS, "text": m.Text,
+			"bot_id": "B0BOT0000", "user": "U0BOT0000"}
+		if m.Metadata != "" && f.Get("include_all_metadata") == "1" {
+			out["metadata"] = json.RawMessage(m.Metadata)
+		}
+		msgs = append(msgs, out)
+	}
+	if len(msgs) == 0 {
+		writeJSON(w, map[string]any{"ok": false, "error": "thread_not_found"})
+		return true
+	}
+	writeJSON(w, map[string]any{"ok": true, "messages": msgs, "has_more": false})
+	return true
 }
