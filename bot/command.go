@@ -26,8 +26,13 @@ type Command struct {
 	// server (Discord: the member's permissions include Manage Server).
 	// Adapters set it only from the platform's signed payload, never from
 	// options or text.
-	Admin      bool
-	ReceivedAt time.Time // when the adapter read it; zero means "now"
+	Admin bool
+	// CourseChannel, if set, is the channel whose course /ask answers
+	// from instead of Channel's (Slack's assistant thread: the channel the
+	// student is viewing); memory stays keyed by Channel. Adapters set it
+	// only from the platform's signed payload, never from text.
+	CourseChannel string
+	ReceivedAt    time.Time // when the adapter read it; zero means "now"
 }
 
 // Reply is what classbot says back. Text is plain text: every adapter escapes

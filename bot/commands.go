@@ -268,24 +268,28 @@ func prepareAsk(b *Bot, c Command) (job, error) {
 		return nil, err
 	}
 	key := store.AskKey{Platform: c.Platform, Workspace: c.Workspace, Channel: c.Channel, User: c.User}
+	course := key
+	if c.CourseChannel != "" {
+		course.Channel = c.CourseChannel
+	}
 	return func(ctx context.Context, _ bool, tr *Trace) Reply {
-		return b.ask(ctx, key, c.InteractionID, q, tr)
+		return b.ask(ctx, key, b.classCourse(course), c.InteractionID, q, tr)
 	}, nil
 }
 
 // ask has the agent answer a question, with the student's earlier turns in
-// this channel (Options.Memory) and the course notes' search tool
-// (Options.Notes). The new turn is remembered before the answer is
+// this channel (Options.Memory) and the search tool over the notes of
+// course (Options.Notes). The new turn is remembered before the answer is
 // returned for delivery. Memory and search failures do not fail the
 // question; tr.Store is the time spent in the database.
-func (b *Bot) ask(ctx context.Context, key store.AskKey, via, q string, tr *Trace) Reply {
+func (b *Bot) ask(ctx context.Context, key store.AskKey, course courseFunc, via, q string, tr *Trace) Reply {
 	var dbTime time.Duration
 	recallStart := time.Now()
 	turns := b.recall(ctx, key)
 	dbTime += time.Since(recallStart)
 
 	start := time.Now()
-	r, err := b.runAnswer(ctx, b.askAgent(b.classCourse(key), turns, &dbTime), q)
+	r, err := b.runAnswer(ctx, b.askAgent(course, turns, &dbTime), q)
 	tr.AgentDone = time.Now()
 	tr.Agent = tr.AgentDone.Sub(start)
 	answer := strings.TrimSpace(r.Output)

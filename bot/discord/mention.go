@@ -3,6 +3,7 @@ package discord
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -176,9 +177,9 @@ func (r *mentionResponder) Stream(ctx context.Context, text string) {
 	}
 	var err error
 	if id == "" {
-		err = r.post(ctx, content, nil)
+		err = r.post(ctx, content, nil, nil)
 	} else {
-		err = r.edit(ctx, id, content, nil)
+		err = r.editOrRepost(ctx, id, content, nil, nil)
 	}
 	r.preview.sent(content, err)
 	if err != nil {
@@ -189,27 +190,60 @@ func (r *mentionResponder) Stream(ctx context.Context, text string) {
 
 // FollowUp answers with one reply to the message, laid out by OneMessage
 // (content, the rest in embeds), with no mention parsed and the author not
-// pinged by the reply: it edits the reply Stream or an earlier attempt
-// posted, or else posts it. Ephemeral cannot be honoured in a channel
-// message; only /ask answers and its refusals come here.
+// pinged by the reply, and an /ask answer's feedback buttons: it edits the
+// reply Stream or an earlier attempt posted, or else posts it; when that
+// reply was deleted (Unknown Message), it posts a new one. Ephemeral
+// cannot be honoured in a channel message; only /ask answers and its
+// refusals come here.
 func (r *mentionResponder) FollowUp(ctx context.Context, rep bot.Reply) error {
 	text := rep.Text
 	if rep.File != nil && rep.File.Inline != "" {
 		text += "\n\n" + rep.File.Inline
 	}
 	content, parts := OneMessage(text)
+	buttons := feedbackButtons(rep)
 	if id := r.replyID(); id != "" {
-		return r.edit(ctx, id, content, embedsOf(parts))
+		if buttons == nil {
+			buttons = []discordgo.MessageComponent{} // a retry's refusal loses an earlier attempt's buttons
+		}
+		return r.editOrRepost(ctx, id, content, embedsOf(parts), buttons)
 	}
-	return r.post(ctx, content, embedsOf(parts))
+	return r.post(ctx, content, embedsOf(parts), buttons)
 }
 
-// post sends the reply and records its id in the PostLog, if any.
-func (r *mentionResponder) post(ctx context.Context, content string, embeds []*discordgo.MessageEmbed) error {
+// editOrRepost edits the reply id (see edit); when Discord answers that
+// it no longer exists (deleted by a moderator or the student: Unknown
+// Message), it posts a new reply instead, which the PostLog then records
+// in its place, so a retry does not fail on it forever.
+func (r *mentionResponder) editOrRepost(ctx context.Context, id, content string, embeds []*discordgo.MessageEmbed, buttons []discordgo.MessageComponent) error {
+	err := r.edit(ctx, id, content, embeds, buttons)
+	if !unknownMessage(err) {
+		return err
+	}
+	r.a.log.LogAttrs(ctx, slog.LevelInfo, "discord: the reply to a mention was deleted; posting a new one",
+		slog.String("message", r.message), slog.String("reply", id))
+	r.reply = ""
+	if len(buttons) == 0 {
+		buttons = nil
+	}
+	return r.post(ctx, content, embeds, buttons)
+}
+
+// unknownMessage reports whether err is Discord's answer that the message
+// does not exist: 404 with code 10008, Unknown Message.
+func unknownMessage(err error) bool {
+	var re *discordgo.RESTError
+	return errors.As(err, &re) && re.Message != nil && re.Message.Code == discordgo.ErrCodeUnknownMessage
+}
+
+// post sends the reply, with buttons when not nil, and records its id in
+// the PostLog, if any.
+func (r *mentionResponder) post(ctx context.Context, content string, embeds []*discordgo.MessageEmbed, buttons []discordgo.MessageComponent) error {
 	no := false
 	sent, err := r.a.session.ChannelMessageSendComplex(r.channel, &discordgo.MessageSend{
 		Content:         content,
 		Embeds:          embeds,
+		Components:      buttons,
 		Reference:       &discordgo.MessageReference{MessageID: r.message, ChannelID: r.channel, GuildID: r.guild, FailIfNotExists: &no},
 		AllowedMentions: noMentions(),
 	}, discordgo.WithContext(ctx))
@@ -229,14 +263,16 @@ func (r *mentionResponder) post(ctx context.Context, content string, embeds []*d
 }
 
 // edit replaces the reply id's content and embeds (nil: none), with no
-// mention parsed.
-func (r *mentionResponder) edit(ctx context.Context, id, content string, embeds []*discordgo.MessageEmbed) error {
+// mention parsed, and its buttons when buttons is not nil (empty: none).
+func (r *mentionResponder) edit(ctx context.Context, id, content string, embeds []*discordgo.MessageEmbed, buttons []discordgo.MessageComponent) error {
 	if embeds == nil {
 		embeds = []*discordgo.MessageEmbed{}
 	}
-	_, err := r.a.session.ChannelMessageEditComplex(&discordgo.MessageEdit{
-		ID: id, Channel: r.channel, Content: &content, Embeds: &embeds, AllowedMentions: noMentions(),
-	}, discordgo.WithContext(ctx))
+	m := &discordgo.MessageEdit{ID: id, Channel: r.channel, Content: &content, Embeds: &embeds, AllowedMentions: noMentions()}
+	if buttons != nil {
+		m.Components = &buttons
+	}
+	_, err := r.a.session.ChannelMessageEditComplex(m, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("discord: edit the reply to message %s: %w", r.message, redact.Secret(err, r.a.cfg.BotToken, "[token]"))
 	}

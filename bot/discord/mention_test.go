@@ -320,3 +320,55 @@ func TestDiscordMentionRetryEditsRecordedReply(t *testing.T) {
 		t.Fatalf("last edit %q, want %q", got, answer)
 	}
 }
+
+// A queued retry whose recorded reply was deleted (the edit is answered
+// 404 Unknown Message) posts a new reply, records it, and a later attempt
+// edits that one: the student gets the answer instead of a job failing
+// on every attempt.
+func TestDiscordMentionRetryRepostsADeletedReply(t *testing.T) {
+	w := setupWorker(t, "test-bot-token")
+	const msg = "1400000000000000032"
+	raw, err := discord.MentionResponder(w.adapter, msg, channelID, guildID).(bot.Addressed).Address()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bot.Command{Platform: bot.PlatformDiscord, InteractionID: msg, Workspace: guildID, Channel: channelID, User: student, Name: "ask"}
+	log := &memPostLog{}
+	attempt := func() bot.Responder {
+		r, err := w.adapter.Reopen(t.Context(), c, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.(bot.PostLogger).UsePostLog(log)
+		return r
+	}
+	for _, streams := range []bool{false, true} {
+		// The earlier attempt's reply is deleted before this one runs.
+		attempt().(bot.Streamer).Stream(t.Context(), "Homework 2")
+		first := log.Posted("discord_mention")
+		w.discord.DeleteMessage(channelID, first)
+		r := attempt()
+		if streams {
+			r.(bot.Streamer).Stream(t.Context(), "Homework 2 is due")
+		}
+		if err := r.FollowUp(t.Context(), bot.Reply{Text: "Homework 2 is due Friday."}); err != nil {
+			t.Fatalf("FollowUp after the reply was deleted: %v", err)
+		}
+		second := log.Posted("discord_mention")
+		if second == "" || second == first {
+			t.Fatalf("recorded reply %q, want a new one in place of the deleted %s", second, first)
+		}
+		// A further attempt edits the new reply and posts none.
+		posts := len(w.replies(msg))
+		if err := attempt().FollowUp(t.Context(), bot.Reply{Text: "Homework 2 is due Friday."}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(w.replies(msg)); n != posts {
+			t.Fatalf("%d replies after a further attempt, want %d", n, posts)
+		}
+		e := channelEdits(w.discord)
+		if last := e[len(e)-1]; last.Path != "channels/"+channelID+"/messages/"+second || content(t, last) != "Homework 2 is due Friday." {
+			t.Fatalf("last edit %s %q, want the answer in the new reply %s", last.Path, content(t, last), second)
+		}
+	}
+}

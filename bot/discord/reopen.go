@@ -229,7 +229,7 @@ func (r *reopened) expired(ctx context.Context, rep bot.Reply, why error) error 
 		text = "Your answer to /" + r.command + ":\n" + text
 	}
 	content, parts := OneMessage(text)
-	err := r.dm(ctx, content, embedsOf(parts), filesOf(rep))
+	err := r.dm(ctx, content, embedsOf(parts), feedbackButtons(rep), filesOf(rep))
 	switch {
 	case err == nil:
 		return nil
@@ -241,8 +241,10 @@ func (r *reopened) expired(ctx context.Context, rep bot.Reply, why error) error 
 }
 
 // dm opens (or finds) the direct message channel with the student and
-// sends the answer there, allowed_mentions empty.
-func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.MessageEmbed, files []*bot.File) error {
+// sends the answer there, allowed_mentions empty, with an /ask answer's
+// feedback buttons (buttons; nil: none): a click in a direct message comes
+// back as an interaction like any other.
+func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.MessageEmbed, buttons []discordgo.MessageComponent, files []*bot.File) error {
 	ch, err := r.a.session.UserChannelCreate(r.user, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("open direct message channel: %w", err)
@@ -251,7 +253,7 @@ func (r *reopened) dm(ctx context.Context, content string, embeds []*discordgo.M
 		return errors.New("open direct message channel: Discord answered without a channel id")
 	}
 	m, err := r.a.session.ChannelMessageSendComplex(ch.ID, &discordgo.MessageSend{
-		Content: content, Embeds: embeds, AllowedMentions: noMentions(), Files: discordFiles(files),
+		Content: content, Embeds: embeds, Components: buttons, AllowedMentions: noMentions(), Files: discordFiles(files),
 	}, discordgo.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("send direct message: %w", err)

@@ -93,7 +93,8 @@ type Adapter struct {
 
 	streamInterval time.Duration // Config.StreamInterval, defaulted
 	prefixes       []urlPrefix
-	events         recentEvents // greeted assistant threads' event ids
+	events         recentEvents   // greeted assistant threads' event ids
+	contexts       threadContexts // the channel each assistant thread's student is viewing
 }
 
 // New checks cfg and returns an Adapter. It does no I/O.

@@ -50,10 +50,37 @@ func (a *Adapter) greet(ctx context.Context, team string, th slackevents.Assista
 		return
 	}
 	course := a.courseName(ctx, team, th)
-	if _, _, err := a.api.PostMessageContext(ctx, th.ChannelID, slackgo.MsgOptionText(Escape(Greeting), false),
-		slackgo.MsgOptionTS(th.ThreadTimeStamp)); err != nil {
-		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: assistant greeting failed", slog.Any("err", err))
+	opts := []slackgo.MsgOption{slackgo.MsgOptionText(Escape(Greeting), false), slackgo.MsgOptionTS(th.ThreadTimeStamp)}
+	if c, _ := a.contexts.lookup(th.ChannelID, th.ThreadTimeStamp); c.viewing != "" {
+		// Kept where any process can read it (storedContext).
+		opts = append(opts, slackgo.MsgOptionMetadata(contextMetadata(c.viewing)))
 	}
+	if _, ts, err := a.api.PostMessageContext(ctx, th.ChannelID, opts...); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "slack: assistant greeting failed", slog.Any("err", err))
+	} else {
+		a.contexts.setGreeting(th.ChannelID, th.ThreadTimeStamp, ts)
+	}
+	a.contexts.setCourse(th.ChannelID, th.ThreadTimeStamp, course)
+	a.setPrompts(ctx, th, course)
+}
+
+// refreshPrompts sets the suggested prompts of an assistant thread whose
+// student moved to another channel, when that channel's course is not the
+// one the prompts name: a prompt about the old course would be answered
+// from the new one. A failure is logged.
+func (a *Adapter) refreshPrompts(ctx context.Context, team string, th slackevents.AssistantThread) {
+	if a.cfg.Courses == nil || th.ChannelID == "" || th.ThreadTimeStamp == "" {
+		return
+	}
+	course := a.courseName(ctx, team, th)
+	if !a.contexts.setCourse(th.ChannelID, th.ThreadTimeStamp, course) {
+		return
+	}
+	a.setPrompts(ctx, th, course)
+}
+
+// setPrompts sets the thread's suggested prompts (Prompts) for course.
+func (a *Adapter) setPrompts(ctx context.Context, th slackevents.AssistantThread, course string) {
 	title := "Try asking"
 	if course != "" {
 		title = "Ask about " + course
@@ -196,7 +223,9 @@ func (t *threadResponder) Respond(ctx context.Context, r bot.Reply) error { retu
 // only) goes with chat.postEphemeral in the thread; in a direct message
 // the student alone sees it anyway. When part of the answer was streamed,
 // FollowUp finishes that message with the reply instead (an ephemeral
-// one replaces its text), so no half answer stays in the thread.
+// one replaces its text), so no half answer stays in the thread. An /ask
+// answer (r.Feedback) ends with the feedback buttons: under the streamed
+// text, or on its last posted message.
 func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 	text := r.Text
 	if r.File != nil && r.File.Inline != "" {
@@ -207,17 +236,23 @@ func (t *threadResponder) FollowUp(ctx context.Context, r bot.Reply) error {
 		if r.Ephemeral {
 			s.replace = true
 		}
+		s.SetFeedback(r.Feedback)
 		return s.Finish(ctx, text)
 	}
 	if t.posts != nil {
 		return t.postOnce(ctx, r, text)
 	}
-	for i, p := range Messages(text) {
+	parts := Messages(text)
+	for i, p := range parts {
+		opts := []slackgo.MsgOption{slackgo.MsgOptionText(p, false), slackgo.MsgOptionTS(t.thread)}
+		if i == len(parts)-1 {
+			opts = append(opts, msgBlocks(feedbackBlocks(r, p))...)
+		}
 		var err error
 		if r.Ephemeral && !t.isDM() {
-			_, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, slackgo.MsgOptionText(p, false), slackgo.MsgOptionTS(t.thread))
+			_, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, opts...)
 		} else {
-			_, _, err = t.a.api.PostMessageContext(ctx, t.channel, slackgo.MsgOptionText(p, false), slackgo.MsgOptionTS(t.thread))
+			_, _, err = t.a.api.PostMessageContext(ctx, t.channel, opts...)
 		}
 		if err != nil {
 			return fmt.Errorf("slack: answer %d in thread: %w", i+1, err)
@@ -236,15 +271,17 @@ func (t *threadResponder) postOnce(ctx context.Context, r bot.Reply, text string
 	if t.posts.Posted(postKindThread) != "" {
 		return nil
 	}
-	msg := Escape(chunk.Split(text, MaxFollowUpLen, 1, escapedLen)[0])
+	raw := chunk.Split(text, MaxFollowUpLen, 1, escapedLen)[0]
+	opts := append([]slackgo.MsgOption{slackgo.MsgOptionText(Escape(raw), false), slackgo.MsgOptionTS(t.thread)},
+		msgBlocks(answerBlocks(r, raw))...)
 	var (
 		ts  string
 		err error
 	)
 	if r.Ephemeral && !t.isDM() {
-		ts, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, slackgo.MsgOptionText(msg, false), slackgo.MsgOptionTS(t.thread))
+		ts, err = t.a.api.PostEphemeralContext(ctx, t.channel, t.user, opts...)
 	} else {
-		_, ts, err = t.a.api.PostMessageContext(ctx, t.channel, slackgo.MsgOptionText(msg, false), slackgo.MsgOptionTS(t.thread))
+		_, ts, err = t.a.api.PostMessageContext(ctx, t.channel, opts...)
 	}
 	if err != nil {
 		return fmt.Errorf("slack: answer in thread: %w", err)

@@ -32,9 +32,12 @@ const eventTimeout = 15 * time.Second
 // is answered once. It is safe for concurrent use.
 //
 // Events handled (see handleCallback): assistant_thread_started (a
-// greeting and suggested prompts), message.im (a question in the
+// greeting and suggested prompts), assistant_thread_context_changed (the
+// student moved to another channel), message.im (a question in the
 // assistant's thread or a direct message) and app_mention (a question in
-// a class channel), both answered as /ask in a thread of the question.
+// a class channel), both answered as /ask in a thread of the question; a
+// question in an assistant thread from the course of the channel the
+// student is viewing (see threadContexts).
 func (a *Adapter) EventsHandler() http.Handler {
 	return http.HandlerFunc(a.serveEvents)
 }
@@ -68,6 +71,9 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// A thread's context is remembered before the answer, so a question
+	// Slack sends once it has the answer finds it.
+	moved := a.noteContext(ev)
 	// Answer first: what follows may call the Web API.
 	w.WriteHeader(http.StatusOK)
 	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -77,15 +83,29 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		a.log.LogAttrs(r.Context(), slog.LevelInfo, "slack: retried event delivery",
 			slog.String("retry", n), slog.String("reason", r.Header.Get("X-Slack-Retry-Reason")))
 	}
-	a.handleCallback(context.WithoutCancel(r.Context()), ev, received, true)
+	a.handleCallback(context.WithoutCancel(r.Context()), ev, received, true, moved)
+}
+
+// noteContext remembers the context of an assistant thread event
+// (assistant_thread_started, assistant_thread_context_changed) and reports
+// whether it moved the thread to another channel; it does no I/O.
+func (a *Adapter) noteContext(ev slackevents.EventsAPIEvent) bool {
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.AssistantThreadStartedEvent:
+		return a.contexts.remember(e.AssistantThread)
+	case *slackevents.AssistantThreadContextChangedEvent:
+		return a.contexts.remember(e.AssistantThread)
+	}
+	return false
 }
 
 // handleCallback handles one event_callback, from HTTP or Socket Mode.
 // Questions go to Dispatcher.Go, which returns at once. The greeting of
-// an assistant thread is posted here when wait is true (HTTP: the request
-// is answered already), and in a goroutine bounded by eventTimeout when it
-// is not (Socket Mode: the event loop must not wait).
-func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEvent, received time.Time, wait bool) {
+// an assistant thread, and its prompts when the student moves to a
+// channel of another course, are set here (eventWork).
+//
+// moved is noteContext's answer for ev, which the caller calls first.
+func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEvent, received time.Time, wait, moved bool) {
 	cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent)
 	if !ok || cb.EventID == "" {
 		return
@@ -99,15 +119,13 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 		if !a.firstDelivery(cb.EventID) {
 			return
 		}
-		greet := func() {
-			gctx, cancel := context.WithTimeout(ctx, eventTimeout)
-			defer cancel()
-			a.greet(gctx, team, e.AssistantThread)
-		}
-		if wait {
-			greet()
-		} else {
-			go greet()
+		a.eventWork(ctx, wait, func(ctx context.Context) { a.greet(ctx, team, e.AssistantThread) })
+	case *slackevents.AssistantThreadContextChangedEvent:
+		if moved {
+			a.eventWork(ctx, wait, func(ctx context.Context) {
+				a.keepContext(ctx, e.AssistantThread)
+				a.refreshPrompts(ctx, team, e.AssistantThread)
+			})
 		}
 	case *slackevents.AppMentionEvent:
 		if e.BotID != "" || e.User == "" || e.Channel == "" {
@@ -117,18 +135,44 @@ func (a *Adapter) handleCallback(ctx context.Context, ev slackevents.EventsAPIEv
 		if thread == "" {
 			thread = e.TimeStamp
 		}
-		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, e.Text, false, received)
+		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, "", e.Text, false, received)
 	case *slackevents.MessageEvent:
 		// Only what a person typed in a direct message with the app: not
 		// edits, joins or bots (classbot's own answers included).
 		if e.ChannelType != "im" || e.SubType != "" || e.BotID != "" || e.User == "" || e.Channel == "" {
 			return
 		}
-		thread, assistant := e.ThreadTimeStamp, e.ThreadTimeStamp != ""
-		if thread == "" {
-			thread = e.TimeStamp
+		if e.ThreadTimeStamp == "" {
+			a.question(ctx, cb.EventID, team, e.Channel, e.User, e.TimeStamp, "", e.Text, false, received)
+			return
 		}
-		a.question(ctx, cb.EventID, team, e.Channel, e.User, thread, e.Text, assistant, received)
+		// An assistant thread: its context, remembered or (once per
+		// thread and process) read from Slack, says the course.
+		if c, ok := a.contexts.lookup(e.Channel, e.ThreadTimeStamp); ok {
+			a.question(ctx, cb.EventID, team, e.Channel, e.User, e.ThreadTimeStamp, c.viewing, e.Text, true, received)
+			return
+		}
+		a.eventWork(ctx, wait, func(wctx context.Context) {
+			viewing := a.viewing(wctx, e.Channel, e.ThreadTimeStamp)
+			a.question(ctx, cb.EventID, team, e.Channel, e.User, e.ThreadTimeStamp, viewing, e.Text, true, received)
+		})
+	}
+}
+
+// eventWork runs f, the adapter's own work for an event, bounded by
+// eventTimeout: at once when wait is true (HTTP: the request is answered
+// already), and in a goroutine when it is not (Socket Mode: the event loop
+// must not wait).
+func (a *Adapter) eventWork(ctx context.Context, wait bool, f func(context.Context)) {
+	run := func() {
+		wctx, cancel := context.WithTimeout(ctx, eventTimeout)
+		defer cancel()
+		f(wctx)
+	}
+	if wait {
+		run()
+	} else {
+		go run()
 	}
 }
 
@@ -138,8 +182,10 @@ var leadingMentions = regexp.MustCompile(`^\s*(<@[A-Z0-9]+(\|[^>]*)?>[\s,:]*)+`)
 
 // question hands a question typed in a thread, a direct message or a
 // mention to the Dispatcher as /ask. The event id is the interaction id;
-// the channel is the memory key's; the answer goes to the thread.
-func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, thread, text string, assistant bool, received time.Time) {
+// the channel is the memory key's; the answer goes to the thread. With
+// viewing (an assistant thread's context), the answer comes from the
+// course of that channel instead of channel's.
+func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, thread, viewing, text string, assistant bool, received time.Time) {
 	q := PlainText(leadingMentions.ReplaceAllString(text, ""))
 	if strings.TrimSpace(q) == "" || team == "" {
 		return
@@ -152,6 +198,7 @@ func (a *Adapter) question(ctx context.Context, eventID, team, channel, user, th
 		User:          user,
 		Name:          "ask",
 		Text:          q,
+		CourseChannel: viewing,
 		ReceivedAt:    received,
 	}
 	a.cfg.Dispatcher.Go(ctx, c, &threadResponder{a: a, channel: channel, user: user, team: team, thread: thread, assistant: assistant})

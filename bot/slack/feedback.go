@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/classbot/classbot/bot"
+	"github.com/classbot/classbot/internal/chunk"
 )
 
 // Action ids of the feedback buttons; each button's value is the /ask's
@@ -20,18 +22,59 @@ const (
 	actionNotHelpful = "classbot_not_helpful"
 )
 
-// feedbackBlocks returns text (already escaped) as a section followed by
-// the "helpful" / "not helpful" buttons for r, or nil when r asks for none.
-func feedbackBlocks(r bot.Reply, text string) *slackgo.Blocks {
-	if r.Feedback == "" || text == "" {
+// maxBlocks is the most blocks Slack takes in one message.
+const maxBlocks = 50
+
+// feedbackActions returns the actions block of r's "helpful" / "not
+// helpful" buttons, or nil when r asks for none.
+func feedbackActions(r bot.Reply) slackgo.Block {
+	if r.Feedback == "" {
 		return nil
 	}
 	helpful := slackgo.NewButtonBlockElement(actionHelpful, r.Feedback, slackgo.NewTextBlockObject(slackgo.PlainTextType, "👍 Helpful", true, false))
 	notHelpful := slackgo.NewButtonBlockElement(actionNotHelpful, r.Feedback, slackgo.NewTextBlockObject(slackgo.PlainTextType, "👎 Not helpful", true, false))
-	return &slackgo.Blocks{BlockSet: []slackgo.Block{
-		slackgo.NewSectionBlock(slackgo.NewTextBlockObject(slackgo.MarkdownType, text, false, true), nil, nil),
-		slackgo.NewActionBlock("classbot_feedback", helpful, notHelpful),
-	}}
+	return slackgo.NewActionBlock("classbot_feedback", helpful, notHelpful)
+}
+
+// feedbackBlocks returns text (already escaped, at most MaxMessageLen
+// characters: one section) as a section followed by the "helpful" / "not
+// helpful" buttons for r, or nil when r asks for none.
+func feedbackBlocks(r bot.Reply, text string) *slackgo.Blocks {
+	actions := feedbackActions(r)
+	if actions == nil || text == "" {
+		return nil
+	}
+	return &slackgo.Blocks{BlockSet: []slackgo.Block{section(text), actions}}
+}
+
+// answerBlocks returns raw, plain text of any length a message takes, as
+// escaped sections of at most MaxMessageLen characters each (a section's
+// limit), followed by r's buttons; nil when r asks for none. With blocks,
+// Slack shows them instead of the message's text.
+func answerBlocks(r bot.Reply, raw string) *slackgo.Blocks {
+	actions := feedbackActions(r)
+	if actions == nil || strings.TrimSpace(raw) == "" {
+		return nil
+	}
+	parts := chunk.Split(raw, MaxMessageLen, maxBlocks-1, escapedLen)
+	set := make([]slackgo.Block, 0, len(parts)+1)
+	for _, p := range parts {
+		set = append(set, section(Escape(p)))
+	}
+	return &slackgo.Blocks{BlockSet: append(set, actions)}
+}
+
+// section is escaped text as a section block, shown as typed (verbatim).
+func section(text string) slackgo.Block {
+	return slackgo.NewSectionBlock(slackgo.NewTextBlockObject(slackgo.MarkdownType, text, false, true), nil, nil)
+}
+
+// msgBlocks is the chat.* option that sends b, or nothing when b is nil.
+func msgBlocks(b *slackgo.Blocks) []slackgo.MsgOption {
+	if b == nil {
+		return nil
+	}
+	return []slackgo.MsgOption{slackgo.MsgOptionBlocks(b.BlockSet...)}
 }
 
 // InteractionsHandler serves POST /slack/interactions: clicks on the

@@ -86,6 +86,9 @@ type gatedAgent struct {
 	// onRun, if set, runs at the start of each call (a test reports a
 	// line for the model through agent.WaitFunc).
 	onRun func(ctx context.Context)
+	// useTools, if set, runs at the start of each call with the Agent the
+	// bot gave (a test calls its tools, as a model would).
+	useTools func(ctx context.Context, a agent.Agent)
 }
 
 func newAgent(open bool, ev *events) *gatedAgent {
@@ -99,13 +102,16 @@ func newAgent(open bool, ev *events) *gatedAgent {
 // open lets every call, waiting or future, answer.
 func (g *gatedAgent) open() { g.once.Do(func() { close(g.gate) }) }
 
-func (g *gatedAgent) Run(ctx context.Context, _ agent.Agent, input string) (agent.Result, error) {
+func (g *gatedAgent) Run(ctx context.Context, a agent.Agent, input string) (agent.Result, error) {
 	g.mu.Lock()
 	g.calls++
 	g.inputs = append(g.inputs, input)
 	g.mu.Unlock()
 	if g.onRun != nil {
 		g.onRun(ctx)
+	}
+	if g.useTools != nil {
+		g.useTools(ctx, a)
 	}
 	g.events.add("model called")
 	var release <-chan time.Time
@@ -210,6 +216,9 @@ type options struct {
 	teachers []string
 	// courses gives the adapter the fixture's store as Config.Courses.
 	courses bool
+	// notes, if set, gives the bot's Options.Notes (/ask searches it)
+	// from the fixture's store, which becomes its Options.Memory too.
+	notes func(*store.Memory) bot.CourseNotes
 }
 
 func setup(t *testing.T, o options) *fixture {
@@ -223,6 +232,9 @@ func setup(t *testing.T, o options) *fixture {
 		prefixes = o.prefixes(f.slack.URL)
 	}
 	bo := bot.Options{Logger: log}
+	if o.notes != nil {
+		bo.Notes, bo.Memory = o.notes(f.store), f.store
+	}
 	if o.teachers != nil {
 		bo.Teachers, bo.Roster, bo.Courses = o.teachers, f.store, f.store
 	}

@@ -130,7 +130,9 @@ func (r *reopened) Respond(context.Context, bot.Reply) error { return errReopene
 // FollowUp delivers the whole answer as one message (escaped, at most
 // MaxFollowUpLen characters) posted to the response_url with
 // replace_original: true, so running it again (a retried or rescued job)
-// replaces the answer instead of adding a second one.
+// replaces the answer instead of adding a second one. An /ask answer
+// (rep.Feedback) carries the feedback buttons, its text in sections above
+// them, on whichever way it goes.
 //
 // If the response_url can no longer be used (ResponseURLLife minus
 // ExpiryMargin has passed since the command's ReceivedAt, checked with
@@ -149,20 +151,21 @@ func (r *reopened) FollowUp(ctx context.Context, rep bot.Reply) error {
 	if r.posts != nil && r.posts.Posted(postKindEphemeral) != "" {
 		return nil
 	}
-	text := Escape(chunk.Split(r.withFile(ctx, rep, r.posts), MaxFollowUpLen, 1, escapedLen)[0])
+	raw := chunk.Split(r.withFile(ctx, rep, r.posts), MaxFollowUpLen, 1, escapedLen)[0]
+	text, blocks := Escape(raw), answerBlocks(rep, raw)
 	switch {
 	case r.responseURL == "":
-		return r.expired(ctx, text, errors.New("the command has no response_url"))
+		return r.expired(ctx, text, blocks, errors.New("the command has no response_url"))
 	case !r.received.IsZero() && !r.a.cfg.NowFunc().Before(r.received.Add(ResponseURLLife-ExpiryMargin)):
-		return r.expired(ctx, text, fmt.Errorf("its response_url expired %s after the command", ResponseURLLife))
+		return r.expired(ctx, text, blocks, fmt.Errorf("its response_url expired %s after the command", ResponseURLLife))
 	}
-	err := r.replace(ctx, rep, text)
+	err := r.replace(ctx, rep, text, blocks)
 	var dead *deadURLError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &dead):
-		return r.expired(ctx, text, err)
+		return r.expired(ctx, text, blocks, err)
 	default:
 		return fmt.Errorf("slack: follow-up of %s: %w", r.id, err)
 	}
@@ -182,11 +185,12 @@ func (e *deadURLError) Error() string {
 	return fmt.Sprintf("response_url answered %d %.40q", e.status, e.body)
 }
 
-// replace posts text to the response_url with replace_original: true. It
-// reads Slack's answer (slack-go's PostWebhook drops the body, which says
-// why a URL is dead); its errors never show the URL.
-func (r *reopened) replace(ctx context.Context, rep bot.Reply, text string) error {
-	body, err := json.Marshal(&slackgo.WebhookMessage{Text: text, ResponseType: responseType(rep), ReplaceOriginal: true})
+// replace posts text (and blocks, when not nil) to the response_url with
+// replace_original: true. It reads Slack's answer (slack-go's PostWebhook
+// drops the body, which says why a URL is dead); its errors never show
+// the URL.
+func (r *reopened) replace(ctx context.Context, rep bot.Reply, text string, blocks *slackgo.Blocks) error {
+	body, err := json.Marshal(&slackgo.WebhookMessage{Text: text, Blocks: blocks, ResponseType: responseType(rep), ReplaceOriginal: true})
 	if err != nil {
 		return err
 	}
@@ -220,16 +224,16 @@ func redactedBody(body, responseURL string) string {
 	return strings.ReplaceAll(body, responseURL, "[response_url]")
 }
 
-// expired delivers text with chat.postEphemeral when it can, since the
-// response_url cannot (why), and otherwise returns an error wrapping
-// bot.ErrExpired.
-func (r *reopened) expired(ctx context.Context, text string, why error) error {
+// expired delivers text, with its blocks (the feedback buttons) when they
+// are not nil, with chat.postEphemeral when it can, since the response_url
+// cannot (why), and otherwise returns an error wrapping bot.ErrExpired.
+func (r *reopened) expired(ctx context.Context, text string, blocks *slackgo.Blocks, why error) error {
 	if !r.canFallback() {
 		return fmt.Errorf("slack: follow-up of %s: %w (%w), and no bot token is configured", r.id, bot.ErrExpired, why)
 	}
 	r.a.log.LogAttrs(ctx, slog.LevelWarn, "slack: response_url no longer usable; sending through chat.postEphemeral",
 		slog.String("interaction", r.id), slog.Any("reason", why))
-	ts, err := r.a.api.PostEphemeralContext(ctx, r.channel, r.user, slackgo.MsgOptionText(text, false))
+	ts, err := r.a.api.PostEphemeralContext(ctx, r.channel, r.user, append(msgBlocks(blocks), slackgo.MsgOptionText(text, false))...)
 	if err == nil {
 		r.recordFallback(ctx, ts)
 		return nil

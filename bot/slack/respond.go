@@ -133,7 +133,11 @@ func (d delivery) send(ctx context.Context, r bot.Reply, parts []string) error {
 		d.a.log.LogAttrs(ctx, slog.LevelWarn, "slack: response_url failed; sending through chat.postEphemeral",
 			slog.String("interaction", d.id), slog.Any("err", err))
 		for j, q := range parts[i:] {
-			if ferr := d.postEphemeral(ctx, q); ferr != nil {
+			var blocks *slackgo.Blocks
+			if i+j == len(parts)-1 {
+				blocks = feedbackBlocks(r, q) // the last message carries the buttons, as on the response_url
+			}
+			if ferr := d.postEphemeral(ctx, q, blocks); ferr != nil {
 				return errors.Join(err, fmt.Errorf("chat.postEphemeral message %d of %d: %w", i+j+1, len(parts), ferr))
 			}
 		}
@@ -163,11 +167,12 @@ func (d delivery) canFallback() bool {
 	return d.a.cfg.BotToken != "" && d.channel != "" && d.user != ""
 }
 
-// postEphemeral sends one message to the student with chat.postEphemeral.
-// It is always ephemeral: the bot may not be a member of the channel, and
-// an ephemeral message needs no membership.
-func (d delivery) postEphemeral(ctx context.Context, text string) error {
-	_, err := d.a.api.PostEphemeralContext(ctx, d.channel, d.user, slackgo.MsgOptionText(text, false))
+// postEphemeral sends one message to the student with chat.postEphemeral,
+// with blocks when they are not nil. It is always ephemeral: the bot may
+// not be a member of the channel, and an ephemeral message needs no
+// membership.
+func (d delivery) postEphemeral(ctx context.Context, text string, blocks *slackgo.Blocks) error {
+	_, err := d.a.api.PostEphemeralContext(ctx, d.channel, d.user, append(msgBlocks(blocks), slackgo.MsgOptionText(text, false))...)
 	return err
 }
 

@@ -132,7 +132,7 @@ func (a *Adapter) handleEvent(ctx context.Context, client *socketmode.Client, ev
 			a.ack(ctx, client, evt.Request.EnvelopeID, nil)
 		}
 		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
-			a.handleCallback(ctx, ev, time.Now(), false)
+			a.handleCallback(ctx, ev, time.Now(), false, a.noteContext(ev))
 		}
 	case socketmode.EventTypeInteractive:
 		if evt.Request == nil || evt.Request.EnvelopeID == "" {

@@ -59,6 +59,23 @@ type ThreadStream struct {
 	last    time.Time // when the last append went out
 	off     bool      // chat.startStream was refused: Finish posts instead
 	replace bool      // the message shows what may not be the answer's start: Finish replaces it
+	// feedback is the /ask interaction id the finished answer's feedback
+	// buttons carry (bot.Reply.Feedback); "": no buttons.
+	feedback string
+}
+
+// SetFeedback makes Finish end the answer with the "helpful" / "not
+// helpful" buttons for the /ask interaction id (bot.Reply.Feedback): the
+// blocks of chat.stopStream, which Slack shows under the streamed text, or
+// of the answer's last message when it is posted. "" removes them.
+func (s *ThreadStream) SetFeedback(id string) { s.feedback = id }
+
+// buttons returns the feedback buttons as the blocks of a chat.* call.
+func (s *ThreadStream) buttons() []slackgo.MsgOption {
+	if b := feedbackActions(bot.Reply{Feedback: s.feedback}); b != nil {
+		return []slackgo.MsgOption{slackgo.MsgOptionBlocks(b)}
+	}
+	return nil
 }
 
 // NewStream returns a ThreadStream into th. With posts, the streamed message's
@@ -154,7 +171,8 @@ func (s *ThreadStream) record(ctx context.Context, ts string) {
 // chat.update. What does not fit in MaxStreamLen follows in the thread
 // with chat.postMessage, cut into Messages; so does the whole answer when
 // no stream was started (or it was refused). With a PostLog, a message an
-// earlier attempt recorded is finished, never a second one started.
+// earlier attempt recorded is finished, never a second one started. The
+// answer's last message carries the feedback buttons (SetFeedback).
 func (s *ThreadStream) Finish(ctx context.Context, text string) error {
 	text = shown(text)
 	if s.ts == "" && !s.off && s.posts != nil {
@@ -170,7 +188,13 @@ func (s *ThreadStream) Finish(ctx context.Context, text string) error {
 		// failed append): stopped first, it takes chat.update.
 		_, _, _ = s.a.api.StopStreamContext(ctx, s.th.Channel, s.ts)
 		head, rest := cut(text, MaxStreamLen)
-		if _, _, _, err := s.a.api.UpdateMessageContext(ctx, s.th.Channel, s.ts, slackgo.MsgOptionText(Escape(head), false)); err != nil {
+		opts := []slackgo.MsgOption{slackgo.MsgOptionText(Escape(head), false)}
+		if rest == "" {
+			// With blocks, Slack shows them instead of the text: the text
+			// goes into sections above the buttons.
+			opts = append(opts, msgBlocks(answerBlocks(bot.Reply{Feedback: s.feedback}, head))...)
+		}
+		if _, _, _, err := s.a.api.UpdateMessageContext(ctx, s.th.Channel, s.ts, opts...); err != nil {
 			return fmt.Errorf("chat.update of the streamed answer: %w", err)
 		}
 		return s.post(ctx, rest, false)
@@ -180,6 +204,9 @@ func (s *ThreadStream) Finish(ctx context.Context, text string) error {
 	if head != "" {
 		opts = append(opts, slackgo.MsgOptionMarkdownText(Escape(head)))
 	}
+	if rest == "" {
+		opts = append(opts, s.buttons()...) // shown under the streamed text
+	}
 	if _, _, err := s.a.api.StopStreamContext(ctx, s.th.Channel, s.ts, opts...); err != nil {
 		return fmt.Errorf("chat.stopStream: %w", err)
 	}
@@ -187,9 +214,10 @@ func (s *ThreadStream) Finish(ctx context.Context, text string) error {
 	return s.post(ctx, rest, false)
 }
 
-// post sends text to the thread with chat.postMessage, cut into Messages;
-// record: the first message's ts goes into the PostLog (it is the answer's
-// message when no stream was started).
+// post sends text to the thread with chat.postMessage, cut into Messages,
+// the last one with the feedback buttons; record: the first message's ts
+// goes into the PostLog (it is the answer's message when no stream was
+// started).
 func (s *ThreadStream) post(ctx context.Context, text string, record bool) error {
 	if strings.TrimSpace(text) == "" {
 		if record {
@@ -197,8 +225,13 @@ func (s *ThreadStream) post(ctx context.Context, text string, record bool) error
 		}
 		return nil
 	}
-	for i, p := range Messages(text) {
-		_, ts, err := s.a.api.PostMessageContext(ctx, s.th.Channel, slackgo.MsgOptionTS(s.th.TS), slackgo.MsgOptionText(p, false))
+	parts := Messages(text)
+	for i, p := range parts {
+		opts := []slackgo.MsgOption{slackgo.MsgOptionTS(s.th.TS), slackgo.MsgOptionText(p, false)}
+		if i == len(parts)-1 {
+			opts = append(opts, msgBlocks(feedbackBlocks(bot.Reply{Feedback: s.feedback}, p))...)
+		}
+		_, ts, err := s.a.api.PostMessageContext(ctx, s.th.Channel, opts...)
 		if err != nil {
 			return fmt.Errorf("chat.postMessage %d: %w", i+1, err)
 		}

@@ -281,12 +281,18 @@ func TestThreadResponderRetryFinishesTheStream(t *testing.T) {
 	}
 	first := attempt()
 	first.Stream(t.Context(), "Homework 2 is")
-	if err := attempt().FollowUp(t.Context(), bot.Reply{Text: "Homework 2 is due Friday."}); err != nil {
+	if err := attempt().FollowUp(t.Context(), bot.Reply{Text: "Homework 2 is due Friday.", Feedback: "Ev9"}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := srv.Streamed(streamChannel)
 	if len(msgs) != 1 || msgs[0].Text != "Homework 2 is due Friday." || !msgs[0].Stopped {
 		t.Errorf("messages %+v, want the one streamed, finished with the answer", msgs)
+	}
+	// The finished message (replaced by chat.update) shows the answer in
+	// its blocks, above the feedback buttons.
+	if b := msgs[0].Blocks; slacktest.SectionText(b) != "Homework 2 is due Friday." ||
+		len(slacktest.Buttons(b, actionHelpful)) != 1 || len(slacktest.Buttons(b, actionNotHelpful)) != 1 {
+		t.Errorf("blocks %s, want the answer and the two buttons", b)
 	}
 	if n := len(srv.APICalls("chat.postMessage")); n != 0 {
 		t.Errorf("%d chat.postMessage calls, want 0", n)

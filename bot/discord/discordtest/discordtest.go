@@ -114,7 +114,8 @@ type Server struct {
 	hold           <-chan struct{} // non-nil: webhook calls wait for it to close
 	deadTokens     map[string]int  // interaction token -> status its webhook calls get
 	dmChannels     map[string]string
-	dmStatus       int // non-zero: direct messages fail with it
+	dmStatus       int             // non-zero: direct messages fail with it
+	deleted        map[string]bool // "channel/message" ids deleted (DeleteMessage)
 
 	limit       int                    // requests per route per window; 0: no limit
 	limitWindow time.Duration          // see RouteLimit
@@ -195,6 +196,18 @@ func (s *Server) FailWebhooks(token string, status int) {
 		return
 	}
 	s.deadTokens[token] = status
+}
+
+// DeleteMessage deletes message id of channel, as a moderator or its
+// author would: later edits of it are answered 404 {"message": "Unknown
+// Message", "code": 10008}, as Discord answers them.
+func (s *Server) DeleteMessage(channel, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deleted == nil {
+		s.deleted = map[string]bool{}
+	}
+	s.deleted[channel+"/"+id] = true
 }
 
 // FailDirectMessages makes every message sent to a DM channel answer
@@ -522,6 +535,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPatch && len(parts) == 4 && parts[0] == "channels" && parts[2] == "messages":
 		if !bot {
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})
+			return
+		}
+		s.mu.Lock()
+		gone := s.deleted[parts[1]+"/"+parts[3]]
+		s.mu.Unlock()
+		if gone {
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "Unknown Message", "code": 10008})
 			return
 		}
 		m := message(parts[3], body)

@@ -1,12 +1,14 @@
 // Package slacktest is a local stand-in for Slack: the Web API methods
 // classbot calls (apps.connections.open, chat.postEphemeral, auth.test,
 // chat.startStream, chat.appendStream, chat.stopStream, chat.postMessage,
-// chat.update,
+// chat.update, conversations.replies,
 // conversations.open and the file upload: files.getUploadURLExternal, the
 // upload URL, files.completeUploadExternal), the
 // Socket Mode websocket (hello, envelopes, pings, and the acknowledgements
 // that come back), and the response_url of slash commands, which records
-// what is posted to it. The real slack-go client talks to it; tests read
+// what is posted to it. Blocks on messages are checked against Block Kit's
+// limits (checkBlocks: invalid_blocks, as Slack answers). The real slack-go
+// client talks to it; tests read
 // what arrived. It also signs slash commands as Slack does and builds them
 // from recorded form bodies. Nothing here is used in production.
 package slacktest
@@ -53,9 +55,10 @@ func (c Call) JSON(v any) error { return json.Unmarshal(c.Body, v) }
 
 // Message is the JSON body of a response_url post.
 type Message struct {
-	ResponseType    string `json:"response_type"`
-	Text            string `json:"text"`
-	ReplaceOriginal bool   `json:"replace_original"`
+	ResponseType    string          `json:"response_type"`
+	Text            string          `json:"text"`
+	ReplaceOriginal bool            `json:"replace_original"`
+	Blocks          json.RawMessage `json:"blocks,omitempty"`
 }
 
 // Message decodes the call's body as a response_url message.
@@ -586,6 +589,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "used_url", -status)
 		case !json.Valid(body):
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
+		case checkBlocks(messageBlocks(body)) != "":
+			http.Error(w, "invalid_blocks", http.StatusBadRequest)
 		default:
 			_, _ = io.WriteString(w, "ok")
 			var m Message
@@ -617,6 +622,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
 		case c.Form.Get("text") == "":
 			writeJSON(w, map[string]any{"ok": false, "error": "no_text"})
+		case checkBlocks(c.Form.Get("blocks")) != "":
+			writeJSON(w, map[string]any{"ok": false, "error": "invalid_blocks"})
 		default:
 			writeJSON(w, map[string]any{"ok": true, "message_ts": strconv.FormatInt(time.Now().UnixMicro(), 10)[:10] + ".000100"})
 		}
@@ -627,12 +634,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, map[string]any{"ok": true, "url": "https://cs101-fall.slack.com/", "team": "CS101", "user": "classbot",
 			"team_id": "T0A1B2C3D", "user_id": "U0BOT0000", "bot_id": "B0BOT0000"})
-	case s.serveStream(w, c, token):
+	case s.serveStream(w, c, token), s.serveReplies(w, c, token):
 	case strings.HasPrefix(c.Path, "api/"):
 		writeJSON(w, map[string]any{"ok": false, "error": "unknown_method"})
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// messageBlocks returns the blocks of a response_url message's JSON body,
+// or "" when it has none.
+func messageBlocks(body []byte) string {
+	var m Message
+	if json.Unmarshal(body, &m) != nil || len(m.Blocks) == 0 || string(m.Blocks) == "null" {
+		return ""
+	}
+	return string(m.Blocks)
 }
 
 // acceptsAppToken says whether apps.connections.open takes token; s.mu

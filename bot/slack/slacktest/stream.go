@@ -1,8 +1,10 @@
 package slacktest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -24,6 +26,13 @@ type Streamed struct {
 	Text            string   // what the message shows: the chunks joined, or chat.update's text
 	Stopped         bool     // chat.stopStream was called (or it was never a stream)
 	Updated         bool     // chat.update replaced its text
+	// Blocks is the JSON array of the message's blocks: chat.postMessage's
+	// or chat.update's, or what chat.stopStream added under the streamed
+	// text; "" when it has none.
+	Blocks string
+	// Metadata is the message's metadata (a JSON object with event_type
+	// and event_payload), from chat.postMessage or chat.update; "": none.
+	Metadata string
 }
 
 // FailStreams makes chat.startStream answer {"ok": false, "error": code}
@@ -79,6 +88,10 @@ func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
 		text = f.Get("text")
 	}
 	channel := f.Get("channel")
+	if code := checkBlocks(f.Get("blocks")); code != "" {
+		fail(code)
+		return true
+	}
 	switch method {
 	case "chat.startStream", "chat.postMessage":
 		switch {
@@ -106,7 +119,7 @@ func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
 		ts := fmt.Sprintf("1700000000.%06d", s.nextTS)
 		m := &Streamed{TS: ts, Channel: channel, ThreadTS: f.Get("thread_ts"),
 			RecipientUserID: f.Get("recipient_user_id"), RecipientTeamID: f.Get("recipient_team_id"),
-			Stopped: method == "chat.postMessage"}
+			Stopped: method == "chat.postMessage", Blocks: f.Get("blocks"), Metadata: f.Get("metadata")}
 		if text != "" {
 			m.Chunks, m.Text = append(m.Chunks, text), text
 		}
@@ -134,6 +147,12 @@ func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
 			fail("msg_too_long")
 			return true
 		}
+		if b := f.Get("blocks"); b != "" || method == "chat.update" {
+			m.Blocks = b
+		}
+		if md := f.Get("metadata"); md != "" && method == "chat.update" {
+			m.Metadata = md
+		}
 		switch method {
 		case "chat.update":
 			m.Text, m.Updated = text, true
@@ -146,5 +165,145 @@ func (s *Server) serveStream(w http.ResponseWriter, c Call, token string) bool {
 		s.notify()
 		writeJSON(w, map[string]any{"ok": true, "channel": channel, "ts": m.TS})
 	}
+	return true
+}
+
+// Limits Slack documents for Block Kit, which checkBlocks enforces.
+const (
+	MaxBlocks         = 50   // blocks in one message
+	MaxSectionTextLen = 3000 // characters of a section's text
+	MaxActionElements = 25   // elements of an actions block
+	MaxButtonValueLen = 2000 // characters of a button's value
+)
+
+// checkBlocks returns "" when blocks (a JSON array, as a form value or a
+// response_url message's field; "" for none) is one Slack takes, and
+// otherwise the error Slack answers, "invalid_blocks".
+func checkBlocks(blocks string) string {
+	if blocks == "" {
+		return ""
+	}
+	var set []struct {
+		Type string `json:"type"`
+		Text *struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"text"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if json.Unmarshal([]byte(blocks), &set) != nil || len(set) > MaxBlocks {
+		return "invalid_blocks"
+	}
+	for _, b := range set {
+		switch b.Type {
+		case "section":
+			if b.Text == nil || b.Text.Text == "" || utf8.RuneCountInString(b.Text.Text) > MaxSectionTextLen {
+				return "invalid_blocks"
+			}
+		case "actions":
+			if len(b.Elements) == 0 || len(b.Elements) > MaxActionElements {
+				return "invalid_blocks"
+			}
+			for _, e := range b.Elements {
+				if e.Type == "button" && (e.ActionID == "" || utf8.RuneCountInString(e.Value) > MaxButtonValueLen) {
+					return "invalid_blocks"
+				}
+			}
+		case "":
+			return "invalid_blocks"
+		}
+	}
+	return ""
+}
+
+// Buttons returns the values of the buttons with actionID in blocks (a
+// JSON array, such as Streamed.Blocks or a call's "blocks" form value).
+func Buttons(blocks, actionID string) []string {
+	var set []struct {
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	_ = json.Unmarshal([]byte(blocks), &set)
+	var out []string
+	for _, b := range set {
+		for _, e := range b.Elements {
+			if e.ActionID == actionID {
+				out = append(out, e.Value)
+			}
+		}
+	}
+	return out
+}
+
+// SectionText returns the texts of the sections in blocks, joined.
+func SectionText(blocks string) string {
+	var set []struct {
+		Type string `json:"type"`
+		Text struct {
+			Text string `json:"text"`
+		} `json:"text"`
+	}
+	_ = json.Unmarshal([]byte(blocks), &set)
+	var sb strings.Builder
+	for _, b := range set {
+		if b.Type == "section" {
+			sb.WriteString(b.Text.Text)
+		}
+	}
+	return sb.String()
+}
+
+// serveReplies answers conversations.replies for the messages written
+// through the stand-in: those of the thread ts in channel, oldest first,
+// as the bot's (bot_id), with their metadata when include_all_metadata is
+// set. It needs im:history (the only history classbot reads is its direct
+// messages'). It reports whether c was that method.
+func (s *Server) serveReplies(w http.ResponseWriter, c Call, token string) bool {
+	if c.Path != "api/conversations.replies" {
+		return false
+	}
+	f := c.Form
+	if f == nil {
+		f = url.Values{}
+	}
+	if !strings.HasPrefix(token, "xoxb-") {
+		writeJSON(w, map[string]any{"ok": false, "error": "not_authed"})
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.missing["im:history"] {
+		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope"})
+		return true
+	}
+	channel, ts := f.Get("channel"), f.Get("ts")
+	if channel == "" || ts == "" {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return true
+	}
+	msgs := []map[string]any{}
+	for _, id := range s.streamOrder {
+		m := s.streams[id]
+		if m.Channel != channel || (m.ThreadTS != ts && m.TS != ts) {
+			continue
+		}
+		out := map[string]any{"type": "message", "ts": m.TS, "thread_ts": m.ThreadTS, "text": m.Text,
+			"bot_id": "B0BOT0000", "user": "U0BOT0000"}
+		if m.Metadata != "" && f.Get("include_all_metadata") == "1" {
+			out["metadata"] = json.RawMessage(m.Metadata)
+		}
+		msgs = append(msgs, out)
+	}
+	if len(msgs) == 0 {
+		writeJSON(w, map[string]any{"ok": false, "error": "thread_not_found"})
+		return true
+	}
+	writeJSON(w, map[string]any{"ok": true, "messages": msgs, "has_more": false})
 	return true
 }
