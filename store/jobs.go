@@ -144,6 +144,7 @@ SELECT j.ord, (
         SELECT 1 FROM interactions p
         WHERE p.platform = i.platform AND p.workspace = i.workspace AND p.channel = i.channel
           AND p.job_input IS NOT NULL AND (p.received_at, p.id) < (i.received_at, i.id)
+        ORDER BY p.received_at DESC, p.id DESC -- the partial index's order: the planner takes it
         LIMIT $3) ahead)
 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS j(platform, id, ord)
 JOIN interactions i ON i.platform = j.platform AND i.id = j.id`
