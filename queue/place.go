@@ -11,12 +11,13 @@ import (
 // placeSQL is a waiting job's place in line in its queue, in the order
 // River's workers fetch (priority, then scheduled time, then id), found by
 // its arguments (River's GIN index on args) and counted over River's
-// fetching index; no row if the job is not waiting.
+// fetching index; no row if the job is not waiting for its first attempt
+// (a job a worker has tried waits for a retry, not for its turn).
 const placeSQL = `
 WITH me AS (
     SELECT queue, priority, scheduled_at, id FROM river_job
     WHERE args @> jsonb_build_object('platform', $1::text, 'id', $2::text)
-      AND kind = 'classbot_command' AND state = 'available')
+      AND kind = 'classbot_command' AND state = 'available' AND attempt = 0)
 SELECT 1 + (SELECT count(*) FROM river_job j
             WHERE j.state = 'available' AND j.queue = me.queue
               AND (j.priority, j.scheduled_at, j.id) < (me.priority, me.scheduled_at, me.id))
