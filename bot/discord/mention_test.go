@@ -269,20 +269,7 @@ func TestDiscordMentionStreamsIntoItsReply(t *testing.T) {
 func TestDiscordMentionRetryEditsRecordedReply(t *testing.T) {
 	w := setupWorker(t, "test-bot-token")
 	const msg = "1400000000000000031"
-	raw, err := discord.MentionResponder(w.adapter, msg, channelID, guildID).(bot.Addressed).Address()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := bot.Command{Platform: bot.PlatformDiscord, InteractionID: msg, Workspace: guildID, Channel: channelID, User: student, Name: "ask"}
-	log := &memPostLog{}
-	attempt := func() bot.Responder {
-		r, err := w.adapter.Reopen(t.Context(), c, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.(bot.PostLogger).UsePostLog(log)
-		return r
-	}
+	attempt, log := mentionAttempts(t, w, msg)
 	// The first attempt streams a part and dies before its FollowUp.
 	attempt().(bot.Streamer).Stream(t.Context(), "Homework 2")
 	posted := log.Posted("discord_mention")
@@ -328,20 +315,7 @@ func TestDiscordMentionRetryEditsRecordedReply(t *testing.T) {
 func TestDiscordMentionRetryRepostsADeletedReply(t *testing.T) {
 	w := setupWorker(t, "test-bot-token")
 	const msg = "1400000000000000032"
-	raw, err := discord.MentionResponder(w.adapter, msg, channelID, guildID).(bot.Addressed).Address()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := bot.Command{Platform: bot.PlatformDiscord, InteractionID: msg, Workspace: guildID, Channel: channelID, User: student, Name: "ask"}
-	log := &memPostLog{}
-	attempt := func() bot.Responder {
-		r, err := w.adapter.Reopen(t.Context(), c, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.(bot.PostLogger).UsePostLog(log)
-		return r
-	}
+	attempt, log := mentionAttempts(t, w, msg)
 	for _, streams := range []bool{false, true} {
 		// The earlier attempt's reply is deleted before this one runs.
 		attempt().(bot.Streamer).Stream(t.Context(), "Homework 2")
@@ -371,4 +345,24 @@ func TestDiscordMentionRetryRepostsADeletedReply(t *testing.T) {
 			t.Fatalf("last edit %s %q, want the answer in the new reply %s", last.Path, content(t, last), second)
 		}
 	}
+}
+
+// mentionAttempts returns how a queue worker reopens the reply to the
+// mention msg for each attempt, all with one PostLog.
+func mentionAttempts(t *testing.T, w *worker, msg string) (attempt func() bot.Responder, log *memPostLog) {
+	t.Helper()
+	raw, err := discord.MentionResponder(w.adapter, msg, channelID, guildID).(bot.Addressed).Address()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bot.Command{Platform: bot.PlatformDiscord, InteractionID: msg, Workspace: guildID, Channel: channelID, User: student, Name: "ask"}
+	log = &memPostLog{}
+	return func() bot.Responder {
+		r, err := w.adapter.Reopen(t.Context(), c, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.(bot.PostLogger).UsePostLog(log)
+		return r
+	}, log
 }
