@@ -330,3 +330,35 @@ func TestSearchJoinsPartsOfOneSection(t *testing.T) {
 		}
 	})
 }
+
+// The words of a phrase ("final exam", "office hours") find it only side
+// by side: a section that names the final project and an exam elsewhere
+// is not about the final exam.
+func TestSearchPhraseWordsSideBySide(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"syllabus.md", "## Grading\nFinal project 30%, exam 20%: the final report and the exam count twice.\n" +
+			"## Important dates\nClasses end on 16 November. Final exam period: 24 November, 7pm to 10pm. " +
+			"Drop/add ends on 28 August and the last day to withdraw is 30 October.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "when is the final exam", "syllabus.md › Important dates")
+	})
+}
+
+// "final" alone is not a synonym of the final exam: notes that have a
+// final project and no exam don't answer when the final exam is.
+func TestSearchFinalAloneIsNotAnExam(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"project.md", "## Final project\nThe final project is due at the end of term; the final report is graded by the staff.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		if hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "when is the final exam", 3); err != nil || len(hits) != 0 {
+			t.Errorf("got %v %v, want nothing", citations(hits), err)
+		}
+		wantFirst(t, s, "when is the final project due", "project.md › Final project")
+	})
+}
