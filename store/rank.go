@@ -72,6 +72,11 @@ var chatter = setOf(`hi hey hello please pls plz thanks thank thx ty guys anyone
 	` another without within towards toward upon via per across whether unless though although since yet else
 	ever every either neither already always almost rather quite besides anyway whatever whenever wherever`)
 
+// howWords are the words that make "how" ask for an amount ("how long",
+// "how often"): after "how" they are the question, not its topic; the
+// answer says "2 hours" or "weekly", not "long".
+var howWords = setOf(`long often soon far big large old`)
+
 func setOf(words string) map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(words) {
@@ -287,8 +292,12 @@ type queryTerm struct {
 // phrase of syns become one term.
 func queryTerms(query string, syns *synonyms) []queryTerm {
 	var words []string
+	prev := ""
 	for _, w := range splitWords(query) {
-		if pgEnglishStop[w] || chatter[w] || (len(w) == 1 && !unicode.IsDigit(rune(w[0]))) {
+		after := prev
+		prev = w
+		if pgEnglishStop[w] || chatter[w] || (len(w) == 1 && !unicode.IsDigit(rune(w[0]))) ||
+			(after == "how" && howWords[w]) {
 			continue
 		}
 		words = append(words, w)

@@ -362,3 +362,21 @@ func TestSearchFinalAloneIsNotAnExam(t *testing.T) {
 		wantFirst(t, s, "when is the final project due", "project.md › Final project")
 	})
 }
+
+// "how long" asks for a duration: "long" is not the question's topic, so
+// a section that says "long" and names the exam in passing doesn't beat
+// the exam's own.
+func TestSearchHowLongAsksForAnAmount(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"course.md", "## Exam\nThe exam lasts 2 hours in the gym.\n" +
+			"## Reading\nA long list of optional papers, some long ones, on the exam topics.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		hits := wantFirst(t, s, "how long is the exam", "course.md › Exam")
+		if len(hits) > 0 && hits[0].Confidence < 1 {
+			t.Errorf("confidence %v, want 1: the exam is all the question asks about", hits[0].Confidence)
+		}
+	})
+}
