@@ -567,8 +567,8 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 }
 
 // rankDocs scores docs for q and returns the best limit, best first (ties:
-// by file, then by position): nothing when no section reaches
-// MinConfidence, else the sections of at least companionShare of it.
+// by file, then by position), of at least companionShare of MinConfidence;
+// nothing when none of them reaches MinConfidence.
 func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit {
 	var hits []CourseHit
 	best := 0.0
@@ -588,7 +588,15 @@ func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit
 	if len(hits) > limit {
 		hits = hits[:limit]
 	}
-	return hits
+	// What is returned must itself answer: a confident section ranked
+	// below the limit doesn't make the ones above it an answer (the
+	// agent, which reads only these, would decline anyway).
+	for _, h := range hits {
+		if h.Confidence >= minConfidence {
+			return hits
+		}
+	}
+	return nil
 }
 
 // joinParts joins the parts of one cut section among the best limit hits

@@ -380,3 +380,29 @@ func TestSearchHowLongAsksForAnAmount(t *testing.T) {
 		}
 	})
 }
+
+// The search answers only with what it returns: a confident section ranked
+// below the limit doesn't make the weaker ones above it an answer.
+func TestSearchConfidentHitMustBeReturned(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		long := strings.Repeat("Lectures follow the weekly plan and the slides are posted after class. ", 20)
+		files := []string{"course.md", "## Exam\nThe exam is written; the exam is long; each exam is graded twice.\n" +
+			"## Exam review\nWe review the exam in week 12.\n" +
+			"## Exam practice\nPractice exam questions are posted.\n" +
+			"## Weekly plan\n" + long + "Bring a calculator.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		all, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "exam calculator", 4)
+		if err != nil || len(all) < 2 {
+			t.Fatalf("got %v %v, want the exam sections and the weekly plan", citations(all), err)
+		}
+		if all[0].Citation() != "course.md › Exam" || all[0].Confidence >= store.MinConfidence {
+			t.Fatalf("got %v first (confidence %v), want the exam section, not confident", all[0].Citation(), all[0].Confidence)
+		}
+		if hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "exam calculator", 1); err != nil || len(hits) != 0 {
+			t.Errorf("limit 1: got %v %v, want nothing: the one section returned doesn't answer", citations(hits), err)
+		}
+	})
+}
