@@ -72,6 +72,11 @@ var chatter = setOf(`hi hey hello please pls plz thanks thank thx ty guys anyone
 	` another without within towards toward upon via per across whether unless though although since yet else
 	ever every either neither already always almost rather quite besides anyway whatever whenever wherever`)
 
+// howWords are the words that make "how" ask for an amount ("how long",
+// "how often"): after "how" they are the question, not its topic; the
+// answer says "2 hours" or "weekly", not "long".
+var howWords = setOf(`long often soon far big large old`)
+
 func setOf(words string) map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(words) {
@@ -108,21 +113,31 @@ func lexemes(text string) []string {
 }
 
 // rankDoc is one candidate section: its fields' lengths (distinct
-// lexemes) and how often each query lexeme occurs in each field.
+// lexemes), how often each query lexeme occurs in each field, and how
+// often each pair of query lexemes occurs side by side (stop words
+// between them left out), which is how a phrase ("final exam", "office
+// hours") is found.
 type rankDoc struct {
 	Section
-	lens [2]float64
-	tf   map[string][3]float64
+	lens  [2]float64
+	tf    map[string][3]float64
+	pairs map[string][3]float64 // key: two lexemes joined by a space
 }
 
 // docFromText builds a rankDoc from a section's text: every lexeme's
-// counts and the fields' lengths, or (want not nil) only the counts of
-// want's lexemes. The in-memory store computes its statistics this way,
-// and both stores count a candidate's query lexemes this way.
+// counts, every pair's and the fields' lengths, or (want not nil) only
+// the counts of want's lexemes and pairs. The in-memory store computes
+// its statistics this way, and both stores count a candidate's query
+// lexemes this way.
 func docFromText(s Section, want *lexemeSet) rankDoc {
-	d := rankDoc{Section: s, tf: map[string][3]float64{}}
+	d := rankDoc{Section: s, tf: map[string][3]float64{}, pairs: map[string][3]float64{}}
 	for f, text := range [3]string{s.title(), s.Text, s.fileWords()} {
+		prev := ""
 		eachWord(text, want, func(w string) {
+			if w == "" {
+				prev = "" // a word none of want's lexemes can be
+				return
+			}
 			if pgEnglishStop[w] {
 				return
 			}
@@ -132,6 +147,15 @@ func docFromText(s Section, want *lexemeSet) rankDoc {
 				c[f]++
 				d.tf[l] = c
 			}
+			if prev != "" {
+				k := prev + " " + l
+				if want == nil || want.pairs[k] {
+					c := d.pairs[k]
+					c[f]++
+					d.pairs[k] = c
+				}
+			}
+			prev = l
 		})
 		if want == nil && f < 2 {
 			// The field's length: its distinct lexemes, as PostgreSQL's
@@ -152,12 +176,13 @@ func docFromText(s Section, want *lexemeSet) rankDoc {
 type lexemeSet struct {
 	lexemes  map[string]bool
 	prefixes map[string]bool
+	pairs    map[string]bool // side by side lexemes of a phrase: "final exam"
 }
 
 const stemPrefix = 3
 
 func newLexemeSet(ls []string) *lexemeSet {
-	s := &lexemeSet{lexemes: map[string]bool{}, prefixes: map[string]bool{}}
+	s := &lexemeSet{lexemes: map[string]bool{}, prefixes: map[string]bool{}, pairs: map[string]bool{}}
 	for _, l := range ls {
 		s.lexemes[l] = true
 		s.prefixes[prefixOf(l)] = true
@@ -177,8 +202,9 @@ func prefixOf(w string) string {
 }
 
 // eachWord calls fn with each of text's words, lower-cased, as
-// splitWords returns them; with want, only the words that may stem to one
-// of its lexemes.
+// splitWords returns them; with want, a word that can't stem to one of its
+// lexemes is passed as "" (so that fn still sees which words are side by
+// side).
 func eachWord(text string, want *lexemeSet, fn func(w string)) {
 	var buf []byte
 	start := -1
@@ -196,6 +222,7 @@ func eachWord(text string, want *lexemeSet, fn func(w string)) {
 				k++
 			}
 			if k == stemPrefix && !want.prefixes[string(p[:n])] {
+				fn("")
 				return
 			}
 		}
@@ -265,8 +292,12 @@ type queryTerm struct {
 // phrase of syns become one term.
 func queryTerms(query string, syns *synonyms) []queryTerm {
 	var words []string
+	prev := ""
 	for _, w := range splitWords(query) {
-		if pgEnglishStop[w] || chatter[w] || (len(w) == 1 && !unicode.IsDigit(rune(w[0]))) {
+		after := prev
+		prev = w
+		if pgEnglishStop[w] || chatter[w] || (len(w) == 1 && !unicode.IsDigit(rune(w[0]))) ||
+			(after == "how" && howWords[w]) {
 			continue
 		}
 		words = append(words, w)
@@ -435,6 +466,29 @@ func isNumber(w string) bool {
 	return w != "" && strings.Trim(w, "0123456789") == ""
 }
 
+// pairs returns the side-by-side lexeme pairs of the query's phrases
+// (every alternative of more than one lexeme), joined by a space.
+func (q rankQuery) pairs() []string {
+	var out []string
+	for _, g := range q.groups {
+		for _, a := range g.alts {
+			for i := 1; i < len(a.lexemes); i++ {
+				out = append(out, a.lexemes[i-1]+" "+a.lexemes[i])
+			}
+		}
+	}
+	return out
+}
+
+// want is the lexemes and pairs a candidate's text is counted for.
+func (q rankQuery) want() *lexemeSet {
+	s := newLexemeSet(q.lexemes())
+	for _, p := range q.pairs() {
+		s.pairs[p] = true
+	}
+	return s
+}
+
 // lexemes returns every lexeme the query can match, sorted.
 func (q rankQuery) lexemes() []string {
 	var out []string
@@ -464,11 +518,16 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 			}
 		}
 		for i, a := range g.alts {
+			// A word's counts, or a phrase's: how often its words are
+			// side by side (the least of its pairs').
 			var tf [3]float64
-			for i, l := range a.lexemes {
-				c := d.tf[l]
+			if len(a.lexemes) == 1 {
+				tf = d.tf[a.lexemes[0]]
+			}
+			for i := 1; i < len(a.lexemes); i++ {
+				c := d.pairs[a.lexemes[i-1]+" "+a.lexemes[i]]
 				for f := range tf {
-					if i == 0 || c[f] < tf[f] {
+					if i == 1 || c[f] < tf[f] {
 						tf[f] = c[f]
 					}
 				}
@@ -508,8 +567,8 @@ func (q rankQuery) score(d *rankDoc, st *rankStats) (score, confidence float64) 
 }
 
 // rankDocs scores docs for q and returns the best limit, best first (ties:
-// by file, then by position): nothing when no section reaches
-// MinConfidence, else the sections of at least companionShare of it.
+// by file, then by position), of at least companionShare of MinConfidence;
+// nothing when none of them reaches MinConfidence.
 func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit {
 	var hits []CourseHit
 	best := 0.0
@@ -529,7 +588,15 @@ func rankDocs(q rankQuery, docs []rankDoc, st *rankStats, limit int) []CourseHit
 	if len(hits) > limit {
 		hits = hits[:limit]
 	}
-	return hits
+	// What is returned must itself answer: a confident section ranked
+	// below the limit doesn't make the ones above it an answer (the
+	// agent, which reads only these, would decline anyway).
+	for _, h := range hits {
+		if h.Confidence >= minConfidence {
+			return hits
+		}
+	}
+	return nil
 }
 
 // joinParts joins the parts of one cut section among the best limit hits

@@ -186,7 +186,7 @@ func (p *Postgres) searchRanked(ctx context.Context, course int64, query string,
 	if err != nil {
 		return nil, err
 	}
-	want := newLexemeSet(plan.lexemes)
+	want := plan.q.want()
 	var docs []rankDoc
 	var s Section
 	var seq, tl, bl int32

@@ -330,3 +330,79 @@ func TestSearchJoinsPartsOfOneSection(t *testing.T) {
 		}
 	})
 }
+
+// The words of a phrase ("final exam", "office hours") find it only side
+// by side: a section that names the final project and an exam elsewhere
+// is not about the final exam.
+func TestSearchPhraseWordsSideBySide(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"syllabus.md", "## Grading\nFinal project 30%, exam 20%: the final report and the exam count twice.\n" +
+			"## Important dates\nClasses end on 16 November. Final exam period: 24 November, 7pm to 10pm. " +
+			"Drop/add ends on 28 August and the last day to withdraw is 30 October.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		wantFirst(t, s, "when is the final exam", "syllabus.md › Important dates")
+	})
+}
+
+// "final" alone is not a synonym of the final exam: notes that have a
+// final project and no exam don't answer when the final exam is.
+func TestSearchFinalAloneIsNotAnExam(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"project.md", "## Final project\nThe final project is due at the end of term; the final report is graded by the staff.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		if hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "when is the final exam", 3); err != nil || len(hits) != 0 {
+			t.Errorf("got %v %v, want nothing", citations(hits), err)
+		}
+		wantFirst(t, s, "when is the final project due", "project.md › Final project")
+	})
+}
+
+// "how long" asks for a duration: "long" is not the question's topic, so
+// a section that says "long" and names the exam in passing doesn't beat
+// the exam's own.
+func TestSearchHowLongAsksForAnAmount(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		files := []string{"course.md", "## Exam\nThe exam lasts 2 hours in the gym.\n" +
+			"## Reading\nA long list of optional papers, some long ones, on the exam topics.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		hits := wantFirst(t, s, "how long is the exam", "course.md › Exam")
+		if len(hits) > 0 && hits[0].Confidence < 1 {
+			t.Errorf("confidence %v, want 1: the exam is all the question asks about", hits[0].Confidence)
+		}
+	})
+}
+
+// The search answers only with what it returns: a confident section ranked
+// below the limit doesn't make the weaker ones above it an answer.
+func TestSearchConfidentHitMustBeReturned(t *testing.T) {
+	eachCourseStore(t, func(t *testing.T, s courseContract) {
+		long := strings.Repeat("Lectures follow the weekly plan and the slides are posted after class. ", 20)
+		files := []string{"course.md", "## Exam\nThe exam is written; the exam is long; each exam is graded twice.\n" +
+			"## Exam review\nWe review the exam in week 12.\n" +
+			"## Exam practice\nPractice exam questions are posted.\n" +
+			"## Weekly plan\n" + long + "Bring a calculator.\n"}
+		for i := range 12 {
+			files = append(files, fmt.Sprintf("w%d.md", i), filler(i))
+		}
+		indexNotes(t, s, files...)
+		all, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "exam calculator", 4)
+		if err != nil || len(all) < 2 {
+			t.Fatalf("got %v %v, want the exam sections and the weekly plan", citations(all), err)
+		}
+		if all[0].Citation() != "course.md › Exam" || all[0].Confidence >= store.MinConfidence {
+			t.Fatalf("got %v first (confidence %v), want the exam section, not confident", all[0].Citation(), all[0].Confidence)
+		}
+		if hits, err := s.SearchCourse(t.Context(), defaultCourse(t, s), "exam calculator", 1); err != nil || len(hits) != 0 {
+			t.Errorf("limit 1: got %v %v, want nothing: the one section returned doesn't answer", citations(hits), err)
+		}
+	})
+}

@@ -16,7 +16,7 @@ const SynonymsFile = "synonyms.txt"
 // join ("taught" and "teach").
 var builtinSynonyms = []string{
 	"homework, hw, assignment, problem set, pset, exercise sheet",
-	"exam, midterm, final exam, finals, examination",
+	"exam, midterm, final exam, examination", // not "finals": it stems to "final" (final project, final grade)
 	"quiz, quizzes",
 	"ta, tas, teaching assistant, teaching staff, course staff, staff",
 	"prof, professor, instructor, teacher",
