@@ -2,6 +2,7 @@ package bot
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -159,6 +160,29 @@ func (d *Dispatcher) modelFull(c Command, tr *Trace) (Reply, bool) {
 func modelFullText(place int, wait time.Duration) string {
 	secs := int(math.Ceil(wait.Seconds()/10)) * 10
 	return fmt.Sprintf("Lots of students are asking right now: you would be #%d in line for the assistant, longer than I can keep you waiting. Please try again in %d seconds.", place, secs)
+}
+
+// lineTooLong turns a work's model error into the student's answer when
+// the call left the line for a slot early (*agent.LineError: its turn
+// would have come after the command timeout, or it waited too long
+// without being told its place), with the outcome OutcomeBusy. Nothing was
+// asked of the model for it.
+func lineTooLong(err error, tr *Trace) (Reply, bool) {
+	var le *agent.LineError
+	if !errors.As(err, &le) {
+		return Reply{}, false
+	}
+	tr.Outcome = OutcomeBusy
+	return Reply{Text: lineTooLongText(le.Place, le.Wait), Ephemeral: true}, true
+}
+
+// lineTooLongText tells a student who waited in line that the line is
+// longer than the answer can wait, with when to try again (the rest of the
+// line's wait, to the next ten seconds). It must not say "in line for the
+// assistant": that is the place-in-line edit's wording.
+func lineTooLongText(place int, wait time.Duration) string {
+	secs := max(int(math.Ceil(wait.Seconds()/10))*10, 10)
+	return fmt.Sprintf("Lots of students are asking right now: you're #%d in line, longer than I can keep you waiting. Please try again in %d seconds.", place, secs)
 }
 
 var _ slotEstimator = (*agent.Runner)(nil)
