@@ -307,7 +307,14 @@ func TestFairSlotsBurstLeavesTheLineAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 35*time.Minute)
 	defer cancel()
 	stays := queueCalls(t, s, ctx, 2) // #1 and #2: 10 and 20 min ahead, within 25
-	err := s.Acquire(ctx, 1)          // #3: 30 min
+	third := make(chan error, 1)
+	go func() { third <- s.Acquire(ctx, 1) }() // #3: 30 min
+	var err error
+	select {
+	case err = <-third:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third call waits for a slot it cannot get in time")
+	}
 	var le *LineError
 	if !errors.As(err, &le) || !errors.Is(err, ErrLineTooLong) {
 		t.Fatalf("the third call got %v, want a *LineError", err)
