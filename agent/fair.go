@@ -95,8 +95,8 @@ var waitTick = time.Second
 // With rpm > 0 a class also gets at most rpm slots a minute (a minute's
 // worth at once): a class over it waits while the others go on. A waiting
 // call whose context has a deadline leaves the line with a *LineError as
-// soon as the line's estimate (see Estimate) says its slot would come after
-// the deadline. It is safe for concurrent use and has the Acquire and
+// soon as the line's estimate (see Estimate) says its slot would come too
+// late for the call to finish by the deadline. It is safe for concurrent use and has the Acquire and
 // Release of a semaphore.Weighted of weight 1 per call.
 type fairSlots struct {
 	rpm       float64
@@ -227,13 +227,15 @@ wait:
 	return ctx.Err()
 }
 
-// tooLate returns the *LineError for w, waiting in class's line, if the
-// line's estimate of its wait goes past deadline; nil while it may make
-// it, or once it has its slot. s.mu must be held.
+// tooLate returns the *LineError for w, waiting in class's line, if by
+// the line's estimate its call could not finish before deadline: its wait
+// for a slot and then one hold of it (a call that gets its slot as its
+// time runs out does not finish either). nil while it may make it, or
+// once it has its slot. s.mu must be held.
 func (s *fairSlots) tooLate(class string, w *slotWaiter, deadline, now time.Time) *LineError {
 	place, wait := s.lineWait(class, w, now)
 	left := deadline.Sub(now)
-	if place == 0 || wait <= left {
+	if place == 0 || wait+s.hold(now) <= left {
 		return nil
 	}
 	return &LineError{Place: place, Wait: wait, Left: max(left, 0)}

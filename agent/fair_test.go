@@ -293,8 +293,9 @@ func TestFairSlotsEstimateBeforeAnyCallFinished(t *testing.T) {
 	s.Release(32)
 }
 
-// A call whose line is already longer than its deadline leaves at once,
-// before any call has finished, and one that can make it stays.
+// A call whose line is already too long for its deadline leaves at once,
+// before any call has finished, and those that can make it stay: a call
+// needs its wait in line and then its own time in the slot.
 func TestFairSlotsBurstLeavesTheLineAtOnce(t *testing.T) {
 	clock := newFakeClock()
 	s := newFairSlots(1, 0)
@@ -303,12 +304,13 @@ func TestFairSlotsBurstLeavesTheLineAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(10 * time.Minute) // the slot's call has held it 10 min
-	// 25 min left by the clock that moved 10 min ahead.
-	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 35*time.Minute)
+	// 35 min left by the clock that moved 10 min ahead.
+	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 45*time.Minute)
 	defer cancel()
-	stays := queueCalls(t, s, ctx, 2) // #1 and #2: 10 and 20 min ahead, within 25
+	// #1 and #2: 10 and 20 min in line and 10 min in the slot, within 35.
+	stays := queueCalls(t, s, ctx, 2)
 	third := make(chan error, 1)
-	go func() { third <- s.Acquire(ctx, 1) }() // #3: 30 min
+	go func() { third <- s.Acquire(ctx, 1) }() // #3: 30 + 10 min
 	var err error
 	select {
 	case err = <-third:
@@ -346,7 +348,7 @@ func TestFairSlotsWaiterLeavesWhenItCannotMakeItsDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.observe(10 * time.Minute)
-	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 35*time.Minute)
 	defer cancel()
 	first := queueCalls(t, s, ctx, 1)
 	second := make(chan error, 1)
@@ -354,11 +356,11 @@ func TestFairSlotsWaiterLeavesWhenItCannotMakeItsDeadline(t *testing.T) {
 	waitFor(t, "the second call to queue", func() bool { _, a := s.Waiting("A"); return a == 2 })
 	select {
 	case err := <-second:
-		t.Fatalf("the second call left with %v while 20 min of line fit its 25", err)
+		t.Fatalf("the second call left with %v while 20 min of line and 10 in the slot fit its 35", err)
 	default:
 	}
 
-	clock.advance(6 * time.Minute) // 19 min left: #2's 20 no longer fit, #1's 10 do
+	clock.advance(6 * time.Minute) // 29 min left: #2's 20 + 10 no longer fit, #1's 10 + 10 do
 	var le *LineError
 	select {
 	case err := <-second:
