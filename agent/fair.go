@@ -358,6 +358,20 @@ func (s *fairSlots) Estimate(class string) (place int, wait time.Duration) {
 	return place, s.waitFor(class, place, mine+1, s.now())
 }
 
+// Admits reports whether a new call of class would, by the line's
+// estimate, get its slot and finish within d: the rule by which a waiting
+// call leaves the line (see tooLate), applied before it joins. place and
+// wait are Estimate's.
+func (s *fairSlots) Admits(class string, d time.Duration) (place int, wait time.Duration, ok bool) {
+	place, wait = s.Estimate(class)
+	if place == 0 {
+		return 0, 0, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return place, wait, wait+s.hold(s.now()) <= d
+}
+
 // dispatch gives free slots to waiting calls, one class after the other,
 // starting after the class served last. Classes over their rpm are passed
 // over; if only they wait, a timer calls dispatch again when the first of

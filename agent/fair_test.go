@@ -273,7 +273,8 @@ func queueCalls(t *testing.T, s *fairSlots, ctx context.Context, n int) <-chan e
 }
 
 // A sudden burst, before any call has finished: the estimate goes by how
-// long the calls in their slots have held them so far, not zero.
+// long the calls in their slots have held them so far, not zero, and a
+// new call that could not finish in time is not admitted.
 func TestFairSlotsEstimateBeforeAnyCallFinished(t *testing.T) {
 	clock := newFakeClock()
 	s := newFairSlots(2, 0)
@@ -289,6 +290,15 @@ func TestFairSlotsEstimateBeforeAnyCallFinished(t *testing.T) {
 	// 31 calls, each holding a slot at least 10 s, on 2 slots.
 	if place, wait := s.Estimate("A"); place != 31 || wait != 155*time.Second {
 		t.Errorf("place %d, wait %s; want 31, 2m35s", place, wait)
+	}
+	// Admitted only with time for the wait and its own 10 s in the slot.
+	for _, tc := range []struct {
+		within time.Duration
+		ok     bool
+	}{{2 * time.Minute, false}, {160 * time.Second, false}, {165 * time.Second, true}} {
+		if place, wait, ok := s.Admits("A", tc.within); place != 31 || wait != 155*time.Second || ok != tc.ok {
+			t.Errorf("Admits within %s: %d, %s, %v; want 31, 2m35s, %v", tc.within, place, wait, ok, tc.ok)
+		}
 	}
 	s.Release(32)
 }

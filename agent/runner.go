@@ -54,6 +54,15 @@ func (r *Runner) EstimateWait(class string) (place int, wait time.Duration) {
 	return r.sem.Estimate(class)
 }
 
+// AdmitsWithin reports whether a new model call for class would, by the
+// line's estimate, get its slot and finish within d: the rule by which a
+// call waiting for a slot leaves the line early with a *LineError, so a
+// caller can apply it before starting the work. place and wait are
+// EstimateWait's. Safe for concurrent use.
+func (r *Runner) AdmitsWithin(class string, d time.Duration) (place int, wait time.Duration, ok bool) {
+	return r.sem.Admits(class, d)
+}
+
 // Offline reports whether the Runner uses the offline model.
 func (r *Runner) Offline() bool { return r.cfg.Offline }
 

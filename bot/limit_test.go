@@ -151,7 +151,10 @@ type estimatingAgent struct {
 	wait  time.Duration
 }
 
-func (e *estimatingAgent) EstimateWait(string) (int, time.Duration) { return e.place, e.wait }
+// AdmitsWithin says no once the wait and one 2 s model call pass d.
+func (e *estimatingAgent) AdmitsWithin(_ string, d time.Duration) (int, time.Duration, bool) {
+	return e.place, e.wait, e.wait+2*time.Second <= d
+}
 
 // An /ask that could not get a model slot within the command timeout is
 // told so at once, with its place and when to try again; a registration
