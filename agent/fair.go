@@ -166,7 +166,7 @@ func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
 	s.waiting[class] = slices.Insert(q, i, w)
 	s.dispatch(now)
 	deadline, hasDeadline := ctx.Deadline()
-	// A line already longer than the deadline is said at once.
+	// A line already too long for the deadline is said at once.
 	var gaveUp *LineError
 	if hasDeadline && !w.granted {
 		gaveUp = s.tooLate(class, w, deadline, now)
