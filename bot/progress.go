@@ -22,16 +22,17 @@ type Progresser interface {
 // Place-in-line edits: a student whose model call has waited placeAfter
 // for its slot sees their place, at most every placeEvery and
 // maxPlaceEdits times (Slack's response_url takes five posts in all, and
-// the answer needs its own). placeAfter is under 3 s so that the edit,
-// made at the wait's once-a-second tick and then sent, reaches a student
-// still waiting within 3 s of their command.
+// the answer needs its own). placeAfter is the wait's first once-a-second
+// tick: a student whose call is still waiting then is told at once, and
+// one whose call got its slot before it hears the answer, with a model of
+// 2 s, within about 3 s of their command.
 //
 // A model call that has waited untoldAfter without its place having been
 // shown (the edits failed, or none could be made) leaves the line: the
 // student then hears "busy, try again" as the answer, rather than
 // waiting on in silence.
 const (
-	placeAfter    = 2 * time.Second
+	placeAfter    = time.Second
 	placeEvery    = 5 * time.Second
 	maxPlaceEdits = 2
 	untoldAfter   = 30 * time.Second
