@@ -169,13 +169,19 @@ func modelFullText(place int, wait time.Duration) string {
 // the call left the line for a slot early (*agent.LineError: its turn
 // would have come after the command timeout, or it waited too long
 // without being told its place), with the outcome OutcomeBusy. Nothing was
-// asked of the model for it.
+// asked of the model for it. A queued attempt's outcome is
+// OutcomeAgentError instead, so that the job is tried again later while
+// it has attempts left; its last attempt gives this answer.
 func lineTooLong(err error, tr *Trace) (Reply, bool) {
 	var le *agent.LineError
 	if !errors.As(err, &le) {
 		return Reply{}, false
 	}
-	tr.Outcome = OutcomeBusy
+	if tr.queued {
+		tr.fail(OutcomeAgentError, fmt.Errorf("answer question: %w", err))
+	} else {
+		tr.Outcome = OutcomeBusy
+	}
 	return Reply{Text: lineTooLongText(le.Place, le.Wait), Ephemeral: true}, true
 }
 

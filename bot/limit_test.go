@@ -343,3 +343,35 @@ func TestUntoldWaitEndsAfter30s(t *testing.T) {
 		})
 	}
 }
+
+// A queued /ask whose model call left the line is tried again while the
+// job has attempts left, and its last attempt says "busy".
+func TestQueuedAskThatLeftTheLine(t *testing.T) {
+	for _, final := range []bool{false, true} {
+		t.Run(fmt.Sprintf("final=%v", final), func(t *testing.T) {
+			f := setup(t, bot.Config{Mode: bot.ModeQueue, Enqueuer: failingEnqueuer{}})
+			f.agent.run = func(context.Context, string) (string, error) {
+				return "", &agent.LineError{Place: 5, Wait: 40 * time.Second}
+			}
+			r := newRecorder()
+			_, err := f.disp.RunQueued(t.Context(), bot.QueuedRun{Command: askCmd("What is Go?"), Responder: r, Attempt: 1, Final: final,
+				SaveAnswer: func(context.Context, bot.QueuedAnswer) error { return nil },
+				Finish:     func(context.Context, store.Interaction) error { return nil }})
+			if !final {
+				if err == nil {
+					t.Fatal("a non-final attempt that left the line was not retried")
+				}
+				if _, _, followUps := r.counts(); followUps != 0 {
+					t.Errorf("%d answers posted by an attempt that will be retried", followUps)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.answer(t); !strings.Contains(got.Text, "you're #5 in line") {
+				t.Errorf("last attempt said %q, want busy with the place", got.Text)
+			}
+		})
+	}
+}
