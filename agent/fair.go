@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -41,23 +43,48 @@ type waitFuncKey struct{}
 // WithWaitFunc returns ctx carrying f: while a model call of the Run waits
 // for its slot, f is called about once a second with its place in line (1:
 // next) and how long it has waited. f is called on the waiting goroutine
-// and must return at once.
-func WithWaitFunc(ctx context.Context, f func(place int, waited time.Duration)) context.Context {
+// and must return at once. f returns whether the call may go on waiting:
+// once it returns false, the call leaves the line and Run fails with a
+// *LineError (the student could not be told of the wait, say).
+func WithWaitFunc(ctx context.Context, f func(place int, waited time.Duration) (keep bool)) context.Context {
 	return context.WithValue(ctx, waitFuncKey{}, f)
 }
 
 // WaitFunc returns the function WithWaitFunc put in ctx, or nil: for
 // runners other than Runner (a test's) that report a line of their own.
-func WaitFunc(ctx context.Context) func(place int, waited time.Duration) {
+func WaitFunc(ctx context.Context) func(place int, waited time.Duration) (keep bool) {
 	return waitFuncOf(ctx)
 }
 
-func waitFuncOf(ctx context.Context) func(int, time.Duration) {
-	f, _ := ctx.Value(waitFuncKey{}).(func(int, time.Duration))
+func waitFuncOf(ctx context.Context) func(int, time.Duration) bool {
+	f, _ := ctx.Value(waitFuncKey{}).(func(int, time.Duration) bool)
 	return f
 }
 
-// waitTick is how often a waiting call's WithWaitFunc hears its place.
+// ErrLineTooLong is wrapped by Run's error when a model call left the
+// line for a slot early (see [LineError]).
+var ErrLineTooLong = errors.New("agent: the line for a model slot is longer than the call can wait")
+
+// LineError is Run's error (wrapped) when a model call waiting for its
+// slot gave up before its context ended: the wait it still had ahead, by
+// the line's estimate, was longer than what was left of its context's
+// deadline, or its WithWaitFunc function said to stop. Nothing was sent to
+// the model for that call. It unwraps to ErrLineTooLong.
+type LineError struct {
+	Place int           // its place in line when it left (1: next)
+	Wait  time.Duration // about how long it would still have waited: when to try again
+	Left  time.Duration // what was left of its deadline (0: none)
+}
+
+func (e *LineError) Error() string {
+	return fmt.Sprintf("%v: #%d in line, about %s to wait, %s left",
+		ErrLineTooLong, e.Place, e.Wait.Round(time.Second), e.Left.Round(time.Second))
+}
+
+func (e *LineError) Unwrap() error { return ErrLineTooLong }
+
+// waitTick is how often a waiting call's WithWaitFunc hears its place, and
+// how often a waiting call with a deadline checks that it can still make it.
 var waitTick = time.Second
 
 // fairSlots hands out n model slots across classes: a waiting call takes a
@@ -66,9 +93,11 @@ var waitTick = time.Second
 // waiting, each class's calls in their order of arrival), so that one
 // class's burst cannot keep another class waiting for more than one slot.
 // With rpm > 0 a class also gets at most rpm slots a minute (a minute's
-// worth at once): a class over it waits while the others go on. It is safe
-// for concurrent use and has the Acquire and Release of a
-// semaphore.Weighted of weight 1 per call.
+// worth at once): a class over it waits while the others go on. A waiting
+// call whose context has a deadline leaves the line with a *LineError as
+// soon as the line's estimate (see Estimate) says its slot would come too
+// late for the call to finish by the deadline. It is safe for concurrent use and has the Acquire and
+// Release of a semaphore.Weighted of weight 1 per call.
 type fairSlots struct {
 	rpm       float64
 	maxLimits int
@@ -84,6 +113,11 @@ type fairSlots struct {
 	timerAt time.Time
 	slots   int           // n
 	held    time.Duration // moving average of how long a call holds its slot
+	// started holds when each slot now held was handed out, oldest first;
+	// Release, which does not know whose slot it is, forgets the oldest.
+	// The ages it keeps are never older than the real holders', so a
+	// lower bound drawn from them stays one.
+	started []time.Time
 }
 
 type slotWaiter struct {
@@ -111,7 +145,7 @@ func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
 	s.mu.Lock()
 	now := s.now()
 	if s.free > 0 && len(s.order) == 0 && s.allow(class, now) {
-		s.free--
+		s.take(now)
 		s.last = class
 		s.mu.Unlock()
 		return nil
@@ -131,33 +165,53 @@ func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
 	}
 	s.waiting[class] = slices.Insert(q, i, w)
 	s.dispatch(now)
+	deadline, hasDeadline := ctx.Deadline()
+	// A line already too long for the deadline is said at once.
+	var gaveUp *LineError
+	if hasDeadline && !w.granted {
+		gaveUp = s.tooLate(class, w, deadline, now)
+	}
 	s.mu.Unlock()
 
 	var tick <-chan time.Time
 	f := waitFuncOf(ctx)
-	if f != nil {
+	if (f != nil || hasDeadline) && gaveUp == nil {
 		t := time.NewTicker(waitTick)
 		defer t.Stop()
 		tick = t.C
 	}
 wait:
-	for {
+	for gaveUp == nil {
 		select {
 		case <-w.ready:
 			return nil
 		case <-ctx.Done():
 			break wait
 		case <-tick:
-			if place := s.placeOf(class, w); place > 0 {
-				f(place, time.Since(now))
+			s.mu.Lock()
+			at := s.now()
+			place, wait := s.lineWait(class, w, at)
+			if place > 0 && hasDeadline { // else granted meanwhile: w.ready is closed
+				gaveUp = s.tooLate(class, w, deadline, at)
+			}
+			s.mu.Unlock()
+			if place > 0 && gaveUp == nil && f != nil && !f(place, at.Sub(now)) {
+				gaveUp = &LineError{Place: place, Wait: wait}
+				if hasDeadline {
+					gaveUp.Left = max(deadline.Sub(at), 0)
+				}
 			}
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w.granted {
+		if gaveUp != nil {
+			// Granted as it gave up: the slot is its to use.
+			return nil
+		}
 		// Granted as ctx ended: hand the slot on.
-		s.free++
+		s.give(1)
 		s.dispatch(s.now())
 		return ctx.Err()
 	}
@@ -167,15 +221,46 @@ wait:
 	if len(s.waiting[class]) == 0 {
 		s.dropClass(class)
 	}
+	if gaveUp != nil {
+		return gaveUp
+	}
 	return ctx.Err()
 }
 
-// Release gives back a slot Acquire took. n must be 1.
+// tooLate returns the *LineError for w, waiting in class's line, if by
+// the line's estimate its call could not finish before deadline: its wait
+// for a slot and then one hold of it (a call that gets its slot as its
+// time runs out does not finish either). nil while it may make it, or
+// once it has its slot. s.mu must be held.
+func (s *fairSlots) tooLate(class string, w *slotWaiter, deadline, now time.Time) *LineError {
+	place, wait := s.lineWait(class, w, now)
+	left := deadline.Sub(now)
+	if place == 0 || wait+s.hold(now) <= left {
+		return nil
+	}
+	return &LineError{Place: place, Wait: wait, Left: max(left, 0)}
+}
+
+// Release gives back n slots Acquire took.
 func (s *fairSlots) Release(n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.free += int(n)
+	s.give(int(n))
 	s.dispatch(s.now())
+}
+
+// take hands out a free slot at now. s.mu must be held.
+func (s *fairSlots) take(now time.Time) {
+	s.free--
+	s.started = append(s.started, now)
+}
+
+// give takes back n slots, forgetting the oldest hand-outs. s.mu must be
+// held.
+func (s *fairSlots) give(n int) {
+	s.free += n
+	k := min(n, len(s.started))
+	s.started = append(s.started[:0], s.started[k:]...)
 }
 
 // Waiting reports the calls waiting for a slot, and class's share of them.
@@ -188,22 +273,53 @@ func (s *fairSlots) Waiting(class string) (all, ofClass int) {
 	return all, len(s.waiting[class])
 }
 
-// placeOf is w's place in line (1: next), counting in turn order as
-// Estimate does; 0 once w is no longer waiting.
-func (s *fairSlots) placeOf(class string, w *slotWaiter) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// lineWait is w's place in line (1: next), counting in turn order as
+// Estimate does, and about how long it has still to wait, as Estimate
+// reckons a new call's wait; 0, 0 once w is no longer waiting. s.mu must
+// be held.
+func (s *fairSlots) lineWait(class string, w *slotWaiter, now time.Time) (place int, wait time.Duration) {
 	i := slices.Index(s.waiting[class], w)
 	if i < 0 {
-		return 0
+		return 0, 0
 	}
-	place := i + 1
+	place = i + 1
 	for c, q := range s.waiting {
 		if c != class {
 			place += min(len(q), i+1)
 		}
 	}
-	return place
+	return place, s.waitFor(class, place, i+1, now)
+}
+
+// waitFor is about how long the call at place in line, the ofClass'th of
+// its class, waits for its slot: place holds of a slot spread over the
+// slots, or the wait for its class's CLASS_LLM_RPM if longer. s.mu must be
+// held.
+func (s *fairSlots) waitFor(class string, place, ofClass int, now time.Time) time.Duration {
+	wait := time.Duration(float64(s.hold(now)) * float64(place) / float64(s.slots))
+	if s.rpm > 0 {
+		if need := float64(ofClass) - s.limiter(class).TokensAt(now); need > 0 {
+			wait = max(wait, time.Duration(need/s.rpm*float64(time.Minute)))
+		}
+	}
+	return wait
+}
+
+// hold is how long a call holds its slot, for estimates: the moving
+// average of the calls that finished, but at least the mean age of the
+// calls holding slots now, which have held them that long already and
+// have not let go. Before any call has finished (a sudden burst), the
+// latter is all there is: a lower bound, so the estimate errs short. s.mu
+// must be held.
+func (s *fairSlots) hold(now time.Time) time.Duration {
+	if len(s.started) == 0 {
+		return s.held
+	}
+	var sum time.Duration
+	for _, t := range s.started {
+		sum += max(now.Sub(t), 0)
+	}
+	return max(s.held, sum/time.Duration(len(s.started)))
 }
 
 // observe folds one call's time in its slot into the moving average.
@@ -219,9 +335,10 @@ func (s *fairSlots) observe(d time.Duration) {
 
 // Estimate returns the place in line a new call of class would take (1:
 // next) and how long it would wait for a slot, from the calls waiting, the
-// turn order and how long calls have held their slots lately. Its wait is
-// zero when a slot is free, and when no call has finished yet (nothing to
-// go by). A class over CLASS_LLM_RPM waits for its minute too.
+// turn order and how long calls hold their slots (see hold: before any
+// call has finished, how long the calls in their slots have held them so
+// far). Its wait is zero when a slot is free. A class over CLASS_LLM_RPM
+// waits for its minute too.
 func (s *fairSlots) Estimate(class string) (place int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -238,13 +355,21 @@ func (s *fairSlots) Estimate(class string) (place int, wait time.Duration) {
 			place += min(len(q), mine+1)
 		}
 	}
-	wait = time.Duration(float64(s.held) * float64(place) / float64(s.slots))
-	if s.rpm > 0 {
-		if need := float64(mine+1) - s.limiter(class).TokensAt(s.now()); need > 0 {
-			wait = max(wait, time.Duration(need/s.rpm*float64(time.Minute)))
-		}
+	return place, s.waitFor(class, place, mine+1, s.now())
+}
+
+// Admits reports whether a new call of class would, by the line's
+// estimate, get its slot and finish within d: the rule by which a waiting
+// call leaves the line (see tooLate), applied before it joins. place and
+// wait are Estimate's.
+func (s *fairSlots) Admits(class string, d time.Duration) (place int, wait time.Duration, ok bool) {
+	place, wait = s.Estimate(class)
+	if place == 0 {
+		return 0, 0, true
 	}
-	return place, wait
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return place, wait, wait+s.hold(s.now()) <= d
 }
 
 // dispatch gives free slots to waiting calls, one class after the other,
@@ -267,7 +392,7 @@ func (s *fairSlots) dispatch(now time.Time) {
 			s.waiting[class] = s.waiting[class][1:]
 			w.granted = true
 			close(w.ready)
-			s.free--
+			s.take(now)
 			s.last = class
 			if len(s.waiting[class]) == 0 {
 				s.dropClass(class)

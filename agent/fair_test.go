@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -217,11 +219,12 @@ func TestFairSlotsTellTheWaitingTheirPlace(t *testing.T) {
 	places := make(chan int, 100)
 	got := make(chan error, 1)
 	go func() {
-		got <- s.Acquire(WithWaitFunc(WithClass(t.Context(), "A"), func(p int, _ time.Duration) {
+		got <- s.Acquire(WithWaitFunc(WithClass(t.Context(), "A"), func(p int, _ time.Duration) bool {
 			select {
 			case places <- p:
 			default:
 			}
+			return true
 		}), 1)
 	}()
 	waitFor(t, "the third A to wait", func() bool { _, a := s.Waiting("A"); return a == 3 })
@@ -241,5 +244,198 @@ func TestFairSlotsTellTheWaitingTheirPlace(t *testing.T) {
 	s.Release(1)
 	if err := <-got; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fakeClock is a clock for fairSlots.now that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// queueCalls starts n calls of class that wait for a slot, one after the
+// other, and returns their results.
+func queueCalls(t *testing.T, s *fairSlots, ctx context.Context, n int) <-chan error {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		before, _ := s.Waiting("")
+		go func() { errs <- s.Acquire(ctx, 1) }()
+		waitFor(t, "call "+fmt.Sprint(i)+" to queue", func() bool { m, _ := s.Waiting(""); return m == before+1 })
+	}
+	return errs
+}
+
+// A sudden burst, before any call has finished: the estimate goes by how
+// long the calls in their slots have held them so far, not zero, and a
+// new call that could not finish in time is not admitted.
+func TestFairSlotsEstimateBeforeAnyCallFinished(t *testing.T) {
+	clock := newFakeClock()
+	s := newFairSlots(2, 0)
+	s.now = clock.now
+	ctx := WithClass(t.Context(), "A")
+	for range 2 {
+		if err := s.Acquire(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queueCalls(t, s, ctx, 30)
+	clock.advance(10 * time.Second) // no call has finished: s.held is 0
+	// 31 calls, each holding a slot at least 10 s, on 2 slots.
+	if place, wait := s.Estimate("A"); place != 31 || wait != 155*time.Second {
+		t.Errorf("place %d, wait %s; want 31, 2m35s", place, wait)
+	}
+	// Admitted only with time for the wait and its own 10 s in the slot.
+	for _, tc := range []struct {
+		within time.Duration
+		ok     bool
+	}{{2 * time.Minute, false}, {160 * time.Second, false}, {165 * time.Second, true}} {
+		if place, wait, ok := s.Admits("A", tc.within); place != 31 || wait != 155*time.Second || ok != tc.ok {
+			t.Errorf("Admits within %s: %d, %s, %v; want 31, 2m35s, %v", tc.within, place, wait, ok, tc.ok)
+		}
+	}
+	s.Release(32)
+}
+
+// A call whose line is already too long for its deadline leaves at once,
+// before any call has finished, and those that can make it stay: a call
+// needs its wait in line and then its own time in the slot.
+func TestFairSlotsBurstLeavesTheLineAtOnce(t *testing.T) {
+	clock := newFakeClock()
+	s := newFairSlots(1, 0)
+	s.now = clock.now
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(10 * time.Minute) // the slot's call has held it 10 min
+	// 35 min left by the clock that moved 10 min ahead.
+	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 45*time.Minute)
+	defer cancel()
+	// #1 and #2: 10 and 20 min in line and 10 min in the slot, within 35.
+	stays := queueCalls(t, s, ctx, 2)
+	third := make(chan error, 1)
+	go func() { third <- s.Acquire(ctx, 1) }() // #3: 30 + 10 min
+	var err error
+	select {
+	case err = <-third:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third call waits for a slot it cannot get in time")
+	}
+	var le *LineError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("the third call got %v, want a *LineError", err)
+	}
+	if le.Place != 3 || le.Wait != 30*time.Minute {
+		t.Errorf("LineError %+v, want place 3, wait 30m", *le)
+	}
+	if n, _ := s.Waiting(""); n != 2 {
+		t.Fatalf("%d calls waiting, want the 2 that can make it", n)
+	}
+	for range 2 {
+		s.Release(1)
+		if err := <-stays; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A waiting call checks its line against its deadline while it waits: it
+// leaves with a *LineError once the line shows it cannot make it, and the
+// call ahead of it, which can, stays and gets its slot.
+func TestFairSlotsWaiterLeavesWhenItCannotMakeItsDeadline(t *testing.T) {
+	defer func(d time.Duration) { waitTick = d }(waitTick)
+	waitTick = time.Millisecond
+	clock := newFakeClock()
+	s := newFairSlots(1, 0)
+	s.now = clock.now
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	s.observe(10 * time.Minute)
+	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 35*time.Minute)
+	defer cancel()
+	first := queueCalls(t, s, ctx, 1)
+	second := make(chan error, 1)
+	go func() { second <- s.Acquire(ctx, 1) }()
+	waitFor(t, "the second call to queue", func() bool { _, a := s.Waiting("A"); return a == 2 })
+	select {
+	case err := <-second:
+		t.Fatalf("the second call left with %v while 20 min of line and 10 in the slot fit its 35", err)
+	default:
+	}
+
+	clock.advance(6 * time.Minute) // 29 min left: #2's 20 + 10 no longer fit, #1's 10 + 10 do
+	var le *LineError
+	select {
+	case err := <-second:
+		if !errors.As(err, &le) || le.Place != 2 || le.Wait != 20*time.Minute {
+			t.Fatalf("the second call got %v, want a *LineError at place 2, 20 min to wait", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second call still waits for a slot it cannot get in time")
+	}
+	if _, a := s.Waiting("A"); a != 1 {
+		t.Fatalf("%d of A's calls waiting, want the first, which can make it", a)
+	}
+	s.Release(1)
+	if err := <-first; err != nil {
+		t.Fatalf("the first call got %v, want its slot", err)
+	}
+}
+
+// A waiting call whose wait function says to stop leaves the line with a
+// *LineError at its place.
+func TestFairSlotsWaitFuncStopsTheWait(t *testing.T) {
+	defer func(d time.Duration) { waitTick = d }(waitTick)
+	waitTick = time.Millisecond
+	s := newFairSlots(1, 0)
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	ctx := WithWaitFunc(t.Context(), func(place int, _ time.Duration) bool {
+		calls++
+		return calls < 3
+	})
+	err := s.Acquire(ctx, 1)
+	var le *LineError
+	if !errors.As(err, &le) || le.Place != 1 {
+		t.Fatalf("got %v, want a *LineError at place 1", err)
+	}
+	if calls != 3 {
+		t.Errorf("the wait function heard %d places, want 3 (it said stop at the third)", calls)
+	}
+	if n, _ := s.Waiting(""); n != 0 {
+		t.Fatalf("%d calls waiting after the only one left", n)
+	}
+	s.Release(1)
+}
+
+// Run reports a call that left the line as a *LineError, without calling
+// the model for it: the first Run holds the only slot, and the second's
+// deadline comes before the first's time in the slot would let it in.
+func TestRunLeavesTheLineWithLineError(t *testing.T) {
+	defer func(d time.Duration) { waitTick = d }(waitTick)
+	waitTick = 5 * time.Millisecond
+	r := NewRunner(Config{Offline: true, OfflineLatency: time.Minute, MaxConcurrency: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _, _ = r.Run(ctx, Agent{Name: "first"}, "hello") }()
+	waitFor(t, "the first Run to hold the slot", func() bool { place, _ := r.sem.Estimate(""); return place == 1 })
+	wctx, wcancel := context.WithTimeout(t.Context(), 4*time.Second)
+	defer wcancel()
+	res, err := r.Run(wctx, Agent{Name: "second"}, "hello")
+	var le *LineError
+	if !errors.As(err, &le) {
+		t.Fatalf("second Run: %v, want a *LineError", err)
+	}
+	if le.Place != 1 || res.Turns != 0 || le.Left <= 0 {
+		t.Errorf("LineError %+v after %d turns, want place 1, time left and no model call", *le, res.Turns)
 	}
 }

@@ -46,10 +46,21 @@ func NewRunner(cfg Config) *Runner {
 }
 
 // EstimateWait returns the place in line a new model call for class would
-// take (0: a slot is free) and about how long it would wait for its slot.
-// Safe for concurrent use.
+// take (0: a slot is free) and about how long it would wait for its slot
+// (see the Runner's line: before any call has finished, the estimate goes
+// by how long the calls in their slots have held them so far). Safe for
+// concurrent use.
 func (r *Runner) EstimateWait(class string) (place int, wait time.Duration) {
 	return r.sem.Estimate(class)
+}
+
+// AdmitsWithin reports whether a new model call for class would, by the
+// line's estimate, get its slot and finish within d: the rule by which a
+// call waiting for a slot leaves the line early with a *LineError, so a
+// caller can apply it before starting the work. place and wait are
+// EstimateWait's. Safe for concurrent use.
+func (r *Runner) AdmitsWithin(class string, d time.Duration) (place int, wait time.Duration, ok bool) {
+	return r.sem.Admits(class, d)
 }
 
 // Offline reports whether the Runner uses the offline model.
@@ -66,8 +77,10 @@ func (r *Runner) Model() string { return r.cfg.Model }
 // Run may be called concurrently. It returns when the model answers, when
 // ctx is done (the error then wraps ctx.Err()), or on failure: the error
 // wraps ErrMaxTurns when the turn limit is reached, ErrUnavailable (and the
-// last underlying error, e.g. an *openai.APIError) when retries ran out, or
-// the model's non-retryable error such as an HTTP 400. Even on failure the
+// last underlying error, e.g. an *openai.APIError) when retries ran out, a
+// *LineError (ErrLineTooLong) when a model call left the line for a slot
+// because its turn would come after ctx's deadline, or the model's
+// non-retryable error such as an HTTP 400. Even on failure the
 // returned Result reports the turns, usage, retries and latency so far.
 // Tool errors and unknown tools do not fail Run: the model is told about them
 // in the tool message (see [Tool] for what it is told).
@@ -107,7 +120,12 @@ func (r *Runner) Run(ctx context.Context, a Agent, input string) (Result, error)
 	}
 	if err != nil {
 		err = fmt.Errorf("run agent %q: %w", a.Name, err)
-		r.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "agent: run failed", append(attrs, slog.Any("error", err))...)
+		level := slog.LevelWarn
+		if errors.Is(err, ErrLineTooLong) {
+			// Overload, not a failure: the caller tells the student.
+			level = slog.LevelInfo
+		}
+		r.cfg.Logger.LogAttrs(ctx, level, "agent: run failed", append(attrs, slog.Any("error", err))...)
 		return res, err
 	}
 	r.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "agent: run done", attrs...)

@@ -298,6 +298,9 @@ func (b *Bot) ask(ctx context.Context, key store.AskKey, course courseFunc, via,
 	}
 	if err != nil {
 		tr.Store = dbTime
+		if reply, busy := lineTooLong(err, tr); busy {
+			return reply
+		}
 		tr.fail(OutcomeAgentError, fmt.Errorf("answer question: %w", err))
 		return Reply{Text: askFailedText, Ephemeral: true}
 	}

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -127,14 +128,17 @@ func (d *Dispatcher) limitAsk(c Command, tr *Trace) (Reply, bool) {
 }
 
 // slotEstimator is what the Dispatcher asks the model runner
-// (*agent.Runner) before taking an /ask: the place in line a new model
-// call of the class would take and about how long it would wait.
+// (*agent.Runner) before taking an /ask: whether a new model call of the
+// class would get its slot and finish within the command timeout, the
+// place in line it would take and about how long it would wait.
 type slotEstimator interface {
-	EstimateWait(class string) (place int, wait time.Duration)
+	AdmitsWithin(class string, d time.Duration) (place int, wait time.Duration, ok bool)
 }
 
 // modelFull answers an /ask at once when its model call could not get a
-// slot within CommandTimeout: the student hears now, with their place and
+// slot in time to finish within CommandTimeout (by the rule a waiting call
+// leaves the line by, so that a command is not acknowledged only to hear
+// "busy" a moment later): the student hears now, with their place and
 // when to try again, rather than "took too long" minutes later. Only /ask:
 // a registration is saved even when the model is too busy to welcome.
 func (d *Dispatcher) modelFull(c Command, tr *Trace) (Reply, bool) {
@@ -145,8 +149,8 @@ func (d *Dispatcher) modelFull(c Command, tr *Trace) (Reply, bool) {
 	if spec := lookup(c.Name); spec == nil || spec.Name != "ask" {
 		return Reply{}, false
 	}
-	place, wait := est.EstimateWait(ClassOf(c))
-	if wait < d.cfg.CommandTimeout {
+	place, wait, fits := est.AdmitsWithin(ClassOf(c), d.cfg.CommandTimeout)
+	if fits {
 		return Reply{}, false
 	}
 	tr.Outcome = OutcomeBusy
@@ -157,8 +161,37 @@ func (d *Dispatcher) modelFull(c Command, tr *Trace) (Reply, bool) {
 // wait, with their place and when to try again (the line's length, to the
 // next ten seconds).
 func modelFullText(place int, wait time.Duration) string {
-	secs := int(math.Ceil(wait.Seconds()/10)) * 10
+	secs := max(int(math.Ceil(wait.Seconds()/10))*10, 10)
 	return fmt.Sprintf("Lots of students are asking right now: you would be #%d in line for the assistant, longer than I can keep you waiting. Please try again in %d seconds.", place, secs)
+}
+
+// lineTooLong turns a work's model error into the student's answer when
+// the call left the line for a slot early (*agent.LineError: its turn
+// would have come after the command timeout, or it waited too long
+// without being told its place), with the outcome OutcomeBusy. Nothing was
+// asked of the model for it. A queued attempt's outcome is
+// OutcomeAgentError instead, so that the job is tried again later while
+// it has attempts left; its last attempt gives this answer.
+func lineTooLong(err error, tr *Trace) (Reply, bool) {
+	var le *agent.LineError
+	if !errors.As(err, &le) {
+		return Reply{}, false
+	}
+	if tr.queued {
+		tr.fail(OutcomeAgentError, fmt.Errorf("answer question: %w", err))
+	} else {
+		tr.Outcome = OutcomeBusy
+	}
+	return Reply{Text: lineTooLongText(le.Place, le.Wait), Ephemeral: true}, true
+}
+
+// lineTooLongText tells a student who waited in line that the line is
+// longer than the answer can wait, with when to try again (the rest of the
+// line's wait, to the next ten seconds). It must not say "in line for the
+// assistant": that is the place-in-line edit's wording.
+func lineTooLongText(place int, wait time.Duration) string {
+	secs := max(int(math.Ceil(wait.Seconds()/10))*10, 10)
+	return fmt.Sprintf("Lots of students are asking right now: you're #%d in line, longer than I can keep you waiting. Please try again in %d seconds.", place, secs)
 }
 
 var _ slotEstimator = (*agent.Runner)(nil)

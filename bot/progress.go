@@ -22,11 +22,20 @@ type Progresser interface {
 // Place-in-line edits: a student whose model call has waited placeAfter
 // for its slot sees their place, at most every placeEvery and
 // maxPlaceEdits times (Slack's response_url takes five posts in all, and
-// the answer needs its own).
+// the answer needs its own). placeAfter is the wait's first once-a-second
+// tick: a student whose call is still waiting then is told at once, and
+// one whose call got its slot before it hears the answer, with a model of
+// 2 s, within about 3 s of their command.
+//
+// A model call that has waited untoldAfter without its place having been
+// shown (the edits failed, or none could be made) leaves the line: the
+// student then hears "busy, try again" as the answer, rather than
+// waiting on in silence.
 const (
-	placeAfter    = 3 * time.Second
+	placeAfter    = time.Second
 	placeEvery    = 5 * time.Second
 	maxPlaceEdits = 2
+	untoldAfter   = 30 * time.Second
 )
 
 // placeText is the acknowledgement with the student's place in line.
@@ -51,6 +60,7 @@ type placeEdits struct {
 	acked     bool
 	done      bool
 	busy      bool
+	told      bool // an edit showed the place
 	edits     int
 	lastEdit  time.Time
 	lastPlace int
@@ -103,32 +113,37 @@ func (p *placeEdits) finish() {
 
 // waiting hears a model call's place in line (agent.WithWaitFunc). It
 // returns at once; an edit, if one is due, goes on in its own goroutine.
-func (p *placeEdits) waiting(place int, waited time.Duration) {
+// It returns false, and the call leaves the line, once the call has waited
+// untoldAfter and no edit has shown the place (none in flight either).
+func (p *placeEdits) waiting(place int, waited time.Duration) (keep bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if waited >= untoldAfter && !p.told && !p.busy && !p.done {
+		return false
+	}
 	now := p.now()
 	if !p.acked || p.done || p.busy || place == p.lastPlace || p.edits >= maxPlaceEdits ||
 		waited < placeAfter || (!p.lastEdit.IsZero() && now.Sub(p.lastEdit) < placeEvery) {
-		return
+		return true
 	}
 	p.busy, p.lastPlace, p.lastEdit = true, place, now
 	p.edits++
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		defer func() {
-			p.mu.Lock()
-			p.busy = false
-			p.mu.Unlock()
-		}()
 		ctx, cancel := context.WithTimeout(p.base, p.d.cfg.ReplyTimeout)
 		defer cancel()
 		err := func() (err error) {
 			defer recoverInto(&err)
 			return p.r.Progress(ctx, Reply{Text: placeText(p.reply.Text, place), Ephemeral: p.reply.Ephemeral})
 		}()
+		p.mu.Lock()
+		p.busy = false
+		p.told = p.told || err == nil
+		p.mu.Unlock()
 		if err != nil {
 			p.d.log.LogAttrs(ctx, slog.LevelWarn, "place in line not shown", slog.Any("err", err))
 		}
 	}()
+	return true
 }

@@ -33,7 +33,7 @@ func (p *progressRecorder) count() int {
 	return len(p.texts)
 }
 
-// Place edits come only after the acknowledgement and 3 s of waiting, at
+// Place edits come only after the acknowledgement and 1 s of waiting, at
 // most one every 5 s, at most two, only when the place changed, and never
 // after finish.
 func TestPlaceEditsAreFewAndSpaced(t *testing.T) {
@@ -53,8 +53,8 @@ func TestPlaceEditsAreFewAndSpaced(t *testing.T) {
 	}
 	step(9, 10*time.Second, 0) // not acknowledged yet
 	p.ack()
-	step(9, 2*time.Second, 0) // waited under 3 s
-	step(9, 3*time.Second, 1)
+	step(9, 999*time.Millisecond, 0) // waited under 1 s
+	step(9, time.Second, 1)
 	step(8, 4*time.Second, 1) // under 5 s since the last edit
 	now = now.Add(5 * time.Second)
 	step(8, 9*time.Second, 2)
