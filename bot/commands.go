@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/store"
 )
 
@@ -152,6 +153,7 @@ const (
 	OutcomeRestarting  = "restarting"
 	OutcomeStoreError  = "store_error"
 	OutcomeAgentError  = "agent_error"
+	OutcomeNoWelcome   = "no_welcome" // registered; the welcome's turn with the model would have come too late (overload)
 	OutcomeTimeout     = "timeout"
 	OutcomeInterrupted = "interrupted"
 	OutcomePanic       = "panic"
@@ -246,6 +248,13 @@ func (b *Bot) register(ctx context.Context, concurrent bool, reg store.Registrat
 	head := fmt.Sprintf("You're registered, %s (%s).", reg.Name, reg.Email)
 	if !created {
 		head = fmt.Sprintf("Welcome back! I updated your registration: %s (%s).", reg.Name, reg.Email)
+	}
+	var le *agent.LineError
+	if errors.As(agentErr, &le) && !tr.queued {
+		// Overload, not a failure: the welcome's turn with the model would
+		// have come too late, and the registration is what counts.
+		tr.Outcome = OutcomeNoWelcome
+		return Reply{Text: head + " (Lots of students are registering right now, so no personal welcome this time; your registration is saved.)", Ephemeral: true}
 	}
 	if agentErr != nil || welcome == "" {
 		if agentErr == nil {

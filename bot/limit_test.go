@@ -375,3 +375,28 @@ func TestQueuedAskThatLeftTheLine(t *testing.T) {
 		})
 	}
 }
+
+// A registration whose welcome left the model's line is saved and told so,
+// without a personal welcome: the outcome is no_welcome, not an error.
+func TestRegistrationWhoseWelcomeLeftTheLine(t *testing.T) {
+	f := setup(t, bot.Config{Mode: bot.ModeAsync})
+	f.agent.run = func(context.Context, string) (string, error) {
+		return "", fmt.Errorf("run agent: waiting for a model slot: %w", &agent.LineError{Place: 400, Wait: 5 * time.Minute})
+	}
+	c := registerCmd("Ada Lovelace ada@example.com")
+	r := newRecorder()
+	if err := f.disp.Dispatch(t.Context(), c, r); err != nil {
+		t.Fatal(err)
+	}
+	got := r.answer(t)
+	if !strings.Contains(got.Text, "You're registered, Ada Lovelace") || !strings.Contains(got.Text, "registration is saved") || !got.Ephemeral {
+		t.Fatalf("answer %+v", got)
+	}
+	if strings.Contains(strings.ToLower(got.Text), "couldn't") {
+		t.Errorf("answer %q reads like a failure", got.Text)
+	}
+	waitOutcome(t, f, c, bot.OutcomeNoWelcome)
+	if _, err := f.store.GetRegistration(t.Context(), c.Platform, c.Workspace, c.User); err != nil {
+		t.Errorf("the registration was not saved: %v", err)
+	}
+}
