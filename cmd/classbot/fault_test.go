@@ -203,7 +203,7 @@ func (f *faultServe) waitTold(t *testing.T, students []*student, want string) ti
 		now := time.Now()
 		for _, st := range students {
 			if st.replied == 0 {
-				if len(f.slack.Posts(st.trigger)) > 0 {
+				if len(f.answers(st)) > 0 {
 					st.replied = now.Sub(st.sent)
 				} else {
 					out = append(out, st)
@@ -230,7 +230,7 @@ func (f *faultServe) waitTold(t *testing.T, students []*student, want string) ti
 		if st.replied > toldWithin {
 			t.Errorf("%s from %s: told after %s, want within %s", st.command, st.user, st.replied.Round(time.Millisecond), toldWithin)
 		}
-		r := decodeSlack(t, f.slack.Posts(st.trigger)[0].Body)
+		r := decodeSlack(t, f.answers(st)[0].Body)
 		switch st.command {
 		case "/register":
 			if !strings.HasPrefix(r.Text, want) || r.ResponseType != "ephemeral" {
@@ -243,6 +243,18 @@ func (f *faultServe) waitTold(t *testing.T, students []*student, want string) ti
 		}
 	}
 	return slowest
+}
+
+// answers are the posts to st's response_url that answer it: not the
+// edits that show a place in line while its model call waits.
+func (f *faultServe) answers(st *student) []slacktest.Call {
+	var out []slacktest.Call
+	for _, p := range f.slack.Posts(st.trigger) {
+		if !strings.Contains(string(p.Body), "in line for the assistant") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // register sends one /register and waits for its welcome; the row must be
