@@ -458,6 +458,22 @@ func (s *Server) Wait(timeout time.Duration, cond func() bool) error {
 	}
 }
 
+// WaitCall waits for a call for which match is true and returns the
+// first such call, in the order the calls arrived.
+func (s *Server) WaitCall(timeout time.Duration, match func(Call) bool) (Call, error) {
+	var found Call
+	err := s.Wait(timeout, func() bool {
+		for _, c := range s.Calls() {
+			if match(c) {
+				found = c
+				return true
+			}
+		}
+		return false
+	})
+	return found, err
+}
+
 // WaitPosts waits until ResponseURL(id) got at least n posts and returns them.
 func (s *Server) WaitPosts(timeout time.Duration, id string, n int) ([]Call, error) {
 	var got []Call
