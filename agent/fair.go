@@ -117,7 +117,10 @@ type fairSlots struct {
 	// Release, which does not know whose slot it is, forgets the oldest.
 	// The ages it keeps are never older than the real holders', so a
 	// lower bound drawn from them stays one.
-	started []time.Time
+	started    []time.Time
+	startedSum time.Duration // the sum of started's times since epoch, for their mean age in O(1)
+	epoch      time.Time     // the oldest hand-out held (at most: see give)
+	epochSet   bool
 }
 
 type slotWaiter struct {
@@ -252,7 +255,11 @@ func (s *fairSlots) Release(n int64) {
 // take hands out a free slot at now. s.mu must be held.
 func (s *fairSlots) take(now time.Time) {
 	s.free--
+	if !s.epochSet {
+		s.epoch, s.epochSet = now, true
+	}
 	s.started = append(s.started, now)
+	s.startedSum += now.Sub(s.epoch)
 }
 
 // give takes back n slots, forgetting the oldest hand-outs. s.mu must be
@@ -260,7 +267,20 @@ func (s *fairSlots) take(now time.Time) {
 func (s *fairSlots) give(n int) {
 	s.free += n
 	k := min(n, len(s.started))
-	s.started = append(s.started[:0], s.started[k:]...)
+	for _, t := range s.started[:k] {
+		s.startedSum -= t.Sub(s.epoch)
+	}
+	// Re-slicing, not copying: append reallocates with only the live
+	// hand-outs once the array is used up, so each costs O(1) amortized.
+	s.started = s.started[k:]
+	// Measure from the oldest hand-out held, so the sum stays within the
+	// longest hold times the number of holders.
+	if len(s.started) == 0 {
+		s.epochSet, s.startedSum = false, 0
+	} else if shift := s.started[0].Sub(s.epoch); shift > 0 {
+		s.startedSum -= shift * time.Duration(len(s.started))
+		s.epoch = s.started[0]
+	}
 }
 
 // Waiting reports the calls waiting for a slot, and class's share of them.
@@ -315,11 +335,8 @@ func (s *fairSlots) hold(now time.Time) time.Duration {
 	if len(s.started) == 0 {
 		return s.held
 	}
-	var sum time.Duration
-	for _, t := range s.started {
-		sum += max(now.Sub(t), 0)
-	}
-	return max(s.held, sum/time.Duration(len(s.started)))
+	meanAge := now.Sub(s.epoch) - s.startedSum/time.Duration(len(s.started))
+	return max(s.held, max(meanAge, 0))
 }
 
 // observe folds one call's time in its slot into the moving average.
