@@ -1,17 +1,15 @@
 package discord_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/classbot/classbot/agent"
 	"github.com/classbot/classbot/bot/discord/discordtest"
+	"github.com/classbot/classbot/internal/llmstub"
 )
 
 // BenchmarkStreamFirstEdit measures, per /ask, the time from the model
@@ -21,22 +19,7 @@ import (
 // chunk, then writes one chunk every 50 ms.
 func BenchmarkStreamFirstEdit(b *testing.B) {
 	const ttft = 500 * time.Millisecond
-	var firstChunk atomic.Int64 // unix nanos of the latest first chunk
-	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		time.Sleep(ttft) // the model's time to first token: what is measured comes after it
-		for i, word := range strings.Fields("The exam is on the third of May in room 101.") {
-			if i == 0 {
-				firstChunk.Store(time.Now().UnixNano())
-			}
-			c, _ := json.Marshal(map[string]any{"object": "chat.completion.chunk",
-				"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"content": word + " "}}}})
-			fmt.Fprintf(w, "data: %s\n\n", c)
-			w.(http.Flusher).Flush()
-			time.Sleep(50 * time.Millisecond)
-		}
-		fmt.Fprint(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
-	}))
+	model := llmstub.NewStream("The exam is on the third of May in room 101.", ttft, 50*time.Millisecond)
 	b.Cleanup(model.Close)
 	runner := agent.NewRunner(agent.Config{BaseURL: model.URL + "/v1", APIKey: "k", Model: "m"})
 	f := streamSetup(b, runner, 0)
@@ -52,7 +35,7 @@ func BenchmarkStreamFirstEdit(b *testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
-		total += time.Since(time.Unix(0, firstChunk.Load()))
+		total += time.Since(model.FirstChunk())
 		if err := f.discord.Wait(10*time.Second, func() bool {
 			for _, r := range f.discord.Requests() {
 				if isEdit(token)(r) && strings.Contains(string(r.Body), "101.") {

@@ -2,14 +2,12 @@ package slack_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/classbot/classbot/bot"
 	"github.com/classbot/classbot/bot/slack"
 	"github.com/classbot/classbot/bot/slack/slacktest"
+	"github.com/classbot/classbot/internal/llmstub"
 	"github.com/classbot/classbot/store"
 )
 
@@ -33,24 +32,7 @@ func BenchmarkSlackStreamFirstText(b *testing.B) {
 		ttft   = 500 * time.Millisecond
 		answer = "The exam is on the third of May in room 101."
 	)
-	var firstChunk atomic.Int64 // unix nanos of the latest first chunk
-	var modelCalls atomic.Int64
-	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		modelCalls.Add(1)
-		w.Header().Set("Content-Type", "text/event-stream")
-		time.Sleep(ttft) // the model's time to first token: what is measured comes after it
-		for i, word := range strings.Fields(answer) {
-			if i == 0 {
-				firstChunk.Store(time.Now().UnixNano())
-			}
-			c, _ := json.Marshal(map[string]any{"object": "chat.completion.chunk",
-				"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"content": word + " "}}}})
-			fmt.Fprintf(w, "data: %s\n\n", c)
-			w.(http.Flusher).Flush()
-			time.Sleep(50 * time.Millisecond)
-		}
-		fmt.Fprint(w, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
-	}))
+	model := llmstub.NewStream(answer, ttft, 50*time.Millisecond)
 	b.Cleanup(model.Close)
 	runner := agent.NewRunner(agent.Config{BaseURL: model.URL + "/v1", APIKey: "k", Model: "m"})
 	api, events := benchSetup(b, runner)
@@ -84,7 +66,7 @@ func BenchmarkSlackStreamFirstText(b *testing.B) {
 		}); err != nil {
 			b.Fatalf("no streamed text in %s: %v", ch, err)
 		}
-		total += time.Since(time.Unix(0, firstChunk.Load()))
+		total += time.Since(model.FirstChunk())
 		if err := api.Wait(wait, func() bool {
 			m := api.Streamed(ch)
 			return len(m) == 1 && m[0].Stopped && m[0].Text == slack.Escape(answer)
@@ -92,7 +74,7 @@ func BenchmarkSlackStreamFirstText(b *testing.B) {
 			b.Fatalf("the stream in %s did not stop with the whole answer: %+v: %v", ch, api.Streamed(ch), err)
 		}
 	}
-	if got := modelCalls.Load(); got != int64(n) {
+	if got := model.Calls(); got != int64(n) {
 		b.Fatalf("%d model calls for %d mentions, want one each", got, n)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(n)/1000, "ms-chunk-to-first-text")
