@@ -32,6 +32,16 @@ func WithArrival(ctx context.Context, t time.Time) context.Context {
 	return context.WithValue(ctx, arrivalKey{}, t)
 }
 
+type patientKey struct{}
+
+// WithPatience returns ctx whose model calls wait for their slot until ctx
+// ends, never leaving the line early by the line's estimate: for a queued
+// job, whose early leave would only spend an attempt and give up its place
+// to wait again in River.
+func WithPatience(ctx context.Context) context.Context {
+	return context.WithValue(ctx, patientKey{}, true)
+}
+
 // ClassOf returns the class WithClass put in ctx, or "".
 func ClassOf(ctx context.Context) string {
 	c, _ := ctx.Value(classKey{}).(string)
@@ -169,6 +179,9 @@ func (s *fairSlots) Acquire(ctx context.Context, n int64) error {
 	s.waiting[class] = slices.Insert(q, i, w)
 	s.dispatch(now)
 	deadline, hasDeadline := ctx.Deadline()
+	if patient, _ := ctx.Value(patientKey{}).(bool); patient {
+		hasDeadline = false // waits until ctx ends: no early leave
+	}
 	// A line already too long for the deadline is said at once.
 	var gaveUp *LineError
 	if hasDeadline && !w.granted {

@@ -439,3 +439,33 @@ func TestRunLeavesTheLineWithLineError(t *testing.T) {
 		t.Errorf("LineError %+v after %d turns, want place 1, time left and no model call", *le, res.Turns)
 	}
 }
+
+// A patient call (a queued job's) stays in line past the estimate's
+// verdict and takes its slot when it comes.
+func TestFairSlotsPatientCallDoesNotLeaveEarly(t *testing.T) {
+	defer func(d time.Duration) { waitTick = d }(waitTick)
+	waitTick = time.Millisecond
+	clock := newFakeClock()
+	s := newFairSlots(1, 0)
+	s.now = clock.now
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	s.observe(10 * time.Minute)
+	ctx, cancel := context.WithTimeout(WithPatience(WithClass(t.Context(), "A")), time.Minute)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- s.Acquire(ctx, 1) }()
+	waitFor(t, "the call to queue", func() bool { _, a := s.Waiting("A"); return a == 1 })
+	clock.advance(30 * time.Second) // 10 min of slot ahead, 30 s left: an impatient call leaves
+	time.Sleep(50 * time.Millisecond) // many ticks
+	select {
+	case err := <-got:
+		t.Fatalf("the patient call left the line: %v", err)
+	default:
+	}
+	s.Release(1)
+	if err := <-got; err != nil {
+		t.Fatalf("the patient call got %v, want its slot", err)
+	}
+}

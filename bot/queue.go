@@ -262,6 +262,9 @@ func retryable(outcome string) bool {
 func (d *Dispatcher) RunQueued(ctx context.Context, run QueuedRun) (string, error) {
 	c := run.Command
 	ctx = logctx.WithInteraction(ctx, c.InteractionID)
+	// A queued job waits its turn for the model: leaving the line early would
+	// spend an attempt and send it back to wait in River again.
+	ctx = agent.WithPatience(ctx)
 	tr := d.newTrace(c)
 	tr.Mode, tr.Attempt = ModeQueue, run.Attempt
 	if tr.Received.IsZero() {

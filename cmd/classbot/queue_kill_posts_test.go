@@ -72,7 +72,7 @@ CREATE TRIGGER hold_end BEFORE UPDATE ON interactions FOR EACH ROW EXECUTE FUNCT
 	}
 	err := sl.Wait(60*time.Second, func() bool {
 		for _, st := range live {
-			if len(sl.Visible(st.trigger)) == 0 {
+			if v := sl.Visible(st.trigger); len(v) == 0 || isPlaceEdit(v[0].Text) {
 				return false
 			}
 		}
