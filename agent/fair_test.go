@@ -457,7 +457,7 @@ func TestFairSlotsPatientCallDoesNotLeaveEarly(t *testing.T) {
 	got := make(chan error, 1)
 	go func() { got <- s.Acquire(ctx, 1) }()
 	waitFor(t, "the call to queue", func() bool { _, a := s.Waiting("A"); return a == 1 })
-	clock.advance(30 * time.Second) // 10 min of slot ahead, 30 s left: an impatient call leaves
+	clock.advance(30 * time.Second)   // 10 min of slot ahead, 30 s left: an impatient call leaves
 	time.Sleep(50 * time.Millisecond) // many ticks
 	select {
 	case err := <-got:
