@@ -10,9 +10,10 @@ import (
 
 // FuzzSplitSections checks the sectioning's promises on any text: no part
 // is over MaxSectionChars runes or empty, parts are valid UTF-8 when the
-// text is, sequence numbers count from 0, and, in a text without headings,
-// every word is in some part (a heading with no text of its own gives no
-// section, so its words may be gone).
+// text is, sequence numbers count from 0; and, for a plain text file
+// (no headings, no markup), every word is in some part. Markdown's markup
+// (thematic breaks, table pipes, comments, Liquid, link definitions, front
+// matter) is removed by design, and its parsers' tests check what is kept.
 func FuzzSplitSections(f *testing.F) {
 	f.Add("# Title\nintro\n## A\ntext\n### B\nmore\n")
 	f.Add("```\n# not a heading\n```\n## H ##\nx")
@@ -23,24 +24,26 @@ func FuzzSplitSections(f *testing.F) {
 		if !utf8.ValidString(text) {
 			return
 		}
-		got := store.SplitSections("notes.md", text)
-		var all strings.Builder
-		for i, s := range got {
-			if n := utf8.RuneCountInString(s.Text); n > store.MaxSectionChars || strings.TrimSpace(s.Text) == "" {
-				t.Fatalf("part %d has %d runes: %q", i, n, s.Text)
+		for _, file := range []string{"notes.md", "notes.txt"} {
+			got := store.SplitSections(file, text)
+			var all strings.Builder
+			for i, s := range got {
+				if n := utf8.RuneCountInString(s.Text); n > store.MaxSectionChars || strings.TrimSpace(s.Text) == "" {
+					t.Fatalf("%s: part %d has %d runes: %q", file, i, n, s.Text)
+				}
+				if s.Seq != i || s.File != file || !utf8.ValidString(s.Text) {
+					t.Fatalf("%s: part %d: %+v", file, i, s)
+				}
+				all.WriteString(s.Heading + " " + s.Text + "\n")
 			}
-			if s.Seq != i || s.File != "notes.md" || !utf8.ValidString(s.Text) {
-				t.Fatalf("part %d: %+v", i, s)
+			if file != "notes.txt" {
+				continue
 			}
-			all.WriteString(s.Heading + " " + s.Text + "\n")
-		}
-		if strings.Contains(text, "#") {
-			return
-		}
-		joined := strings.Join(strings.Fields(all.String()), "")
-		for _, w := range strings.Fields(text) {
-			if !strings.Contains(joined, w) {
-				t.Fatalf("word %q lost", w)
+			joined := strings.Join(strings.Fields(all.String()), "")
+			for _, w := range strings.Fields(text) {
+				if !strings.Contains(joined, w) {
+					t.Fatalf("%s: word %q lost", file, w)
+				}
 			}
 		}
 	})
