@@ -351,13 +351,7 @@ func TestFairSlotsBurstLeavesTheLineAtOnce(t *testing.T) {
 func TestFairSlotsWaiterLeavesWhenItCannotMakeItsDeadline(t *testing.T) {
 	defer func(d time.Duration) { waitTick = d }(waitTick)
 	waitTick = time.Millisecond
-	clock := newFakeClock()
-	s := newFairSlots(1, 0)
-	s.now = clock.now
-	if err := s.Acquire(t.Context(), 1); err != nil {
-		t.Fatal(err)
-	}
-	s.observe(10 * time.Minute)
+	s, clock := oneSlotHeldTenMinutes(t)
 	ctx, cancel := context.WithTimeout(WithClass(t.Context(), "A"), 35*time.Minute)
 	defer cancel()
 	first := queueCalls(t, s, ctx, 1)
@@ -445,13 +439,7 @@ func TestRunLeavesTheLineWithLineError(t *testing.T) {
 func TestFairSlotsPatientCallDoesNotLeaveEarly(t *testing.T) {
 	defer func(d time.Duration) { waitTick = d }(waitTick)
 	waitTick = time.Millisecond
-	clock := newFakeClock()
-	s := newFairSlots(1, 0)
-	s.now = clock.now
-	if err := s.Acquire(t.Context(), 1); err != nil {
-		t.Fatal(err)
-	}
-	s.observe(10 * time.Minute)
+	s, clock := oneSlotHeldTenMinutes(t)
 	ctx, cancel := context.WithTimeout(WithPatience(WithClass(t.Context(), "A")), time.Minute)
 	defer cancel()
 	got := make(chan error, 1)
@@ -468,4 +456,18 @@ func TestFairSlotsPatientCallDoesNotLeaveEarly(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatalf("the patient call got %v, want its slot", err)
 	}
+}
+
+// oneSlotHeldTenMinutes returns one slot on a fake clock, taken, with
+// calls that hold a slot ten minutes.
+func oneSlotHeldTenMinutes(t *testing.T) (*fairSlots, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	s := newFairSlots(1, 0)
+	s.now = clock.now
+	if err := s.Acquire(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	s.observe(10 * time.Minute)
+	return s, clock
 }

@@ -33,24 +33,7 @@ func TestSlackHTTPAuto(t *testing.T) {
 		if ack := decode(t, body); status != http.StatusOK || ack.Text != "Registering you…" {
 			t.Fatalf("auto, held model: %d %s, want the acknowledgement", status, body)
 		}
-		f.agent.open()
-		posts, err := f.slack.WaitPosts(wait, trigger, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !f.events.before("ack", "model answered") {
-			t.Fatalf("events %s: the acknowledgement waited for the model", f.events)
-		}
-		if m := message(t, posts[0]); !strings.Contains(m.Text, "Welcome to the class!") {
-			t.Fatalf("follow-up %q lacks the welcome", m.Text)
-		}
-		f.shutdown()
-		if calls := f.agent.stats(); calls != 1 {
-			t.Fatalf("model called %d times, want 1", calls)
-		}
-		if n := len(f.slack.Posts(trigger)); n != 1 {
-			t.Fatalf("%d follow-ups, want 1", n)
-		}
+		deferredFollowUp(t, f, trigger)
 	})
 }
 
@@ -87,23 +70,31 @@ func TestSlackSocketModeAuto(t *testing.T) {
 		if p := ackPayload(t, ack); p.Text != "Registering you…" {
 			t.Fatalf("ack payload %s, want \"Registering you…\"", ack.Payload)
 		}
-		f.agent.open()
-		posts, err := f.slack.WaitPosts(wait, trigger, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !f.events.before("ack", "model answered") {
-			t.Fatalf("events %s: the ack waited for the model", f.events)
-		}
-		if m := message(t, posts[0]); !strings.Contains(m.Text, "Welcome to the class!") {
-			t.Fatalf("follow-up %q lacks the welcome", m.Text)
-		}
-		f.shutdown()
-		if calls := f.agent.stats(); calls != 1 {
-			t.Fatalf("model called %d times, want 1", calls)
-		}
-		if n := len(f.slack.Posts(trigger)); n != 1 {
-			t.Fatalf("%d follow-ups, want 1", n)
-		}
+		deferredFollowUp(t, f, trigger)
 	})
+}
+
+// deferredFollowUp lets f's held model answer a command acknowledged in
+// auto mode past its budget, and checks that the one model call's welcome
+// came as the one follow-up, after the acknowledgement.
+func deferredFollowUp(t *testing.T, f *fixture, trigger string) {
+	t.Helper()
+	f.agent.open()
+	posts, err := f.slack.WaitPosts(wait, trigger, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.events.before("ack", "model answered") {
+		t.Fatalf("events %s: the acknowledgement waited for the model", f.events)
+	}
+	if m := message(t, posts[0]); !strings.Contains(m.Text, "Welcome to the class!") {
+		t.Fatalf("follow-up %q lacks the welcome", m.Text)
+	}
+	f.shutdown()
+	if calls := f.agent.stats(); calls != 1 {
+		t.Fatalf("model called %d times, want 1", calls)
+	}
+	if n := len(f.slack.Posts(trigger)); n != 1 {
+		t.Fatalf("%d follow-ups, want 1", n)
+	}
 }
